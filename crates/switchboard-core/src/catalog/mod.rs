@@ -1,0 +1,298 @@
+//! The catalog: a folder of plain files that declares the automation. This
+//! module finds and loads `actions/**/*.toml`, validates every action (types,
+//! parameters, command templates, scripts, alias formats) and reports **all**
+//! problems at once, each with file, line and key.
+//!
+//! It does not watch files or decide when to reload (the daemon does), and it
+//! does not run anything.
+
+mod action_file;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::alias::AliasFormat;
+use crate::ids::ActionName;
+use crate::params::ParamSpec;
+
+/// Largest catalog file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Which runner executes an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runner {
+    Local,
+}
+
+impl Runner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+        }
+    }
+}
+
+/// A chat alias of an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub format: AliasFormat,
+    /// Text the bot answers before running, e.g. `Rebooting {host}…`.
+    pub ack: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A validated action.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub name: ActionName,
+    pub description: String,
+    pub runner: Runner,
+    /// Argv templates; the first element is the program and is never templated.
+    pub command: Vec<String>,
+    pub timeout: Duration,
+    pub tags: Vec<String>,
+    pub params: Vec<ParamSpec>,
+    pub aliases: Vec<Alias>,
+    /// Most executions of this action running at once on one node.
+    pub concurrency: Option<usize>,
+    /// Extra environment for the command.
+    pub env: BTreeMap<String, String>,
+    /// Working folder, relative to the catalog root.
+    pub working_dir: Option<PathBuf>,
+    /// Whether running it twice is harmless (lets a lost run be retried).
+    pub idempotent: bool,
+    /// The file it came from, relative to the catalog root.
+    pub file: PathBuf,
+}
+
+impl Action {
+    pub fn param_names(&self) -> Vec<&str> {
+        self.params.iter().map(|p| p.name.as_str()).collect()
+    }
+}
+
+/// What identifies one loaded state of a catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogVersion {
+    /// SHA-256 over every file's path and content (first 16 hex digits).
+    pub hash: String,
+    /// The git commit checked out in the catalog folder, when it is a repository.
+    pub git_commit: Option<String>,
+}
+
+impl fmt::Display for CatalogVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.git_commit {
+            Some(c) => write!(f, "{} (git {})", self.hash, &c[..c.len().min(12)]),
+            None => f.write_str(&self.hash),
+        }
+    }
+}
+
+/// A loaded, fully validated catalog.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub root: PathBuf,
+    pub version: CatalogVersion,
+    actions: BTreeMap<ActionName, Arc<Action>>,
+}
+
+impl Catalog {
+    /// Loads and validates the catalog in `root`.
+    pub fn load(root: &Path) -> Result<Self, CatalogErrors> {
+        let mut errors = Vec::new();
+        if !root.is_dir() {
+            return Err(CatalogErrors(vec![CatalogError::file(root, format!("`{}` is not a folder", root.display()))]));
+        }
+        let mut files = Vec::new();
+        collect_toml(root, &root.join("actions"), &mut files, &mut errors);
+        files.sort();
+        let mut actions: BTreeMap<ActionName, Arc<Action>> = BTreeMap::new();
+        let mut origin_of: BTreeMap<ActionName, PathBuf> = BTreeMap::new();
+        for rel in &files {
+            let text = match read_limited(&root.join(rel)) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(CatalogError::file(rel, e));
+                    continue;
+                }
+            };
+            if let Some(action) = action_file::load(root, rel, &text, &mut errors) {
+                if let Some(first) = origin_of.get(&action.name) {
+                    errors.push(CatalogError {
+                        file: rel.clone(),
+                        line: Some(1),
+                        key: Some("name".to_owned()),
+                        message: format!("action `{}` is already defined in {}", action.name, first.display()),
+                    });
+                    continue;
+                }
+                origin_of.insert(action.name.clone(), rel.clone());
+                actions.insert(action.name.clone(), Arc::new(action));
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(CatalogErrors(errors));
+        }
+        let version = CatalogVersion { hash: content_hash(root), git_commit: git_commit(root) };
+        Ok(Self { root: root.to_path_buf(), version, actions })
+    }
+
+    pub fn action(&self, name: &str) -> Option<&Arc<Action>> {
+        ActionName::new(name).ok().and_then(|n| self.actions.get(&n))
+    }
+
+    pub fn actions(&self) -> impl Iterator<Item = &Arc<Action>> {
+        self.actions.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The known action nearest to a misspelt name.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        let names: Vec<&str> = self.actions.keys().map(ActionName::as_str).collect();
+        crate::params::closest(name, &names)
+    }
+}
+
+fn read_limited(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("file is larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "file is not valid UTF-8".to_owned())
+}
+
+fn collect_toml(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<CatalogError>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == root.join("actions") => {
+            errors.push(CatalogError::file(Path::new("actions"), "the catalog has no `actions` folder".to_owned()));
+            return;
+        }
+        Err(e) => {
+            errors.push(CatalogError::file(dir.strip_prefix(root).unwrap_or(dir), format!("cannot list folder: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
+            collect_toml(root, &path, out, errors);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
+        }
+    }
+}
+
+/// SHA-256 over the relative path and content of every file in the catalog
+/// (`.git` excluded), so that any change gives a new version.
+fn content_hash(root: &Path) -> String {
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => walk(root, &path, files),
+                Ok(t) if t.is_file() => files.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf()),
+                _ => {}
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(root, root, &mut files);
+    files.sort();
+    let mut hasher = Sha256::new();
+    for rel in files {
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(std::fs::read(root.join(&rel)).unwrap_or_default());
+        hasher.update([0]);
+    }
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The commit checked out in `root/.git`, read from the files git keeps (so
+/// no git binary is needed).
+fn git_commit(root: &Path) -> Option<String> {
+    let git = root.join(".git");
+    let head = std::fs::read_to_string(git.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return Some(head.to_owned());
+    };
+    if let Ok(commit) = std::fs::read_to_string(git.join(reference)) {
+        return Some(commit.trim().to_owned());
+    }
+    let packed = std::fs::read_to_string(git.join("packed-refs")).ok()?;
+    packed.lines().find_map(|line| {
+        let (commit, name) = line.split_once(' ')?;
+        (name == reference).then(|| commit.to_owned())
+    })
+}
+
+/// One problem found in a catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct CatalogError {
+    /// The file, relative to the catalog root.
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// The key in dotted form, e.g. `params.host.type`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl CatalogError {
+    fn file(file: &Path, message: String) -> Self {
+        Self { file: file.to_path_buf(), line: None, key: None, message }
+    }
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in a catalog, sorted by file and line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct CatalogErrors(pub Vec<CatalogError>);
+
+impl fmt::Display for CatalogErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        write!(f, "{n} error{} in the catalog", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}

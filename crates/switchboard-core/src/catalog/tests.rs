@@ -1,0 +1,126 @@
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalog")
+}
+
+fn catalog_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("actions")).unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_sample_catalog_loads() {
+    let c = Catalog::load(&sample()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = c.actions().map(|a| a.name.as_str()).collect();
+    for expected in ["demo.echo", "demo.slow", "host.disk", "host.logs", "host.uptime", "service.restart"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    let logs = c.action("host.logs").unwrap();
+    assert_eq!(logs.timeout, Duration::from_secs(30));
+    assert_eq!(logs.param_names(), ["file", "grep", "lines"]);
+    assert_eq!(logs.aliases[0].format.text, "logs [{file}] [lines={lines}] [grep={grep}]");
+    assert_eq!(c.version.hash.len(), 16);
+    assert_eq!(c.suggest("host.uptim"), Some("host.uptime"));
+}
+
+#[test]
+fn reports_every_error_with_file_line_and_key() {
+    let dir = catalog_with(&[
+        (
+            "actions/a.toml",
+            r#"name = "Bad Name"
+description = "x"
+command = ["echo", "{{ mesage }}"]
+timeout = "soon"
+colour = "red"
+
+[params.message]
+type = "strin"
+
+[params.n]
+type = "integer"
+default = "ten"
+
+[[aliases]]
+format = "say {nope}"
+"#,
+        ),
+        ("actions/sub/b.toml", "name = \"b\"\ndescription = \"ok\"\ncommand = [\"scripts/missing.sh\"]\n"),
+        ("actions/c.toml", "name = \"c\"\n[broken\n"),
+    ]);
+    let errors = Catalog::load(dir.path()).unwrap_err().0;
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let expected = [
+        "actions/a.toml:1: name: invalid action name `Bad Name`",
+        "actions/a.toml:3: command[1]: `mesage` is not a parameter of this action",
+        "actions/a.toml:4: timeout: expected a duration such as `30s` or `5m`, got `soon`",
+        "actions/a.toml:5: colour: unknown key",
+        "actions/a.toml:8: params.message.type: unknown type `strin` (did you mean `string`?",
+        "actions/a.toml:12: params.n.default: default does not fit the type: expected a whole number, got `ten`",
+        "actions/a.toml:15: aliases[0].format: `{nope}` is not a parameter of this action",
+        "actions/c.toml:2: invalid TOML",
+        "actions/sub/b.toml:3: command[0]: program `scripts/missing.sh` does not exist",
+    ];
+    for e in expected {
+        assert!(shown.iter().any(|s| s.starts_with(e)), "no error starting with {e:?} in:\n{}", shown.join("\n"));
+    }
+}
+
+#[test]
+fn duplicate_names_and_bad_scripts_are_reported() {
+    let dir = catalog_with(&[
+        ("actions/a.toml", "name = \"x.y\"\ndescription = \"a\"\ncommand = [\"true\"]\n"),
+        ("actions/b.toml", "name = \"x.y\"\ndescription = \"b\"\ncommand = [\"true\"]\n"),
+        ("actions/c.toml", "name = \"c\"\ndescription = \"c\"\ncommand = [\"scripts/run.sh\"]\n"),
+        ("scripts/run.sh", "#!/bin/sh\n"),
+    ]);
+    let shown = Catalog::load(dir.path()).unwrap_err().to_string();
+    assert!(shown.contains("not executable"), "{shown}");
+    assert!(shown.contains("action `x.y` is already defined in actions/a.toml"), "{shown}");
+}
+
+#[test]
+fn program_cannot_be_a_parameter_and_secrets_have_no_default() {
+    let dir = catalog_with(&[(
+        "actions/a.toml",
+        "name = \"a\"\ndescription = \"a\"\ncommand = [\"{{ p }}\"]\n[params.p]\ntype = \"secret\"\ndefault = \"x\"\n",
+    )]);
+    let shown = Catalog::load(dir.path()).unwrap_err().to_string();
+    assert!(shown.contains("the program itself cannot be chosen by a parameter"), "{shown}");
+    assert!(shown.contains("cannot have a default"), "{shown}");
+}
+
+#[test]
+fn a_missing_actions_folder_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let shown = Catalog::load(dir.path()).unwrap_err().to_string();
+    assert!(shown.contains("no `actions` folder"), "{shown}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Whatever an action file holds, loading it answers with a catalog or
+    /// errors, never a panic.
+    #[test]
+    fn loader_never_panics(text in "(name|description|command|timeout|params|aliases|type|default|format|\\[|\\]|\\{|\\}|=|\"|\\.|\n| |[a-z0-9]|\\{\\{|\\}\\}){0,80}") {
+        let dir = catalog_with(&[("actions/x.toml", &text)]);
+        let _ = Catalog::load(dir.path());
+    }
+
+    #[test]
+    fn loader_never_panics_on_any_text(text in "\\PC{0,200}") {
+        let dir = catalog_with(&[("actions/x.toml", &text)]);
+        let _ = Catalog::load(dir.path());
+    }
+}

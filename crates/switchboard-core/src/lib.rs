@@ -1,0 +1,21 @@
+//! Switchboard's domain: the types every other crate speaks and the pure logic
+//! over them — catalog loading and validation, parameter types, the chat alias
+//! grammar, command templating, secret masking and the execution state machine.
+//!
+//! This crate deliberately does no networking, no SQL and no process spawning,
+//! and it has no async runtime: it reads catalog files and computes. Everything
+//! here can be tested with plain unit and property tests.
+
+pub mod alias;
+pub mod catalog;
+pub mod execution;
+pub mod ids;
+pub mod masking;
+pub mod params;
+pub mod template;
+
+pub use catalog::{Action, Catalog, CatalogError, CatalogErrors, Runner};
+pub use execution::{Execution, ExecutionStatus, OutputChunk, Stream};
+pub use ids::{ActionName, ExecutionId, IdError, Origin, Principal, Timestamp};
+pub use masking::Masker;
+pub use params::{ParamError, ParamSpec, ParamType, ParamValue, RawParams, ValidatedParams};
