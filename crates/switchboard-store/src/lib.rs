@@ -1,1 +1,151 @@
+//! Switchboard's storage: the [`Store`] trait that the engine writes through,
+//! and its backends (SQLite today; PostgreSQL follows behind the same trait).
+//! This is the only crate that writes SQL. Each backend has its own
+//! append-only migrations folder; a landed migration is never edited.
+//!
+//! The store keeps what was decided; it decides nothing. Which status comes
+//! next, who may ask, and what to run are the engine's business.
 
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_core::{
+    ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Timestamp,
+};
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+    #[error("unsupported storage URL `{0}`: use `sqlite:///path/to/switchboard.db` or `sqlite::memory:`")]
+    UnsupportedUrl(String),
+}
+
+/// An execution about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub action: ActionName,
+    /// Validated parameters with secrets masked.
+    pub params: serde_json::Value,
+    pub requester: Principal,
+    pub origin: Origin,
+    pub status: ExecutionStatus,
+    pub created_at: Timestamp,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub status: ExecutionStatus,
+    pub exit_code: Option<i32>,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub output_bytes: i64,
+    pub output_truncated: bool,
+    pub finished_at: Timestamp,
+}
+
+/// Which executions to list: every field narrows; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub status: Option<ExecutionStatus>,
+    pub action: Option<ActionName>,
+    pub requester: Option<Principal>,
+    pub origin: Option<Origin>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+    /// Only ids below this one: the cursor of the next page.
+    pub before: Option<ExecutionId>,
+    pub limit: u32,
+}
+
+/// A catalog load, recorded.
+#[derive(Debug, Clone)]
+pub struct CatalogLoad {
+    pub hash: String,
+    pub git_commit: Option<String>,
+    pub actions: i64,
+    pub node: String,
+    pub loaded_at: Timestamp,
+}
+
+/// Where executions, their output and catalog versions are kept.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_execution(&self, new: &NewExecution) -> Result<Execution, StoreError>;
+
+    /// Moves up to `limit` of the oldest `queued` executions (skipping the
+    /// listed actions) to `running` on `node`, and returns them. A PostgreSQL
+    /// backend does this with `FOR UPDATE SKIP LOCKED` and a lease.
+    async fn claim_queued(
+        &self,
+        node: &str,
+        limit: u32,
+        skip_actions: &[ActionName],
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError>;
+
+    /// Gives claimed but not started executions back to the queue.
+    async fn release_claims(&self, ids: &[ExecutionId]) -> Result<(), StoreError>;
+
+    /// Records the moment the process started.
+    async fn mark_started(&self, id: ExecutionId, at: Timestamp) -> Result<(), StoreError>;
+
+    async fn append_output(&self, id: ExecutionId, chunks: &[OutputChunk]) -> Result<(), StoreError>;
+
+    /// Ends a `running` execution; `false` when it was not running.
+    async fn finish_execution(&self, id: ExecutionId, finish: &Finish) -> Result<bool, StoreError>;
+
+    /// Ends a `queued` or `awaiting_approval` execution with `status`
+    /// (`cancelled` or `lost`); `false` when it was in no such state.
+    async fn end_waiting(
+        &self,
+        id: ExecutionId,
+        status: ExecutionStatus,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError>;
+
+    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError>;
+
+    /// Output chunks with `seq > after`, in order, at most `limit`.
+    async fn output(&self, id: ExecutionId, after: i64, limit: u32) -> Result<Vec<OutputChunk>, StoreError>;
+
+    /// Marks every execution still `running` on `node` as `lost`: called at
+    /// start-up, when nothing of the previous process can still be running.
+    async fn mark_lost(&self, node: &str, reason: &str, at: Timestamp) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Executions waiting in the queue.
+    async fn queue_depth(&self) -> Result<i64, StoreError>;
+
+    async fn record_catalog_load(&self, load: &CatalogLoad) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by a URL (`sqlite:///var/lib/switchboard/db.sqlite`,
+/// `sqlite::memory:`), applying its migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}

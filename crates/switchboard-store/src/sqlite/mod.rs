@@ -1,0 +1,328 @@
+//! The SQLite backend: one file in WAL mode, written through a single
+//! connection (SQLite allows one writer at a time; queuing writes in the pool
+//! is cheaper than retrying on `SQLITE_BUSY`) and read through a few more.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite};
+use switchboard_core::{
+    ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream, Timestamp,
+};
+
+use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, Store, StoreError};
+
+/// The columns of an [`ExecutionRow`], as a literal for `concat!`.
+macro_rules! columns {
+    () => {
+        "id, action, params, requester, origin, status, node, exit_code, result, error, \
+         output_bytes, output_truncated, created_at, started_at, finished_at"
+    };
+}
+
+/// Executions, output and catalog loads in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and migrates it.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::UnsupportedUrl(url.to_owned()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        // An in-memory database exists once per connection: read through the writer.
+        let reader = if url.contains(":memory:") {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ExecutionRow {
+    id: i64,
+    action: String,
+    params: String,
+    requester: String,
+    origin: String,
+    status: String,
+    node: Option<String>,
+    exit_code: Option<i64>,
+    result: Option<String>,
+    error: Option<String>,
+    output_bytes: i64,
+    output_truncated: bool,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+fn corrupt(id: i64, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("execution {id}: {what}"))
+}
+
+impl TryFrom<ExecutionRow> for Execution {
+    type Error = StoreError;
+
+    fn try_from(r: ExecutionRow) -> Result<Self, StoreError> {
+        let id = r.id;
+        let json = |text: &str| serde_json::from_str(text).map_err(|e| corrupt(id, e));
+        Ok(Execution {
+            id: ExecutionId(r.id),
+            action: ActionName::new(r.action).map_err(|e| corrupt(id, e))?,
+            params: json(&r.params)?,
+            requester: Principal::new(r.requester).map_err(|e| corrupt(id, e))?,
+            origin: Origin::new(r.origin).map_err(|e| corrupt(id, e))?,
+            status: ExecutionStatus::parse(&r.status).ok_or_else(|| corrupt(id, format!("status `{}`", r.status)))?,
+            node: r.node,
+            exit_code: r.exit_code.and_then(|c| i32::try_from(c).ok()),
+            result: r.result.as_deref().map(json).transpose()?,
+            error: r.error,
+            output_bytes: r.output_bytes,
+            output_truncated: r.output_truncated,
+            created_at: Timestamp(r.created_at),
+            started_at: r.started_at.map(Timestamp),
+            finished_at: r.finished_at.map(Timestamp),
+        })
+    }
+}
+
+fn to_executions(rows: Vec<ExecutionRow>) -> Result<Vec<Execution>, StoreError> {
+    rows.into_iter().map(Execution::try_from).collect()
+}
+
+fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[ExecutionId]) {
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id.0);
+    }
+    q.push(")");
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn insert_execution(&self, new: &NewExecution) -> Result<Execution, StoreError> {
+        let row: ExecutionRow = sqlx::query_as(concat!(
+            "INSERT INTO executions (action, params, requester, origin, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
+            columns!()
+        ))
+        .bind(new.action.as_str())
+        .bind(new.params.to_string())
+        .bind(new.requester.as_str())
+        .bind(new.origin.as_str())
+        .bind(new.status.as_str())
+        .bind(new.created_at.micros())
+        .fetch_one(&self.writer)
+        .await?;
+        row.try_into()
+    }
+
+    async fn claim_queued(
+        &self,
+        node: &str,
+        limit: u32,
+        skip_actions: &[ActionName],
+        now: Timestamp,
+    ) -> Result<Vec<Execution>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new("UPDATE executions SET status = 'running', node = ");
+        q.push_bind(node.to_owned());
+        q.push(", started_at = ");
+        q.push_bind(now.micros());
+        q.push(" WHERE id IN (SELECT id FROM executions WHERE status = 'queued'");
+        if !skip_actions.is_empty() {
+            q.push(" AND action NOT IN (");
+            let mut sep = q.separated(", ");
+            for a in skip_actions {
+                sep.push_bind(a.as_str().to_owned());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY id LIMIT ");
+        q.push_bind(i64::from(limit));
+        q.push(concat!(") RETURNING ", columns!()));
+        let rows: Vec<ExecutionRow> = q.build_query_as().fetch_all(&self.writer).await?;
+        let mut claimed = to_executions(rows)?;
+        claimed.sort_by_key(|e| e.id);
+        Ok(claimed)
+    }
+
+    async fn release_claims(&self, ids: &[ExecutionId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE executions SET status = 'queued', node = NULL, started_at = NULL WHERE status = 'running' AND id IN ",
+        );
+        push_ids(&mut q, ids);
+        q.build().execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn mark_started(&self, id: ExecutionId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE executions SET started_at = ? WHERE id = ? AND status = 'running'")
+            .bind(at.micros())
+            .bind(id.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_output(&self, id: ExecutionId, chunks: &[OutputChunk]) -> Result<(), StoreError> {
+        // SQLite allows 32766 bound values per statement; 4 per chunk.
+        for batch in chunks.chunks(4000) {
+            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO output_chunks (execution_id, seq, ts, stream, text) ");
+            q.push_values(batch, |mut b, c| {
+                b.push_bind(id.0).push_bind(c.seq).push_bind(c.ts.micros()).push_bind(c.stream.as_str()).push_bind(c.text.clone());
+            });
+            q.build().execute(&self.writer).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_execution(&self, id: ExecutionId, f: &Finish) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE executions SET status = ?, exit_code = ?, result = ?, error = ?, output_bytes = ?, \
+             output_truncated = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(f.status.as_str())
+        .bind(f.exit_code.map(i64::from))
+        .bind(f.result.as_ref().map(ToString::to_string))
+        .bind(f.error.as_deref())
+        .bind(f.output_bytes)
+        .bind(f.output_truncated)
+        .bind(f.finished_at.micros())
+        .bind(id.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn end_waiting(
+        &self,
+        id: ExecutionId,
+        status: ExecutionStatus,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE executions SET status = ?, error = ?, finished_at = ? \
+             WHERE id = ? AND status IN ('queued', 'awaiting_approval')",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(at.micros())
+        .bind(id.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+        let row: Option<ExecutionRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM executions WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(Execution::try_from).transpose()
+    }
+
+    async fn list_executions(&self, f: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(concat!("SELECT ", columns!(), " FROM executions WHERE 1 = 1"));
+        if let Some(s) = f.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(a) = &f.action {
+            q.push(" AND action = ").push_bind(a.as_str().to_owned());
+        }
+        if let Some(r) = &f.requester {
+            q.push(" AND requester = ").push_bind(r.as_str().to_owned());
+        }
+        if let Some(o) = &f.origin {
+            q.push(" AND origin = ").push_bind(o.as_str().to_owned());
+        }
+        if let Some(t) = f.since {
+            q.push(" AND created_at >= ").push_bind(t.micros());
+        }
+        if let Some(t) = f.until {
+            q.push(" AND created_at < ").push_bind(t.micros());
+        }
+        if let Some(b) = f.before {
+            q.push(" AND id < ").push_bind(b.0);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit));
+        let rows: Vec<ExecutionRow> = q.build_query_as().fetch_all(&self.reader).await?;
+        to_executions(rows)
+    }
+
+    async fn output(&self, id: ExecutionId, after: i64, limit: u32) -> Result<Vec<OutputChunk>, StoreError> {
+        let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT seq, ts, stream, text FROM output_chunks WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(id.0)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(seq, ts, stream, text)| {
+                let stream = Stream::parse(&stream).ok_or_else(|| corrupt(id.0, format!("output stream `{stream}`")))?;
+                Ok(OutputChunk { seq, ts: Timestamp(ts), stream, text })
+            })
+            .collect()
+    }
+
+    async fn mark_lost(&self, node: &str, reason: &str, at: Timestamp) -> Result<Vec<ExecutionId>, StoreError> {
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE executions SET status = 'lost', error = ?, finished_at = ? \
+             WHERE status = 'running' AND node = ? RETURNING id",
+        )
+        .bind(reason)
+        .bind(at.micros())
+        .bind(node)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| ExecutionId(id)).collect())
+    }
+
+    async fn queue_depth(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE status = 'queued'")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(n)
+    }
+
+    async fn record_catalog_load(&self, load: &CatalogLoad) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO catalog_versions (hash, git_commit, actions, node, loaded_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&load.hash)
+            .bind(load.git_commit.as_deref())
+            .bind(load.actions)
+            .bind(&load.node)
+            .bind(load.loaded_at.micros())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}

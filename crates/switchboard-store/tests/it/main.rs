@@ -1,0 +1,3 @@
+// Tests of the Store contract. Every scenario here is written against the
+// trait, so the PostgreSQL backend will run the same stories.
+mod story;
