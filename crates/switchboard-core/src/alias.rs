@@ -49,9 +49,16 @@ impl AliasFormat {
         match parts.first() {
             None => return Err("format is empty".to_owned()),
             Some(Part::Word(pieces)) if matches!(pieces.first(), Some(Piece::Literal(_))) => {}
-            Some(_) => return Err("format must start with a literal word, such as `reboot {host}`".to_owned()),
+            Some(_) => {
+                return Err(
+                    "format must start with a literal word, such as `reboot {host}`".to_owned(),
+                );
+            }
         }
-        let format = Self { text: text.to_owned(), parts };
+        let format = Self {
+            text: text.to_owned(),
+            parts,
+        };
         let mut seen = BTreeSet::new();
         for c in format.captures() {
             if !seen.insert(c.name.clone()) {
@@ -67,7 +74,10 @@ impl AliasFormat {
             for part in parts {
                 match part {
                     Part::Word(pieces) => out.extend(pieces.iter().filter_map(|p| match p {
-                        Piece::Capture(name) => Some(Capture { name: name.clone(), optional }),
+                        Piece::Capture(name) => Some(Capture {
+                            name: name.clone(),
+                            optional,
+                        }),
                         Piece::Literal(_) => None,
                     })),
                     Part::Optional(inner) => walk(inner, true, out),
@@ -123,12 +133,18 @@ fn parse_word(chars: &[char], pos: &mut usize) -> Result<Vec<Piece>, String> {
                     .map(|i| open + i)
                     .ok_or_else(|| format!("`{{` at column {} is never closed", open + 1))?;
                 let name: String = chars[open + 1..close].iter().collect();
-                let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let valid =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    return Err(format!("`{{{name}}}` at column {} is not a parameter name", open + 1));
+                    return Err(format!(
+                        "`{{{name}}}` at column {} is not a parameter name",
+                        open + 1
+                    ));
                 }
                 if matches!(pieces.last(), Some(Piece::Capture(_))) && literal.is_empty() {
-                    return Err(format!("captures `{{…}}{{{name}}}` touch; put literal text between them"));
+                    return Err(format!(
+                        "captures `{{…}}{{{name}}}` touch; put literal text between them"
+                    ));
                 }
                 if !literal.is_empty() {
                     pieces.push(Piece::Literal(std::mem::take(&mut literal)));
@@ -156,13 +172,30 @@ mod tests {
 
     #[test]
     fn parses_words_captures_and_optional_groups() {
-        let f = AliasFormat::parse("graph {metric} for {host} [over {range}] [lines={lines}]").unwrap();
-        let caps: Vec<(String, bool)> = f.captures().into_iter().map(|c| (c.name, c.optional)).collect();
+        let f =
+            AliasFormat::parse("graph {metric} for {host} [over {range}] [lines={lines}]").unwrap();
+        let caps: Vec<(String, bool)> = f
+            .captures()
+            .into_iter()
+            .map(|c| (c.name, c.optional))
+            .collect();
         assert_eq!(
             caps,
-            [("metric", false), ("host", false), ("range", true), ("lines", true)].map(|(n, o)| (n.to_owned(), o))
+            [
+                ("metric", false),
+                ("host", false),
+                ("range", true),
+                ("lines", true)
+            ]
+            .map(|(n, o)| (n.to_owned(), o))
         );
-        assert_eq!(f.parts[5], Part::Optional(vec![Part::Word(vec![Piece::Literal("lines=".into()), Piece::Capture("lines".into())])]));
+        assert_eq!(
+            f.parts[5],
+            Part::Optional(vec![Part::Word(vec![
+                Piece::Literal("lines=".into()),
+                Piece::Capture("lines".into())
+            ])])
+        );
     }
 
     #[test]

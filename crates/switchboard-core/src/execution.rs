@@ -57,7 +57,10 @@ impl ExecutionStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::TimedOut | Self::Cancelled | Self::Lost)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::TimedOut | Self::Cancelled | Self::Lost
+        )
     }
 
     /// Whether the status machine allows moving from `self` to `next`.
@@ -130,7 +133,9 @@ impl Stream {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Stdout, Self::Stderr, Self::System].into_iter().find(|s| s.as_str() == text)
+        [Self::Stdout, Self::Stderr, Self::System]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 

@@ -10,11 +10,15 @@ use serde::{Deserialize, Serialize};
 /// A malformed identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("invalid action name `{0}`: use lowercase letters, digits, `_` and `-`, in dot-separated parts (e.g. `host.reboot`)")]
+    #[error(
+        "invalid action name `{0}`: use lowercase letters, digits, `_` and `-`, in dot-separated parts (e.g. `host.reboot`)"
+    )]
     ActionName(String),
     #[error("invalid principal `{0}`: use 1 to 256 visible characters without spaces")]
     Principal(String),
-    #[error("invalid origin `{0}`: use `cli`, `api`, `web`, `schedule`, `alert`, `webhook` or `chat:<platform>:<room>`")]
+    #[error(
+        "invalid origin `{0}`: use `cli`, `api`, `web`, `schedule`, `alert`, `webhook` or `chat:<platform>:<room>`"
+    )]
     Origin(String),
     #[error("invalid execution id `{0}`: expected a positive whole number")]
     ExecutionId(String),
@@ -31,7 +35,8 @@ impl ActionName {
         let part_ok = |p: &str| {
             let mut chars = p.chars();
             matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+                && chars
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         };
         if name.len() <= 128 && name.split('.').all(part_ok) {
             Ok(Self(name))
@@ -141,7 +146,8 @@ impl fmt::Display for Principal {
 pub struct Origin(String);
 
 impl Origin {
-    const SIMPLE: [&'static str; 7] = ["cli", "api", "web", "schedule", "alert", "webhook", "local"];
+    const SIMPLE: [&'static str; 7] =
+        ["cli", "api", "web", "schedule", "alert", "webhook", "local"];
 
     pub fn new(origin: impl Into<String>) -> Result<Self, IdError> {
         let origin = origin.into();
@@ -151,7 +157,11 @@ impl Origin {
         } else {
             Self::SIMPLE.contains(&origin.as_str())
         };
-        if ok { Ok(Self(origin)) } else { Err(IdError::Origin(origin)) }
+        if ok {
+            Ok(Self(origin))
+        } else {
+            Err(IdError::Origin(origin))
+        }
     }
 
     pub fn cli() -> Self {
@@ -198,7 +208,9 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub fn now() -> Self {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Self(i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
     }
 
@@ -250,7 +262,17 @@ mod tests {
         for ok in ["host.reboot", "demo.echo", "a", "db-1.fail_over", "x.y.z"] {
             assert!(ActionName::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Host.reboot", ".x", "x.", "x..y", "x y", "-x", "x;y", "ü"] {
+        for bad in [
+            "",
+            "Host.reboot",
+            ".x",
+            "x.",
+            "x..y",
+            "x y",
+            "-x",
+            "x;y",
+            "ü",
+        ] {
             assert!(ActionName::new(bad).is_err(), "{bad}");
         }
     }
@@ -260,7 +282,15 @@ mod tests {
         for ok in ["cli", "api", "chat:slack:#ops", "chat:irc:libera/#sre"] {
             assert!(Origin::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "chat", "chat:slack", "chat::#x", "chat:slack:", "ftp", "chat:a b:c"] {
+        for bad in [
+            "",
+            "chat",
+            "chat:slack",
+            "chat::#x",
+            "chat:slack:",
+            "ftp",
+            "chat:a b:c",
+        ] {
             assert!(Origin::new(bad).is_err(), "{bad}");
         }
     }

@@ -18,7 +18,11 @@ impl Masker {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let mut secrets: Vec<String> = secrets.into_iter().map(Into::into).filter(|s| !s.is_empty()).collect();
+        let mut secrets: Vec<String> = secrets
+            .into_iter()
+            .map(Into::into)
+            .filter(|s| !s.is_empty())
+            .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         Self { secrets }
@@ -47,7 +51,11 @@ impl Masker {
         match value {
             J::String(s) => J::String(self.mask(&s)),
             J::Array(items) => J::Array(items.into_iter().map(|v| self.mask_json(v)).collect()),
-            J::Object(map) => J::Object(map.into_iter().map(|(k, v)| (self.mask(&k), self.mask_json(v))).collect()),
+            J::Object(map) => J::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.mask(&k), self.mask_json(v)))
+                    .collect(),
+            ),
             other => other,
         }
     }

@@ -112,7 +112,9 @@ impl ParamValue {
         match self {
             Self::Text(s) => s.clone().into(),
             Self::Integer(n) => (*n).into(),
-            Self::Number(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
+            Self::Number(x) => {
+                serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into)
+            }
             Self::Boolean(b) => (*b).into(),
             Self::Duration(d) => humantime::format_duration(*d).to_string().into(),
             Self::List(items) => items.clone().into(),
@@ -162,24 +164,41 @@ impl ParamSpec {
         let text = |v: &J| -> Result<String, String> {
             match v {
                 J::String(s) => Ok(s.clone()),
-                J::Number(n) if matches!(self.ty, ParamType::String | ParamType::Secret) => Ok(n.to_string()),
+                J::Number(n) if matches!(self.ty, ParamType::String | ParamType::Secret) => {
+                    Ok(n.to_string())
+                }
                 J::Bool(b) if self.ty == ParamType::String => Ok(b.to_string()),
-                other => Err(format!("expected {} text, got {}", self.ty, json_kind(other))),
+                other => Err(format!(
+                    "expected {} text, got {}",
+                    self.ty,
+                    json_kind(other)
+                )),
             }
         };
         let value = match self.ty {
             ParamType::String | ParamType::Secret => {
                 let s = text(raw)?;
                 if let Some(re) = self.pattern.as_ref().filter(|re| !re.is_match(&s)) {
-                    let shown = if self.is_secret() { crate::masking::MASK } else { s.as_str() };
-                    return Err(format!("`{shown}` does not match the pattern `{}`", re.as_str()));
+                    let shown = if self.is_secret() {
+                        crate::masking::MASK
+                    } else {
+                        s.as_str()
+                    };
+                    return Err(format!(
+                        "`{shown}` does not match the pattern `{}`",
+                        re.as_str()
+                    ));
                 }
                 ParamValue::Text(s)
             }
             ParamType::Enum => {
                 let s = text(raw)?;
                 if !self.choices.contains(&s) {
-                    return Err(format!("`{}` is not one of: {}", s, self.choices.join(", ")));
+                    return Err(format!(
+                        "`{}` is not one of: {}",
+                        s,
+                        self.choices.join(", ")
+                    ));
                 }
                 ParamValue::Text(s)
             }
@@ -190,17 +209,29 @@ impl ParamSpec {
             }
             ParamType::Integer => {
                 let n = match raw {
-                    J::Number(n) => n.as_i64().ok_or_else(|| format!("expected a whole number, got `{n}`"))?,
-                    J::String(s) => s.trim().parse::<i64>().map_err(|_| format!("expected a whole number, got `{s}`"))?,
-                    other => return Err(format!("expected a whole number, got {}", json_kind(other))),
+                    J::Number(n) => n
+                        .as_i64()
+                        .ok_or_else(|| format!("expected a whole number, got `{n}`"))?,
+                    J::String(s) => s
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| format!("expected a whole number, got `{s}`"))?,
+                    other => {
+                        return Err(format!("expected a whole number, got {}", json_kind(other)));
+                    }
                 };
                 self.check_bounds(n as f64)?;
                 ParamValue::Integer(n)
             }
             ParamType::Number => {
                 let x = match raw {
-                    J::Number(n) => n.as_f64().ok_or_else(|| format!("expected a number, got `{n}`"))?,
-                    J::String(s) => s.trim().parse::<f64>().map_err(|_| format!("expected a number, got `{s}`"))?,
+                    J::Number(n) => n
+                        .as_f64()
+                        .ok_or_else(|| format!("expected a number, got `{n}`"))?,
+                    J::String(s) => s
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| format!("expected a number, got `{s}`"))?,
                     other => return Err(format!("expected a number, got {}", json_kind(other))),
                 };
                 if !x.is_finite() {
@@ -221,10 +252,19 @@ impl ParamSpec {
             ParamType::Duration => ParamValue::Duration(match raw {
                 J::Number(n) => match n.as_u64() {
                     Some(secs) => Duration::from_secs(secs),
-                    None => return Err(format!("expected a duration such as `30s` or `5m`, got `{n}`")),
+                    None => {
+                        return Err(format!(
+                            "expected a duration such as `30s` or `5m`, got `{n}`"
+                        ));
+                    }
                 },
                 J::String(s) => parse_duration(s)?,
-                other => return Err(format!("expected a duration such as `30s` or `5m`, got {}", json_kind(other))),
+                other => {
+                    return Err(format!(
+                        "expected a duration such as `30s` or `5m`, got {}",
+                        json_kind(other)
+                    ));
+                }
             }),
             ParamType::List => ParamValue::List(match raw {
                 J::Array(items) => items
@@ -262,14 +302,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(t).map_err(|_| format!("expected a duration such as `30s` or `5m`, got `{text}`"))
+    humantime::parse_duration(t)
+        .map_err(|_| format!("expected a duration such as `30s` or `5m`, got `{text}`"))
 }
 
 fn check_host(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 253
         && !s.starts_with('-')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
     if ok {
         Ok(())
     } else {
@@ -289,7 +331,9 @@ fn check_text_limits(value: &ParamValue) -> Result<(), String> {
     };
     match value {
         ParamValue::Text(s) => check(s),
-        ParamValue::List(items) if items.len() > MAX_LIST_ITEMS => Err(format!("has more than {MAX_LIST_ITEMS} items")),
+        ParamValue::List(items) if items.len() > MAX_LIST_ITEMS => {
+            Err(format!("has more than {MAX_LIST_ITEMS} items"))
+        }
         ParamValue::List(items) => items.iter().try_for_each(|s| check(s)),
         _ => Ok(()),
     }
@@ -330,10 +374,15 @@ impl ValidatedParams {
                 let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
                 let message = match closest(name, &known) {
                     Some(near) => format!("unknown parameter (did you mean `{near}`?)"),
-                    None if known.is_empty() => "unknown parameter (this action takes none)".to_owned(),
+                    None if known.is_empty() => {
+                        "unknown parameter (this action takes none)".to_owned()
+                    }
                     None => format!("unknown parameter (known: {})", known.join(", ")),
                 };
-                errors.push(ParamError { param: name.clone(), message });
+                errors.push(ParamError {
+                    param: name.clone(),
+                    message,
+                });
             }
         }
         let mut out = Self::default();
@@ -342,7 +391,10 @@ impl ValidatedParams {
                 Some(serde_json::Value::Null) | None => match &spec.default {
                     Some(d) => Some(d.clone()),
                     None if spec.required => {
-                        errors.push(ParamError { param: spec.name.clone(), message: "is required".to_owned() });
+                        errors.push(ParamError {
+                            param: spec.name.clone(),
+                            message: "is required".to_owned(),
+                        });
                         None
                     }
                     None => None,
@@ -350,7 +402,10 @@ impl ValidatedParams {
                 Some(v) => match spec.coerce(v) {
                     Ok(v) => Some(v),
                     Err(message) => {
-                        errors.push(ParamError { param: spec.name.clone(), message });
+                        errors.push(ParamError {
+                            param: spec.name.clone(),
+                            message,
+                        });
                         None
                     }
                 },
@@ -362,7 +417,11 @@ impl ValidatedParams {
                 out.values.insert(spec.name.clone(), v);
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&ParamValue> {
@@ -386,7 +445,11 @@ impl ValidatedParams {
             .iter()
             .map(|(k, v)| {
                 let secret = specs.iter().any(|s| &s.name == k && s.is_secret());
-                let shown = if secret { crate::masking::MASK.into() } else { v.to_json() };
+                let shown = if secret {
+                    crate::masking::MASK.into()
+                } else {
+                    v.to_json()
+                };
                 (k.clone(), shown)
             })
             .collect();
@@ -420,7 +483,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }

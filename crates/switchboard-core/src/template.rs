@@ -31,7 +31,11 @@ fn environment() -> Environment<'static> {
 
 /// The parameter named by an element that is exactly `{{ name }}`.
 fn sole_variable(element: &str) -> Option<&str> {
-    let inner = element.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let inner = element
+        .trim()
+        .strip_prefix("{{")?
+        .strip_suffix("}}")?
+        .trim();
     let ident = !inner.is_empty() && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     ident.then_some(inner)
 }
@@ -79,7 +83,11 @@ pub fn render_command(
             argv.push(element.clone());
             continue;
         }
-        let err = |e: minijinja::Error| TemplateError { index, element: element.clone(), message: e.to_string() };
+        let err = |e: minijinja::Error| TemplateError {
+            index,
+            element: element.clone(),
+            message: e.to_string(),
+        };
         let rendered = env.render_str(element, &ctx).map_err(err)?;
         argv.push(rendered);
     }
@@ -92,17 +100,49 @@ mod tests {
     use crate::params::{ParamSpec, ParamType, RawParams};
 
     fn params(pairs: &[(&str, serde_json::Value)], specs: &[ParamSpec]) -> ValidatedParams {
-        let raw: RawParams = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let raw: RawParams = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
         ValidatedParams::validate(specs, &raw).unwrap()
     }
 
     #[test]
     fn each_element_is_one_argument_whatever_its_text() {
-        let specs = [ParamSpec::new("msg", ParamType::String), ParamSpec::new("hosts", ParamType::List), ParamSpec::new("opt", ParamType::String)];
-        let p = params(&[("msg", "x; touch /tmp/pwned $(id) `id`\nls".into()), ("hosts", serde_json::json!(["a", "b c"]))], &specs);
-        let cmd: Vec<String> = ["echo", "{{ msg }}", "--", "{{hosts}}", "{{ opt }}", "n={{ hosts | join(',') }}"].map(String::from).to_vec();
+        let specs = [
+            ParamSpec::new("msg", ParamType::String),
+            ParamSpec::new("hosts", ParamType::List),
+            ParamSpec::new("opt", ParamType::String),
+        ];
+        let p = params(
+            &[
+                ("msg", "x; touch /tmp/pwned $(id) `id`\nls".into()),
+                ("hosts", serde_json::json!(["a", "b c"])),
+            ],
+            &specs,
+        );
+        let cmd: Vec<String> = [
+            "echo",
+            "{{ msg }}",
+            "--",
+            "{{hosts}}",
+            "{{ opt }}",
+            "n={{ hosts | join(',') }}",
+        ]
+        .map(String::from)
+        .to_vec();
         let argv = render_command(&cmd, &p, &["msg", "hosts", "opt"]).unwrap();
-        assert_eq!(argv, ["echo", "x; touch /tmp/pwned $(id) `id`\nls", "--", "a", "b c", "n=a,b c"]);
+        assert_eq!(
+            argv,
+            [
+                "echo",
+                "x; touch /tmp/pwned $(id) `id`\nls",
+                "--",
+                "a",
+                "b c",
+                "n=a,b c"
+            ]
+        );
     }
 
     #[test]
@@ -115,7 +155,10 @@ mod tests {
 
     #[test]
     fn lists_variables() {
-        assert_eq!(variables("--lines={{ lines }}{% if all %}x{% endif %}").unwrap(), ["all", "lines"].map(String::from).into());
+        assert_eq!(
+            variables("--lines={{ lines }}{% if all %}x{% endif %}").unwrap(),
+            ["all", "lines"].map(String::from).into()
+        );
         assert!(variables("{{ unclosed").is_err());
     }
 }

@@ -1,1 +1,618 @@
+//! Switchboard's application service: the one place every front door calls.
+//! It resolves the action, validates parameters, records the execution,
+//! queues it, runs it with the right runner under the concurrency limits,
+//! streams its output to every watcher and records how it ended.
+//!
+//! It does not speak HTTP or chat (the doors translate), and it writes
+//! nothing to the database except through the `Store` trait. Authentication,
+//! authorization and approval will slot in at [`Engine::submit`], before the
+//! execution is recorded.
 
+mod dispatch;
+mod live;
+mod metrics;
+pub mod runner;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use switchboard_core::{
+    Action, Catalog, CatalogErrors, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk,
+    ParamError, Principal, RawParams, Timestamp, ValidatedParams,
+};
+use switchboard_store::{CatalogLoad, ExecutionFilter, Store, StoreError};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+pub use live::LiveEvent;
+pub use runner::{RunEvent, RunLimits, RunOutcome};
+
+/// How the engine runs things.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's name, recorded on every execution it runs.
+    pub node: String,
+    /// Most executions running at once on this node.
+    pub max_concurrency: usize,
+    pub limits: RunLimits,
+    /// Where per-run temporary folders are made.
+    pub temp_dir: PathBuf,
+    /// How often buffered output is written to the store.
+    pub output_flush: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            node: "local".to_owned(),
+            max_concurrency: 16,
+            limits: RunLimits::default(),
+            temp_dir: std::env::temp_dir(),
+            output_flush: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Why the engine refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown action `{name}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownAction {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("invalid parameters: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidParams(Vec<ParamError>),
+    #[error("no execution {0}")]
+    NotFound(ExecutionId),
+    #[error("execution {id} is already {status}")]
+    AlreadyFinished {
+        id: ExecutionId,
+        status: ExecutionStatus,
+    },
+    #[error("{0}")]
+    Catalog(CatalogErrors),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request to run an action, as a door received it.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub action: String,
+    pub params: RawParams,
+    pub requester: Principal,
+    pub origin: Origin,
+}
+
+/// The result of a catalog reload.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    pub version: switchboard_core::catalog::CatalogVersion,
+    pub actions: usize,
+    pub changed: bool,
+}
+
+/// Where what a watcher receives ends.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    Output(OutputChunk),
+    /// The execution's final state; nothing follows.
+    Finished(Execution),
+}
+
+struct Pending {
+    action: Arc<Action>,
+    params: ValidatedParams,
+}
+
+struct Running {
+    action: switchboard_core::ActionName,
+    cancel: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<ExecutionId, Pending>,
+    running: HashMap<ExecutionId, Running>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    catalog_dir: PathBuf,
+    catalog: RwLock<Arc<Catalog>>,
+    last_reload_error: Mutex<Option<String>>,
+    state: Mutex<State>,
+    /// Held shared while a submission records itself, exclusively while the
+    /// dispatcher claims, so a claimed execution always finds its pending entry.
+    claim_gate: tokio::sync::RwLock<()>,
+    wake: Notify,
+    idle: Notify,
+    accepting: AtomicBool,
+    hub: live::LiveHub,
+    metrics: metrics::EngineMetrics,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The automation service. Cheap to clone; all clones share one engine.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Starts the engine: marks executions this node left `running` as
+    /// `lost`, takes over the queue and begins dispatching.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        catalog: Catalog,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError> {
+        let lost = store
+            .mark_lost(
+                &config.node,
+                "the node stopped while it was running",
+                Timestamp::now(),
+            )
+            .await?;
+        if !lost.is_empty() {
+            tracing::warn!(count = lost.len(), ids = ?lost, "executions left running by a previous process marked lost");
+        }
+        let metrics = metrics::EngineMetrics::new();
+        metrics
+            .catalog_actions
+            .set(i64::try_from(catalog.len()).unwrap_or(i64::MAX));
+        let shared = Arc::new(Shared {
+            store,
+            catalog_dir: catalog.root.clone(),
+            catalog: RwLock::new(Arc::new(catalog)),
+            last_reload_error: Mutex::new(None),
+            config,
+            state: Mutex::new(State::default()),
+            claim_gate: tokio::sync::RwLock::new(()),
+            wake: Notify::new(),
+            idle: Notify::new(),
+            accepting: AtomicBool::new(true),
+            hub: live::LiveHub::default(),
+            metrics,
+        });
+        let engine = Self { shared };
+        engine.record_catalog_load().await;
+        engine.recover_queue().await?;
+        tokio::spawn(dispatch::run(engine.shared.clone()));
+        Ok(engine)
+    }
+
+    /// Queued executions from before a restart: resume those that can be,
+    /// and end the others with the reason.
+    async fn recover_queue(&self) -> Result<(), EngineError> {
+        let catalog = self.catalog();
+        let mut before = None;
+        loop {
+            let filter = ExecutionFilter {
+                status: Some(ExecutionStatus::Queued),
+                before,
+                limit: 500,
+                ..Default::default()
+            };
+            let page = self.shared.store.list_executions(&filter).await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            for e in page {
+                let why_not = match catalog.action(e.action.as_str()) {
+                    None => Err("its action is no longer in the catalog".to_owned()),
+                    Some(action) => {
+                        resume_params(action, &e.params).map(|params| (action.clone(), params))
+                    }
+                };
+                match why_not {
+                    Ok((action, params)) => {
+                        self.shared
+                            .state()
+                            .pending
+                            .insert(e.id, Pending { action, params });
+                        self.shared.hub.open(e.id);
+                    }
+                    Err(reason) => {
+                        let reason = format!("not resumed after a restart: {reason}");
+                        self.shared
+                            .store
+                            .end_waiting(e.id, ExecutionStatus::Lost, &reason, Timestamp::now())
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    pub fn node(&self) -> &str {
+        &self.shared.config.node
+    }
+
+    /// The catalog being served.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.shared
+            .catalog
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Why the last reload failed, if it did (the previous catalog still serves).
+    pub fn last_reload_error(&self) -> Option<String> {
+        self.shared
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Validates and queues an execution; returns it as stored.
+    pub async fn submit(&self, req: SubmitRequest) -> Result<Execution, EngineError> {
+        if !self.shared.accepting.load(Ordering::Acquire) {
+            return Err(EngineError::ShuttingDown);
+        }
+        let catalog = self.catalog();
+        let Some(action) = catalog.action(&req.action).cloned() else {
+            return Err(EngineError::UnknownAction {
+                suggestion: catalog.suggest(&req.action).map(str::to_owned),
+                name: req.action,
+            });
+        };
+        let params = ValidatedParams::validate(&action.params, &req.params)
+            .map_err(EngineError::InvalidParams)?;
+        let new = switchboard_store::NewExecution {
+            action: action.name.clone(),
+            params: params.to_masked_json(&action.params),
+            requester: req.requester,
+            origin: req.origin,
+            status: ExecutionStatus::Queued,
+            created_at: Timestamp::now(),
+        };
+        let execution = {
+            let _gate = self.shared.claim_gate.read().await;
+            let execution = self.shared.store.insert_execution(&new).await?;
+            self.shared.hub.open(execution.id);
+            self.shared
+                .state()
+                .pending
+                .insert(execution.id, Pending { action, params });
+            execution
+        };
+        self.shared.metrics.submitted.inc();
+        tracing::info!(id = %execution.id, action = %execution.action, requester = %execution.requester, origin = %execution.origin, "execution queued");
+        self.shared.wake.notify_one();
+        Ok(execution)
+    }
+
+    pub async fn get(&self, id: ExecutionId) -> Result<Execution, EngineError> {
+        self.shared
+            .store
+            .get_execution(id)
+            .await?
+            .ok_or(EngineError::NotFound(id))
+    }
+
+    pub async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, EngineError> {
+        Ok(self.shared.store.list_executions(filter).await?)
+    }
+
+    /// Stops an execution: a waiting one ends at once, a running one gets
+    /// SIGTERM (then SIGKILL) and this returns once it has ended.
+    pub async fn cancel(&self, id: ExecutionId, by: &Principal) -> Result<Execution, EngineError> {
+        let signalled = {
+            let _gate = self.shared.claim_gate.read().await;
+            let state = self.shared.state();
+            state.running.get(&id).map(|r| r.cancel.send(true).is_ok())
+        };
+        if signalled.is_none() {
+            let reason = format!("cancelled by {by}");
+            if self
+                .shared
+                .store
+                .end_waiting(id, ExecutionStatus::Cancelled, &reason, Timestamp::now())
+                .await?
+            {
+                self.shared.state().pending.remove(&id);
+                self.shared.hub.finish(id, ExecutionStatus::Cancelled);
+                self.shared
+                    .metrics
+                    .finished
+                    .get_or_create(&metrics::StatusLabel {
+                        status: "cancelled".into(),
+                    })
+                    .inc();
+                tracing::info!(%id, %by, "queued execution cancelled");
+                return self.get(id).await;
+            }
+            let e = self.get(id).await?;
+            if e.status.is_terminal() {
+                return Err(EngineError::AlreadyFinished {
+                    id,
+                    status: e.status,
+                });
+            }
+            // Running on another node, or between states: nothing to signal here.
+            return Ok(e);
+        }
+        tracing::info!(%id, %by, "cancelling running execution");
+        let mut events = self.watch(id);
+        while let Some(ev) = tokio_stream::StreamExt::next(&mut events).await {
+            if let WatchEvent::Finished(e) = ev {
+                return Ok(e);
+            }
+        }
+        self.get(id).await
+    }
+
+    /// Every output chunk after `after` and then live ones, ending with the
+    /// final state. Works for running and finished executions alike.
+    pub fn watch(&self, id: ExecutionId) -> ReceiverStream<WatchEvent> {
+        self.watch_from(id, 0)
+    }
+
+    pub fn watch_from(&self, id: ExecutionId, after: i64) -> ReceiverStream<WatchEvent> {
+        let (tx, rx) = mpsc::channel(256);
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = follow(&shared, id, after, &tx).await {
+                tracing::warn!(%id, error = %e, "watching an execution failed");
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+
+    /// Reloads the catalog from its folder. On failure the current catalog
+    /// keeps serving and the errors are returned (and kept for `/readyz`).
+    pub async fn reload_catalog(&self) -> Result<ReloadReport, EngineError> {
+        let dir = self.shared.catalog_dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || Catalog::load(&dir))
+            .await
+            .map_err(|e| {
+                EngineError::Catalog(CatalogErrors(vec![switchboard_core::CatalogError {
+                    file: PathBuf::new(),
+                    line: None,
+                    key: None,
+                    message: format!("catalog loader crashed: {e}"),
+                }]))
+            })?;
+        let label = |result: &str| metrics::ResultLabel {
+            result: result.to_owned(),
+        };
+        match loaded {
+            Ok(catalog) => {
+                let old = self.catalog();
+                let report = ReloadReport {
+                    changed: old.version != catalog.version,
+                    version: catalog.version.clone(),
+                    actions: catalog.len(),
+                };
+                self.shared
+                    .metrics
+                    .catalog_actions
+                    .set(i64::try_from(catalog.len()).unwrap_or(i64::MAX));
+                *self
+                    .shared
+                    .catalog
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(catalog);
+                *self
+                    .shared
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                self.shared
+                    .metrics
+                    .catalog_reloads
+                    .get_or_create(&label("ok"))
+                    .inc();
+                if report.changed {
+                    self.record_catalog_load().await;
+                }
+                tracing::info!(version = %report.version, actions = report.actions, changed = report.changed, "catalog reloaded");
+                Ok(report)
+            }
+            Err(errors) => {
+                *self
+                    .shared
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(errors.to_string());
+                self.shared
+                    .metrics
+                    .catalog_reloads
+                    .get_or_create(&label("failed"))
+                    .inc();
+                tracing::error!(%errors, "catalog reload failed; still serving the previous catalog");
+                Err(EngineError::Catalog(errors))
+            }
+        }
+    }
+
+    async fn record_catalog_load(&self) {
+        let catalog = self.catalog();
+        let load = CatalogLoad {
+            hash: catalog.version.hash.clone(),
+            git_commit: catalog.version.git_commit.clone(),
+            actions: i64::try_from(catalog.len()).unwrap_or(i64::MAX),
+            node: self.shared.config.node.clone(),
+            loaded_at: Timestamp::now(),
+        };
+        if let Err(e) = self.shared.store.record_catalog_load(&load).await {
+            tracing::warn!(error = %e, "could not record the catalog version");
+        }
+    }
+
+    /// Encodes the engine's metrics in the Prometheus text format.
+    pub fn encode_metrics(&self, out: &mut String) -> std::fmt::Result {
+        prometheus_client::encoding::text::encode_registry(out, &self.shared.metrics.registry)
+    }
+
+    /// Reads the queue depth from the store into its gauge (before a scrape).
+    pub async fn refresh_queue_depth(&self) {
+        match self.shared.store.queue_depth().await {
+            Ok(n) => {
+                self.shared.metrics.queue_depth.set(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the queue depth"),
+        }
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.shared.state().running.len()
+    }
+
+    /// Stops taking work, waits up to `drain` for running executions to end,
+    /// then cancels what is left.
+    pub async fn shutdown(&self, drain: Duration) {
+        self.shared.accepting.store(false, Ordering::Release);
+        self.shared.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + drain;
+        loop {
+            let idle = self.shared.idle.notified();
+            if self.running_count() == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        let ids: Vec<ExecutionId> = self.shared.state().running.keys().copied().collect();
+        tracing::warn!(
+            count = ids.len(),
+            "drain time is over; cancelling running executions"
+        );
+        let by = Principal::local();
+        for id in ids {
+            let _ = self.cancel(id, &by).await;
+        }
+    }
+}
+
+/// Re-validates the stored parameters of an execution queued before a restart.
+fn resume_params(action: &Action, stored: &serde_json::Value) -> Result<ValidatedParams, String> {
+    let raw: RawParams = match stored {
+        serde_json::Value::Object(map) => map.clone().into_iter().collect(),
+        _ => return Err("its stored parameters are malformed".to_owned()),
+    };
+    if action
+        .params
+        .iter()
+        .any(|p| p.is_secret() && raw.contains_key(&p.name))
+    {
+        return Err("secret parameters are never stored, so it cannot run again".to_owned());
+    }
+    // Stored durations are human text; validation reads them back as such.
+    ValidatedParams::validate(&action.params, &raw).map_err(|errors| {
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!(
+            "its parameters no longer fit the action: {}",
+            shown.join("; ")
+        )
+    })
+}
+
+async fn follow(
+    shared: &Shared,
+    id: ExecutionId,
+    mut after: i64,
+    tx: &mpsc::Sender<WatchEvent>,
+) -> Result<(), EngineError> {
+    const PAGE: u32 = 1000;
+    loop {
+        let live = shared.hub.subscribe(id);
+        // Stored output first (everything older than what is live).
+        loop {
+            let page = shared.store.output(id, after, PAGE).await?;
+            let n = page.len();
+            for chunk in page {
+                after = chunk.seq;
+                if tx.send(WatchEvent::Output(chunk)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if n < PAGE as usize {
+                break;
+            }
+        }
+        let Some((mut rx, unflushed)) = live else {
+            let e = shared
+                .store
+                .get_execution(id)
+                .await?
+                .ok_or(EngineError::NotFound(id))?;
+            if e.status.is_terminal() {
+                let _ = tx.send(WatchEvent::Finished(e)).await;
+                return Ok(());
+            }
+            // Active on another node or not yet claimed: look again shortly.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        let start = after;
+        for chunk in unflushed.into_iter().filter(|c| c.seq > start) {
+            after = chunk.seq;
+            if tx.send(WatchEvent::Output(chunk)).await.is_err() {
+                return Ok(());
+            }
+        }
+        loop {
+            match rx.recv().await {
+                Ok(LiveEvent::Output(chunk)) => {
+                    if chunk.seq <= after {
+                        continue;
+                    }
+                    after = chunk.seq;
+                    if tx.send(WatchEvent::Output(chunk)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(LiveEvent::Finished(_))
+                | Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    // The store has the rest and the final state.
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+            }
+        }
+    }
+}
+
+/// Runs a catalog's action right here, with no store and no server: what
+/// `switchboard run --local` uses. Output events go to `events`.
+pub async fn run_offline(
+    catalog_root: &Path,
+    action: &Action,
+    params: &ValidatedParams,
+    limits: &RunLimits,
+    events: mpsc::Sender<RunEvent>,
+    cancel: watch::Receiver<bool>,
+) -> RunOutcome {
+    let job = runner::local::LocalRun {
+        action,
+        params,
+        catalog_root,
+        execution_id: None,
+        limits,
+        temp_dir: &std::env::temp_dir(),
+    };
+    runner::local::run(job, events, cancel).await
+}

@@ -1,1 +1,94 @@
+//! Switchboard's HTTP door: the REST API under `/api/v1` (JSON, described by
+//! an OpenAPI document generated from the same handler annotations that
+//! build the router), server-sent events for live output, and the operating
+//! endpoints `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Handlers translate HTTP to engine calls and back; they hold no automation
+//! logic. Every error leaves through [`error::ApiError`], the one mapping from
+//! failures to statuses, which never shows internals to the client.
 
+mod dto;
+mod error;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use switchboard_engine::Engine;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    openapi_json: Arc<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "Run, watch and cancel automation; every front door of Switchboard uses these calls.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "actions", description = "The catalog of actions"),
+        (name = "executions", description = "Runs of actions"),
+        (name = "catalog", description = "The catalog itself"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+fn api() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(routes::actions::list_actions))
+        .routes(routes!(routes::actions::get_action))
+        .routes(routes!(
+            routes::executions::list_executions,
+            routes::executions::submit
+        ))
+        .routes(routes!(routes::executions::get_execution))
+        .routes(routes!(routes::executions::get_output))
+        .routes(routes!(routes::executions::cancel))
+        .routes(routes!(routes::catalog::get_catalog))
+        .routes(routes!(routes::catalog::reload))
+        .routes(routes!(routes::ops::openapi_json));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .routes(routes!(routes::ops::healthz))
+        .routes(routes!(routes::ops::readyz))
+        .routes(routes!(routes::ops::metrics))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The whole HTTP application.
+pub fn router(engine: Engine) -> Router {
+    let (router, doc) = api().split_for_parts();
+    let openapi_json = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
+    router
+        .route("/", axum::routing::get(routes::ops::index))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(AppState {
+            engine,
+            openapi_json,
+        })
+}

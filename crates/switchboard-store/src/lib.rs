@@ -26,7 +26,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
-    #[error("unsupported storage URL `{0}`: use `sqlite:///path/to/switchboard.db` or `sqlite::memory:`")]
+    #[error(
+        "unsupported storage URL `{0}`: use `sqlite:///path/to/switchboard.db` or `sqlite::memory:`"
+    )]
     UnsupportedUrl(String),
 }
 
@@ -108,7 +110,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records the moment the process started.
     async fn mark_started(&self, id: ExecutionId, at: Timestamp) -> Result<(), StoreError>;
 
-    async fn append_output(&self, id: ExecutionId, chunks: &[OutputChunk]) -> Result<(), StoreError>;
+    async fn append_output(
+        &self,
+        id: ExecutionId,
+        chunks: &[OutputChunk],
+    ) -> Result<(), StoreError>;
 
     /// Ends a `running` execution; `false` when it was not running.
     async fn finish_execution(&self, id: ExecutionId, finish: &Finish) -> Result<bool, StoreError>;
@@ -125,14 +131,25 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError>;
 
-    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, StoreError>;
+    async fn list_executions(&self, filter: &ExecutionFilter)
+    -> Result<Vec<Execution>, StoreError>;
 
     /// Output chunks with `seq > after`, in order, at most `limit`.
-    async fn output(&self, id: ExecutionId, after: i64, limit: u32) -> Result<Vec<OutputChunk>, StoreError>;
+    async fn output(
+        &self,
+        id: ExecutionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutputChunk>, StoreError>;
 
     /// Marks every execution still `running` on `node` as `lost`: called at
     /// start-up, when nothing of the previous process can still be running.
-    async fn mark_lost(&self, node: &str, reason: &str, at: Timestamp) -> Result<Vec<ExecutionId>, StoreError>;
+    async fn mark_lost(
+        &self,
+        node: &str,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<Vec<ExecutionId>, StoreError>;
 
     /// Executions waiting in the queue.
     async fn queue_depth(&self) -> Result<i64, StoreError>;

@@ -20,10 +20,29 @@ use crate::template;
 type Value<'i> = Spanned<DeValue<'i>>;
 
 const ACTION_KEYS: [&str; 12] = [
-    "name", "description", "runner", "command", "timeout", "tags", "concurrency", "env", "working_dir",
-    "idempotent", "params", "aliases",
+    "name",
+    "description",
+    "runner",
+    "command",
+    "timeout",
+    "tags",
+    "concurrency",
+    "env",
+    "working_dir",
+    "idempotent",
+    "params",
+    "aliases",
 ];
-const PARAM_KEYS: [&str; 8] = ["type", "required", "default", "description", "choices", "pattern", "min", "max"];
+const PARAM_KEYS: [&str; 8] = [
+    "type",
+    "required",
+    "default",
+    "description",
+    "choices",
+    "pattern",
+    "min",
+    "max",
+];
 const ALIAS_KEYS: [&str; 3] = ["format", "ack", "description"];
 /// Longest accepted action timeout.
 const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -37,7 +56,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
-        let line = self.src[..span.start.min(self.src.len())].matches('\n').count() + 1;
+        let line = self.src[..span.start.min(self.src.len())]
+            .matches('\n')
+            .count()
+            + 1;
         self.errors.push(CatalogError {
             file: self.file.to_path_buf(),
             line: Some(line),
@@ -72,8 +94,14 @@ impl Reader<'_> {
             if allowed.contains(&name) {
                 out.insert(name.to_owned(), value);
             } else {
-                let hint = closest(name, allowed).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
-                self.error(key.span(), &join(prefix, name), format!("unknown key{hint}"));
+                let hint = closest(name, allowed)
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                self.error(
+                    key.span(),
+                    &join(prefix, name),
+                    format!("unknown key{hint}"),
+                );
             }
         }
         out
@@ -81,51 +109,90 @@ impl Reader<'_> {
 }
 
 fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") }
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 /// Loads one action file; `None` when it has any problem (all recorded).
-pub(super) fn load(root: &Path, rel: &Path, src: &str, errors: &mut Vec<CatalogError>) -> Option<Action> {
+pub(super) fn load(
+    root: &Path,
+    rel: &Path,
+    src: &str,
+    errors: &mut Vec<CatalogError>,
+) -> Option<Action> {
     let (doc, syntax) = DeTable::parse_recoverable(src);
-    let mut r = Reader { file: rel, src, errors, found: 0 };
+    let mut r = Reader {
+        file: rel,
+        src,
+        errors,
+        found: 0,
+    };
     if !syntax.is_empty() {
         for e in syntax {
-            r.error(e.span().unwrap_or(0..0), "", format!("invalid TOML: {}", e.message().trim()));
+            r.error(
+                e.span().unwrap_or(0..0),
+                "",
+                format!("invalid TOML: {}", e.message().trim()),
+            );
         }
         return None;
     }
     let whole = doc.span();
     let fields = r.entries("", doc.get_ref(), &ACTION_KEYS);
-    let text = |r: &mut Reader<'_>, key: &str| fields.get(key).and_then(|v| r.convert::<String>(key, v));
+    let text =
+        |r: &mut Reader<'_>, key: &str| fields.get(key).and_then(|v| r.convert::<String>(key, v));
 
     let name = match fields.get("name") {
         None => {
-            r.error(whole.clone(), "name", "missing (every action needs a name such as `host.reboot`)");
+            r.error(
+                whole.clone(),
+                "name",
+                "missing (every action needs a name such as `host.reboot`)",
+            );
             None
         }
-        Some(v) => r.convert::<String>("name", v).and_then(|n| match ActionName::new(n) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                r.error(v.span(), "name", e.to_string());
-                None
-            }
-        }),
+        Some(v) => r
+            .convert::<String>("name", v)
+            .and_then(|n| match ActionName::new(n) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    r.error(v.span(), "name", e.to_string());
+                    None
+                }
+            }),
     };
     let description = text(&mut r, "description").unwrap_or_default();
     if description.trim().is_empty() {
-        let span = fields.get("description").map_or(whole.clone(), |v| v.span());
-        r.error(span, "description", "missing (say in a sentence what the action does)");
+        let span = fields
+            .get("description")
+            .map_or(whole.clone(), |v| v.span());
+        r.error(
+            span,
+            "description",
+            "missing (say in a sentence what the action does)",
+        );
     }
     let runner = match fields.get("runner") {
         None => Some(Runner::Local),
         Some(v) => match r.convert::<String>("runner", v).as_deref() {
             Some("local") => Some(Runner::Local),
             Some(other @ ("ssh" | "http" | "query" | "workflow")) => {
-                r.error(v.span(), "runner", format!("runner `{other}` is not available in this version (available: local)"));
+                r.error(
+                    v.span(),
+                    "runner",
+                    format!("runner `{other}` is not available in this version (available: local)"),
+                );
                 None
             }
             Some(other) => {
-                r.error(v.span(), "runner", format!("unknown runner `{other}` (available: local)"));
+                r.error(
+                    v.span(),
+                    "runner",
+                    format!("unknown runner `{other}` (available: local)"),
+                );
                 None
             }
             None => None,
@@ -157,24 +224,48 @@ pub(super) fn load(root: &Path, rel: &Path, src: &str, errors: &mut Vec<CatalogE
             }
         }
     };
-    let tags = fields.get("tags").and_then(|v| r.convert::<Vec<String>>("tags", v)).unwrap_or_default();
-    let concurrency = fields.get("concurrency").and_then(|v| match r.convert::<i64>("concurrency", v) {
-        Some(n) if n >= 1 => usize::try_from(n).ok(),
-        Some(_) => {
-            r.error(v.span(), "concurrency", "must be at least 1");
-            None
-        }
-        None => None,
-    });
-    let idempotent = fields.get("idempotent").and_then(|v| r.convert::<bool>("idempotent", v)).unwrap_or(false);
-    let env = fields.get("env").map(|v| read_env(&mut r, v)).unwrap_or_default();
+    let tags = fields
+        .get("tags")
+        .and_then(|v| r.convert::<Vec<String>>("tags", v))
+        .unwrap_or_default();
+    let concurrency =
+        fields
+            .get("concurrency")
+            .and_then(|v| match r.convert::<i64>("concurrency", v) {
+                Some(n) if n >= 1 => usize::try_from(n).ok(),
+                Some(_) => {
+                    r.error(v.span(), "concurrency", "must be at least 1");
+                    None
+                }
+                None => None,
+            });
+    let idempotent = fields
+        .get("idempotent")
+        .and_then(|v| r.convert::<bool>("idempotent", v))
+        .unwrap_or(false);
+    let env = fields
+        .get("env")
+        .map(|v| read_env(&mut r, v))
+        .unwrap_or_default();
     let working_dir = fields.get("working_dir").and_then(|v| {
         let dir = PathBuf::from(r.convert::<String>("working_dir", v)?);
-        if dir.is_absolute() || dir.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            r.error(v.span(), "working_dir", "must be a folder inside the catalog, without `..`");
+        if dir.is_absolute()
+            || dir
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            r.error(
+                v.span(),
+                "working_dir",
+                "must be a folder inside the catalog, without `..`",
+            );
             None
         } else if !root.join(&dir).is_dir() {
-            r.error(v.span(), "working_dir", format!("folder `{}` does not exist in the catalog", dir.display()));
+            r.error(
+                v.span(),
+                "working_dir",
+                format!("folder `{}` does not exist in the catalog", dir.display()),
+            );
             None
         } else {
             Some(dir)
@@ -185,20 +276,33 @@ pub(super) fn load(root: &Path, rel: &Path, src: &str, errors: &mut Vec<CatalogE
         Some(v) => match v.get_ref().as_table() {
             Some(t) => read_params(&mut r, t),
             None => {
-                r.error(v.span(), "params", "must be a table of `[params.NAME]` sections");
+                r.error(
+                    v.span(),
+                    "params",
+                    "must be a table of `[params.NAME]` sections",
+                );
                 Vec::new()
             }
         },
     };
     let command = match (fields.get("command"), runner) {
-        (Some(v), _) => r.convert::<Vec<String>>("command", v).map(|c| check_command(&mut r, root, v.span(), c, &params)),
+        (Some(v), _) => r
+            .convert::<Vec<String>>("command", v)
+            .map(|c| check_command(&mut r, root, v.span(), c, &params)),
         (None, Some(Runner::Local)) => {
-            r.error(whole.clone(), "command", "missing (the program and its arguments, e.g. `[\"scripts/uptime.sh\"]`)");
+            r.error(
+                whole.clone(),
+                "command",
+                "missing (the program and its arguments, e.g. `[\"scripts/uptime.sh\"]`)",
+            );
             None
         }
         (None, None) => None,
     };
-    let aliases = fields.get("aliases").map(|v| read_aliases(&mut r, v, &params)).unwrap_or_default();
+    let aliases = fields
+        .get("aliases")
+        .map(|v| read_aliases(&mut r, v, &params))
+        .unwrap_or_default();
 
     if r.found > 0 {
         return None;
@@ -221,14 +325,27 @@ pub(super) fn load(root: &Path, rel: &Path, src: &str, errors: &mut Vec<CatalogE
 }
 
 fn read_env(r: &mut Reader<'_>, v: &Value<'_>) -> BTreeMap<String, String> {
-    let Some(map) = r.convert::<BTreeMap<String, String>>("env", v) else { return BTreeMap::new() };
+    let Some(map) = r.convert::<BTreeMap<String, String>>("env", v) else {
+        return BTreeMap::new();
+    };
     for key in map.keys() {
-        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            r.error(v.span(), &format!("env.{key}"), "not a valid environment variable name");
+            r.error(
+                v.span(),
+                &format!("env.{key}"),
+                "not a valid environment variable name",
+            );
         } else if key.starts_with("SB_") {
-            r.error(v.span(), &format!("env.{key}"), "names starting with `SB_` are reserved for Switchboard");
+            r.error(
+                v.span(),
+                &format!("env.{key}"),
+                "names starting with `SB_` are reserved for Switchboard",
+            );
         }
     }
     map
@@ -239,15 +356,28 @@ fn read_params(r: &mut Reader<'_>, table: &DeTable<'_>) -> Vec<ParamSpec> {
     for (name, value) in table.iter() {
         let name: &str = name.get_ref();
         let prefix = format!("params.{name}");
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
             && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            r.error(value.span(), &prefix, "parameter names use lowercase letters, digits and `_`, starting with a letter");
+            r.error(
+                value.span(),
+                &prefix,
+                "parameter names use lowercase letters, digits and `_`, starting with a letter",
+            );
             continue;
         }
         let Some(t) = value.get_ref().as_table() else {
-            r.error(value.span(), &prefix, "must be a table with at least `type`");
+            r.error(
+                value.span(),
+                &prefix,
+                "must be a table with at least `type`",
+            );
             continue;
         };
         if let Some(spec) = read_param(r, &prefix, name, value.span(), t) {
@@ -257,7 +387,13 @@ fn read_params(r: &mut Reader<'_>, table: &DeTable<'_>) -> Vec<ParamSpec> {
     specs
 }
 
-fn read_param(r: &mut Reader<'_>, prefix: &str, name: &str, span: Range<usize>, t: &DeTable<'_>) -> Option<ParamSpec> {
+fn read_param(
+    r: &mut Reader<'_>,
+    prefix: &str,
+    name: &str,
+    span: Range<usize>,
+    t: &DeTable<'_>,
+) -> Option<ParamSpec> {
     let before = r.found;
     let f = r.entries(prefix, t, &PARAM_KEYS);
     let key = |k: &str| format!("{prefix}.{k}");
@@ -266,69 +402,125 @@ fn read_param(r: &mut Reader<'_>, prefix: &str, name: &str, span: Range<usize>, 
             r.error(span.clone(), &key("type"), "missing");
             None
         }
-        Some(v) => r.convert::<String>(&key("type"), v).and_then(|s| match ParamType::parse(&s) {
-            Some(t) => Some(t),
-            None => {
-                let names: Vec<&str> = ParamType::ALL.iter().map(|t| t.as_str()).collect();
-                let hint = closest(&s, &names).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
-                r.error(v.span(), &key("type"), format!("unknown type `{s}` ({hint}types: {})", names.join(" ")));
-                None
-            }
-        }),
+        Some(v) => r
+            .convert::<String>(&key("type"), v)
+            .and_then(|s| match ParamType::parse(&s) {
+                Some(t) => Some(t),
+                None => {
+                    let names: Vec<&str> = ParamType::ALL.iter().map(|t| t.as_str()).collect();
+                    let hint = closest(&s, &names)
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
+                    r.error(
+                        v.span(),
+                        &key("type"),
+                        format!("unknown type `{s}` ({hint}types: {})", names.join(" ")),
+                    );
+                    None
+                }
+            }),
     }?;
     let mut spec = ParamSpec::new(name, ty);
-    spec.required = f.get("required").and_then(|v| r.convert(&key("required"), v)).unwrap_or(false);
-    spec.description = f.get("description").and_then(|v| r.convert(&key("description"), v)).unwrap_or_default();
+    spec.required = f
+        .get("required")
+        .and_then(|v| r.convert(&key("required"), v))
+        .unwrap_or(false);
+    spec.description = f
+        .get("description")
+        .and_then(|v| r.convert(&key("description"), v))
+        .unwrap_or_default();
     if let Some(v) = f.get("choices") {
         if ty == ParamType::Enum {
             spec.choices = r.convert(&key("choices"), v).unwrap_or_default();
         } else {
-            r.error(v.span(), &key("choices"), "only `enum` parameters take choices");
+            r.error(
+                v.span(),
+                &key("choices"),
+                "only `enum` parameters take choices",
+            );
         }
     }
     if ty == ParamType::Enum && spec.choices.is_empty() && f.get("choices").is_none() {
-        r.error(span.clone(), &key("choices"), "an `enum` parameter needs a non-empty list of choices");
+        r.error(
+            span.clone(),
+            &key("choices"),
+            "an `enum` parameter needs a non-empty list of choices",
+        );
     }
     if let Some(v) = f.get("pattern") {
         if matches!(ty, ParamType::String | ParamType::Secret) {
             if let Some(p) = r.convert::<String>(&key("pattern"), v) {
                 match regex::Regex::new(&format!("^(?:{p})$")) {
                     Ok(re) => spec.pattern = Some(re),
-                    Err(e) => r.error(v.span(), &key("pattern"), format!("invalid regular expression: {e}")),
+                    Err(e) => r.error(
+                        v.span(),
+                        &key("pattern"),
+                        format!("invalid regular expression: {e}"),
+                    ),
                 }
             }
         } else {
-            r.error(v.span(), &key("pattern"), "only `string` and `secret` parameters take a pattern");
+            r.error(
+                v.span(),
+                &key("pattern"),
+                "only `string` and `secret` parameters take a pattern",
+            );
         }
     }
     for bound in ["min", "max"] {
         let Some(v) = f.get(bound) else { continue };
         if !matches!(ty, ParamType::Integer | ParamType::Number) {
-            r.error(v.span(), &key(bound), "only `integer` and `number` parameters take bounds");
+            r.error(
+                v.span(),
+                &key(bound),
+                "only `integer` and `number` parameters take bounds",
+            );
             continue;
         }
         let x = r.convert::<f64>(&key(bound), v);
-        if bound == "min" { spec.min = x } else { spec.max = x }
+        if bound == "min" {
+            spec.min = x
+        } else {
+            spec.max = x
+        }
     }
     if let (Some(min), Some(max)) = (spec.min, spec.max)
         && min > max
     {
-        r.error(span.clone(), &key("min"), format!("min {min} is above max {max}"));
+        r.error(
+            span.clone(),
+            &key("min"),
+            format!("min {min} is above max {max}"),
+        );
     }
     if let Some(v) = f.get("default") {
         if ty == ParamType::Secret {
-            r.error(v.span(), &key("default"), "a `secret` parameter cannot have a default (it would sit in the catalog in clear)");
+            r.error(
+                v.span(),
+                &key("default"),
+                "a `secret` parameter cannot have a default (it would sit in the catalog in clear)",
+            );
         } else if let Some(json) = r.convert::<serde_json::Value>(&key("default"), v) {
             match spec.coerce(&json) {
                 Ok(d) => spec.default = Some(d),
-                Err(e) => r.error(v.span(), &key("default"), format!("default does not fit the type: {e}")),
+                Err(e) => r.error(
+                    v.span(),
+                    &key("default"),
+                    format!("default does not fit the type: {e}"),
+                ),
             }
         }
     }
     (r.found == before).then_some(spec)
 }
 
-fn check_command(r: &mut Reader<'_>, root: &Path, span: Range<usize>, command: Vec<String>, params: &[ParamSpec]) -> Vec<String> {
+fn check_command(
+    r: &mut Reader<'_>,
+    root: &Path,
+    span: Range<usize>,
+    command: Vec<String>,
+    params: &[ParamSpec],
+) -> Vec<String> {
     let Some(program) = command.first() else {
         r.error(span, "command", "must name at least the program to run");
         return command;
@@ -338,13 +530,21 @@ fn check_command(r: &mut Reader<'_>, root: &Path, span: Range<usize>, command: V
         let key = format!("command[{i}]");
         match template::variables(element) {
             Err(e) => r.error(span.clone(), &key, format!("invalid template: {e}")),
-            Ok(vars) if i == 0 && !vars.is_empty() => {
-                r.error(span.clone(), &key, "the program itself cannot be chosen by a parameter")
-            }
+            Ok(vars) if i == 0 && !vars.is_empty() => r.error(
+                span.clone(),
+                &key,
+                "the program itself cannot be chosen by a parameter",
+            ),
             Ok(vars) => {
                 for var in vars.iter().filter(|v| !names.contains(&v.as_str())) {
-                    let hint = closest(var, &names).map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default();
-                    r.error(span.clone(), &key, format!("`{var}` is not a parameter of this action{hint}"));
+                    let hint = closest(var, &names)
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default();
+                    r.error(
+                        span.clone(),
+                        &key,
+                        format!("`{var}` is not a parameter of this action{hint}"),
+                    );
                 }
             }
         }
@@ -352,12 +552,24 @@ fn check_command(r: &mut Reader<'_>, root: &Path, span: Range<usize>, command: V
     if program.contains('/') {
         let path = root.join(program);
         match std::fs::metadata(&path) {
-            Err(_) => r.error(span, "command[0]", format!("program `{program}` does not exist")),
-            Ok(m) if !m.is_file() => r.error(span, "command[0]", format!("program `{program}` is not a file")),
+            Err(_) => r.error(
+                span,
+                "command[0]",
+                format!("program `{program}` does not exist"),
+            ),
+            Ok(m) if !m.is_file() => r.error(
+                span,
+                "command[0]",
+                format!("program `{program}` is not a file"),
+            ),
             Ok(m) => {
                 use std::os::unix::fs::PermissionsExt;
                 if m.permissions().mode() & 0o111 == 0 {
-                    r.error(span, "command[0]", format!("program `{program}` is not executable (chmod +x)"));
+                    r.error(
+                        span,
+                        "command[0]",
+                        format!("program `{program}` is not executable (chmod +x)"),
+                    );
                 }
             }
         }
@@ -367,7 +579,11 @@ fn check_command(r: &mut Reader<'_>, root: &Path, span: Range<usize>, command: V
 
 fn read_aliases(r: &mut Reader<'_>, v: &Value<'_>, params: &[ParamSpec]) -> Vec<Alias> {
     let Some(items) = v.get_ref().as_array() else {
-        r.error(v.span(), "aliases", "must be a list of `[[aliases]]` sections");
+        r.error(
+            v.span(),
+            "aliases",
+            "must be a list of `[[aliases]]` sections",
+        );
         return Vec::new();
     };
     let mut aliases = Vec::new();
@@ -380,12 +596,16 @@ fn read_aliases(r: &mut Reader<'_>, v: &Value<'_>, params: &[ParamSpec]) -> Vec<
         let f = r.entries(&prefix, t, &ALIAS_KEYS);
         let key = |k: &str| format!("{prefix}.{k}");
         let ack = f.get("ack").and_then(|v| r.convert(&key("ack"), v));
-        let description = f.get("description").and_then(|v| r.convert(&key("description"), v));
+        let description = f
+            .get("description")
+            .and_then(|v| r.convert(&key("description"), v));
         let Some(fv) = f.get("format") else {
             r.error(item.span(), &key("format"), "missing");
             continue;
         };
-        let Some(text) = r.convert::<String>(&key("format"), fv) else { continue };
+        let Some(text) = r.convert::<String>(&key("format"), fv) else {
+            continue;
+        };
         let format = match AliasFormat::parse(&text) {
             Ok(f) => f,
             Err(e) => {
@@ -395,7 +615,11 @@ fn read_aliases(r: &mut Reader<'_>, v: &Value<'_>, params: &[ParamSpec]) -> Vec<
         };
         for c in format.captures() {
             match params.iter().find(|p| p.name == c.name) {
-                None => r.error(fv.span(), &key("format"), format!("`{{{}}}` is not a parameter of this action", c.name)),
+                None => r.error(
+                    fv.span(),
+                    &key("format"),
+                    format!("`{{{}}}` is not a parameter of this action", c.name),
+                ),
                 Some(p) if p.is_secret() => r.error(
                     fv.span(),
                     &key("format"),
@@ -404,12 +628,19 @@ fn read_aliases(r: &mut Reader<'_>, v: &Value<'_>, params: &[ParamSpec]) -> Vec<
                 Some(p) if c.optional && p.required && p.default.is_none() => r.error(
                     fv.span(),
                     &key("format"),
-                    format!("required parameter `{}` sits in an optional group and has no default", c.name),
+                    format!(
+                        "required parameter `{}` sits in an optional group and has no default",
+                        c.name
+                    ),
                 ),
                 Some(_) => {}
             }
         }
-        aliases.push(Alias { format, ack, description });
+        aliases.push(Alias {
+            format,
+            ack,
+            description,
+        });
     }
     aliases
 }

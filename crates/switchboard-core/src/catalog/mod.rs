@@ -111,7 +111,10 @@ impl Catalog {
     pub fn load(root: &Path) -> Result<Self, CatalogErrors> {
         let mut errors = Vec::new();
         if !root.is_dir() {
-            return Err(CatalogErrors(vec![CatalogError::file(root, format!("`{}` is not a folder", root.display()))]));
+            return Err(CatalogErrors(vec![CatalogError::file(
+                root,
+                format!("`{}` is not a folder", root.display()),
+            )]));
         }
         let mut files = Vec::new();
         collect_toml(root, &root.join("actions"), &mut files, &mut errors);
@@ -132,7 +135,11 @@ impl Catalog {
                         file: rel.clone(),
                         line: Some(1),
                         key: Some("name".to_owned()),
-                        message: format!("action `{}` is already defined in {}", action.name, first.display()),
+                        message: format!(
+                            "action `{}` is already defined in {}",
+                            action.name,
+                            first.display()
+                        ),
                     });
                     continue;
                 }
@@ -144,12 +151,21 @@ impl Catalog {
             errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return Err(CatalogErrors(errors));
         }
-        let version = CatalogVersion { hash: content_hash(root), git_commit: git_commit(root) };
-        Ok(Self { root: root.to_path_buf(), version, actions })
+        let version = CatalogVersion {
+            hash: content_hash(root),
+            git_commit: git_commit(root),
+        };
+        Ok(Self {
+            root: root.to_path_buf(),
+            version,
+            actions,
+        })
     }
 
     pub fn action(&self, name: &str) -> Option<&Arc<Action>> {
-        ActionName::new(name).ok().and_then(|n| self.actions.get(&n))
+        ActionName::new(name)
+            .ok()
+            .and_then(|n| self.actions.get(&n))
     }
 
     pub fn actions(&self) -> impl Iterator<Item = &Arc<Action>> {
@@ -184,17 +200,25 @@ fn collect_toml(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Ve
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == root.join("actions") => {
-            errors.push(CatalogError::file(Path::new("actions"), "the catalog has no `actions` folder".to_owned()));
+            errors.push(CatalogError::file(
+                Path::new("actions"),
+                "the catalog has no `actions` folder".to_owned(),
+            ));
             return;
         }
         Err(e) => {
-            errors.push(CatalogError::file(dir.strip_prefix(root).unwrap_or(dir), format!("cannot list folder: {e}")));
+            errors.push(CatalogError::file(
+                dir.strip_prefix(root).unwrap_or(dir),
+                format!("cannot list folder: {e}"),
+            ));
             return;
         }
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             collect_toml(root, &path, out, errors);
         } else if path.extension().is_some_and(|e| e == "toml") {
@@ -207,7 +231,9 @@ fn collect_toml(root: &Path, dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Ve
 /// (`.git` excluded), so that any change gives a new version.
 fn content_hash(root: &Path) -> String {
     fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if entry.file_name() == ".git" {
@@ -215,7 +241,9 @@ fn content_hash(root: &Path) -> String {
             }
             match entry.file_type() {
                 Ok(t) if t.is_dir() => walk(root, &path, files),
-                Ok(t) if t.is_file() => files.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf()),
+                Ok(t) if t.is_file() => {
+                    files.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf())
+                }
                 _ => {}
             }
         }
@@ -230,7 +258,12 @@ fn content_hash(root: &Path) -> String {
         hasher.update(std::fs::read(root.join(&rel)).unwrap_or_default());
         hasher.update([0]);
     }
-    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The commit checked out in `root/.git`, read from the files git keeps (so
@@ -265,7 +298,12 @@ pub struct CatalogError {
 
 impl CatalogError {
     fn file(file: &Path, message: String) -> Self {
-        Self { file: file.to_path_buf(), line: None, key: None, message }
+        Self {
+            file: file.to_path_buf(),
+            line: None,
+            key: None,
+            message,
+        }
     }
 }
 
@@ -289,7 +327,11 @@ pub struct CatalogErrors(pub Vec<CatalogError>);
 impl fmt::Display for CatalogErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(f, "{n} error{} in the catalog", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} error{} in the catalog",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             write!(f, "\n  {e}")?;
         }

@@ -23,13 +23,26 @@ fn catalog_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn the_sample_catalog_loads() {
     let c = Catalog::load(&sample()).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = c.actions().map(|a| a.name.as_str()).collect();
-    for expected in ["demo.echo", "demo.slow", "host.disk", "host.logs", "host.uptime", "service.restart"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    for expected in [
+        "demo.echo",
+        "demo.slow",
+        "host.disk",
+        "host.logs",
+        "host.uptime",
+        "service.restart",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     let logs = c.action("host.logs").unwrap();
     assert_eq!(logs.timeout, Duration::from_secs(30));
     assert_eq!(logs.param_names(), ["file", "grep", "lines"]);
-    assert_eq!(logs.aliases[0].format.text, "logs [{file}] [lines={lines}] [grep={grep}]");
+    assert_eq!(
+        logs.aliases[0].format.text,
+        "logs [{file}] [lines={lines}] [grep={grep}]"
+    );
     assert_eq!(c.version.hash.len(), 16);
     assert_eq!(c.suggest("host.uptim"), Some("host.uptime"));
 }
@@ -56,7 +69,10 @@ default = "ten"
 format = "say {nope}"
 "#,
         ),
-        ("actions/sub/b.toml", "name = \"b\"\ndescription = \"ok\"\ncommand = [\"scripts/missing.sh\"]\n"),
+        (
+            "actions/sub/b.toml",
+            "name = \"b\"\ndescription = \"ok\"\ncommand = [\"scripts/missing.sh\"]\n",
+        ),
         ("actions/c.toml", "name = \"c\"\n[broken\n"),
     ]);
     let errors = Catalog::load(dir.path()).unwrap_err().0;
@@ -73,21 +89,37 @@ format = "say {nope}"
         "actions/sub/b.toml:3: command[0]: program `scripts/missing.sh` does not exist",
     ];
     for e in expected {
-        assert!(shown.iter().any(|s| s.starts_with(e)), "no error starting with {e:?} in:\n{}", shown.join("\n"));
+        assert!(
+            shown.iter().any(|s| s.starts_with(e)),
+            "no error starting with {e:?} in:\n{}",
+            shown.join("\n")
+        );
     }
 }
 
 #[test]
 fn duplicate_names_and_bad_scripts_are_reported() {
     let dir = catalog_with(&[
-        ("actions/a.toml", "name = \"x.y\"\ndescription = \"a\"\ncommand = [\"true\"]\n"),
-        ("actions/b.toml", "name = \"x.y\"\ndescription = \"b\"\ncommand = [\"true\"]\n"),
-        ("actions/c.toml", "name = \"c\"\ndescription = \"c\"\ncommand = [\"scripts/run.sh\"]\n"),
+        (
+            "actions/a.toml",
+            "name = \"x.y\"\ndescription = \"a\"\ncommand = [\"true\"]\n",
+        ),
+        (
+            "actions/b.toml",
+            "name = \"x.y\"\ndescription = \"b\"\ncommand = [\"true\"]\n",
+        ),
+        (
+            "actions/c.toml",
+            "name = \"c\"\ndescription = \"c\"\ncommand = [\"scripts/run.sh\"]\n",
+        ),
         ("scripts/run.sh", "#!/bin/sh\n"),
     ]);
     let shown = Catalog::load(dir.path()).unwrap_err().to_string();
     assert!(shown.contains("not executable"), "{shown}");
-    assert!(shown.contains("action `x.y` is already defined in actions/a.toml"), "{shown}");
+    assert!(
+        shown.contains("action `x.y` is already defined in actions/a.toml"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -97,7 +129,10 @@ fn program_cannot_be_a_parameter_and_secrets_have_no_default() {
         "name = \"a\"\ndescription = \"a\"\ncommand = [\"{{ p }}\"]\n[params.p]\ntype = \"secret\"\ndefault = \"x\"\n",
     )]);
     let shown = Catalog::load(dir.path()).unwrap_err().to_string();
-    assert!(shown.contains("the program itself cannot be chosen by a parameter"), "{shown}");
+    assert!(
+        shown.contains("the program itself cannot be chosen by a parameter"),
+        "{shown}"
+    );
     assert!(shown.contains("cannot have a default"), "{shown}");
 }
 

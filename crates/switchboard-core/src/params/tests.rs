@@ -7,7 +7,10 @@ fn spec(name: &str, ty: ParamType) -> ParamSpec {
 }
 
 fn raw(pairs: &[(&str, serde_json::Value)]) -> RawParams {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn coerces_text_from_the_cli_into_every_type() {
     assert_eq!(p.get("x"), Some(&ParamValue::Number(1.5)));
     assert_eq!(p.get("b"), Some(&ParamValue::Boolean(true)));
     assert_eq!(p.get("d").unwrap().render(), "90");
-    assert_eq!(p.get("l"), Some(&ParamValue::List(vec!["a".into(), "b".into(), "c".into()])));
+    assert_eq!(
+        p.get("l"),
+        Some(&ParamValue::List(vec!["a".into(), "b".into(), "c".into()]))
+    );
     assert_eq!(p.get("mode").unwrap().render(), "safe");
 }
 
@@ -90,7 +96,10 @@ fn defaults_fill_in_and_secrets_are_masked() {
     let specs = vec![token, lines];
     let p = ValidatedParams::validate(&specs, &raw(&[("token", json!("hunter2"))])).unwrap();
     assert_eq!(p.secret_values(), ["hunter2"]);
-    assert_eq!(p.to_masked_json(&specs), json!({"token": "****", "lines": 10}));
+    assert_eq!(
+        p.to_masked_json(&specs),
+        json!({"token": "****", "lines": 10})
+    );
 }
 
 #[test]

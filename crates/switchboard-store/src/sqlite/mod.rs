@@ -6,10 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Sqlite};
 use switchboard_core::{
-    ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream, Timestamp,
+    ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
+    Timestamp,
 };
 
 use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, Store, StoreError};
@@ -39,13 +42,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // An in-memory database exists once per connection: read through the writer.
         let reader = if url.contains(":memory:") {
             writer.clone()
         } else {
-            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?
         };
         Ok(Self { writer, reader })
     }
@@ -86,7 +95,8 @@ impl TryFrom<ExecutionRow> for Execution {
             params: json(&r.params)?,
             requester: Principal::new(r.requester).map_err(|e| corrupt(id, e))?,
             origin: Origin::new(r.origin).map_err(|e| corrupt(id, e))?,
-            status: ExecutionStatus::parse(&r.status).ok_or_else(|| corrupt(id, format!("status `{}`", r.status)))?,
+            status: ExecutionStatus::parse(&r.status)
+                .ok_or_else(|| corrupt(id, format!("status `{}`", r.status)))?,
             node: r.node,
             exit_code: r.exit_code.and_then(|c| i32::try_from(c).ok()),
             result: r.result.as_deref().map(json).transpose()?,
@@ -148,7 +158,8 @@ impl Store for SqliteStore {
         skip_actions: &[ActionName],
         now: Timestamp,
     ) -> Result<Vec<Execution>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE executions SET status = 'running', node = ");
+        let mut q =
+            QueryBuilder::<Sqlite>::new("UPDATE executions SET status = 'running', node = ");
         q.push_bind(node.to_owned());
         q.push(", started_at = ");
         q.push_bind(now.micros());
@@ -191,12 +202,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn append_output(&self, id: ExecutionId, chunks: &[OutputChunk]) -> Result<(), StoreError> {
+    async fn append_output(
+        &self,
+        id: ExecutionId,
+        chunks: &[OutputChunk],
+    ) -> Result<(), StoreError> {
         // SQLite allows 32766 bound values per statement; 4 per chunk.
         for batch in chunks.chunks(4000) {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO output_chunks (execution_id, seq, ts, stream, text) ");
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO output_chunks (execution_id, seq, ts, stream, text) ",
+            );
             q.push_values(batch, |mut b, c| {
-                b.push_bind(id.0).push_bind(c.seq).push_bind(c.ts.micros()).push_bind(c.stream.as_str()).push_bind(c.text.clone());
+                b.push_bind(id.0)
+                    .push_bind(c.seq)
+                    .push_bind(c.ts.micros())
+                    .push_bind(c.stream.as_str())
+                    .push_bind(c.text.clone());
             });
             q.build().execute(&self.writer).await?;
         }
@@ -242,15 +263,23 @@ impl Store for SqliteStore {
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
-        let row: Option<ExecutionRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM executions WHERE id = ?"))
-            .bind(id.0)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row: Option<ExecutionRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM executions WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?;
         row.map(Execution::try_from).transpose()
     }
 
     async fn list_executions(&self, f: &ExecutionFilter) -> Result<Vec<Execution>, StoreError> {
-        let mut q = QueryBuilder::<Sqlite>::new(concat!("SELECT ", columns!(), " FROM executions WHERE 1 = 1"));
+        let mut q = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM executions WHERE 1 = 1"
+        ));
         if let Some(s) = f.status {
             q.push(" AND status = ").push_bind(s.as_str());
         }
@@ -272,12 +301,18 @@ impl Store for SqliteStore {
         if let Some(b) = f.before {
             q.push(" AND id < ").push_bind(b.0);
         }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit));
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(f.limit));
         let rows: Vec<ExecutionRow> = q.build_query_as().fetch_all(&self.reader).await?;
         to_executions(rows)
     }
 
-    async fn output(&self, id: ExecutionId, after: i64, limit: u32) -> Result<Vec<OutputChunk>, StoreError> {
+    async fn output(
+        &self,
+        id: ExecutionId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<OutputChunk>, StoreError> {
         let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
             "SELECT seq, ts, stream, text FROM output_chunks WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         )
@@ -288,13 +323,24 @@ impl Store for SqliteStore {
         .await?;
         rows.into_iter()
             .map(|(seq, ts, stream, text)| {
-                let stream = Stream::parse(&stream).ok_or_else(|| corrupt(id.0, format!("output stream `{stream}`")))?;
-                Ok(OutputChunk { seq, ts: Timestamp(ts), stream, text })
+                let stream = Stream::parse(&stream)
+                    .ok_or_else(|| corrupt(id.0, format!("output stream `{stream}`")))?;
+                Ok(OutputChunk {
+                    seq,
+                    ts: Timestamp(ts),
+                    stream,
+                    text,
+                })
             })
             .collect()
     }
 
-    async fn mark_lost(&self, node: &str, reason: &str, at: Timestamp) -> Result<Vec<ExecutionId>, StoreError> {
+    async fn mark_lost(
+        &self,
+        node: &str,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<Vec<ExecutionId>, StoreError> {
         let ids: Vec<(i64,)> = sqlx::query_as(
             "UPDATE executions SET status = 'lost', error = ?, finished_at = ? \
              WHERE status = 'running' AND node = ? RETURNING id",
@@ -308,9 +354,10 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM executions WHERE status = 'queued'")
-            .fetch_one(&self.reader)
-            .await?;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM executions WHERE status = 'queued'")
+                .fetch_one(&self.reader)
+                .await?;
         Ok(n)
     }
 

@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use switchboard_core::{ActionName, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream, Timestamp};
+use switchboard_core::{
+    ActionName, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream, Timestamp,
+};
 use switchboard_store::{ExecutionFilter, Finish, NewExecution, Store};
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -23,20 +25,41 @@ fn new(action: &str, requester: &str, origin: &str) -> NewExecution {
 }
 
 async fn life_of_an_execution(store: Arc<dyn Store>) {
-    let e = store.insert_execution(&new("demo.echo", "alice", "cli")).await.unwrap();
+    let e = store
+        .insert_execution(&new("demo.echo", "alice", "cli"))
+        .await
+        .unwrap();
     assert_eq!(e.status, ExecutionStatus::Queued);
     assert_eq!(store.queue_depth().await.unwrap(), 1);
 
-    let skipped = store.claim_queued("n1", 10, &[e.action.clone()], Timestamp::now()).await.unwrap();
+    let skipped = store
+        .claim_queued("n1", 10, &[e.action.clone()], Timestamp::now())
+        .await
+        .unwrap();
     assert!(skipped.is_empty(), "a skipped action is not claimed");
-    let claimed = store.claim_queued("n1", 10, &[], Timestamp::now()).await.unwrap();
+    let claimed = store
+        .claim_queued("n1", 10, &[], Timestamp::now())
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].status, ExecutionStatus::Running);
     assert_eq!(claimed[0].node.as_deref(), Some("n1"));
-    assert!(store.claim_queued("n2", 10, &[], Timestamp::now()).await.unwrap().is_empty(), "never claimed twice");
+    assert!(
+        store
+            .claim_queued("n2", 10, &[], Timestamp::now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "never claimed twice"
+    );
 
     let chunks: Vec<OutputChunk> = (1..=3)
-        .map(|seq| OutputChunk { seq, ts: Timestamp::now(), stream: Stream::Stdout, text: format!("line {seq}") })
+        .map(|seq| OutputChunk {
+            seq,
+            ts: Timestamp::now(),
+            stream: Stream::Stdout,
+            text: format!("line {seq}"),
+        })
         .collect();
     store.append_output(e.id, &chunks).await.unwrap();
     assert_eq!(store.output(e.id, 1, 10).await.unwrap(), chunks[1..]);
@@ -51,24 +74,47 @@ async fn life_of_an_execution(store: Arc<dyn Store>) {
         finished_at: Timestamp::now(),
     };
     assert!(store.finish_execution(e.id, &finish).await.unwrap());
-    assert!(!store.finish_execution(e.id, &finish).await.unwrap(), "a finished execution stays finished");
+    assert!(
+        !store.finish_execution(e.id, &finish).await.unwrap(),
+        "a finished execution stays finished"
+    );
     let got = store.get_execution(e.id).await.unwrap().unwrap();
     assert_eq!(got.status, ExecutionStatus::Succeeded);
     assert_eq!(got.result, Some(json!({"ok": true})));
     assert_eq!(got.exit_code, Some(0));
-    assert!(store.get_execution(ExecutionId(999)).await.unwrap().is_none());
+    assert!(
+        store
+            .get_execution(ExecutionId(999))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn listing_filters_and_pages(store: Arc<dyn Store>) {
     for i in 0..25 {
         let requester = if i % 5 == 0 { "bob" } else { "alice" };
-        store.insert_execution(&new(if i % 2 == 0 { "a.even" } else { "a.odd" }, requester, "api")).await.unwrap();
+        store
+            .insert_execution(&new(
+                if i % 2 == 0 { "a.even" } else { "a.odd" },
+                requester,
+                "api",
+            ))
+            .await
+            .unwrap();
     }
-    let page = |before, limit| ExecutionFilter { before, limit, ..Default::default() };
+    let page = |before, limit| ExecutionFilter {
+        before,
+        limit,
+        ..Default::default()
+    };
     let first = store.list_executions(&page(None, 10)).await.unwrap();
     assert_eq!(first.len(), 10);
     assert!(first.windows(2).all(|w| w[0].id > w[1].id), "newest first");
-    let second = store.list_executions(&page(Some(first[9].id), 10)).await.unwrap();
+    let second = store
+        .list_executions(&page(Some(first[9].id), 10))
+        .await
+        .unwrap();
     assert!(second[0].id < first[9].id);
     let bobs = ExecutionFilter {
         requester: Some(Principal::new("bob").unwrap()),
@@ -78,22 +124,56 @@ async fn listing_filters_and_pages(store: Arc<dyn Store>) {
     };
     let got = store.list_executions(&bobs).await.unwrap();
     assert_eq!(got.len(), 3, "ids 0, 10, 20");
-    let queued = ExecutionFilter { status: Some(ExecutionStatus::Queued), limit: 100, ..Default::default() };
+    let queued = ExecutionFilter {
+        status: Some(ExecutionStatus::Queued),
+        limit: 100,
+        ..Default::default()
+    };
     assert_eq!(store.list_executions(&queued).await.unwrap().len(), 25);
 }
 
 async fn restart_marks_running_lost_and_cancels_waiting(store: Arc<dyn Store>) {
-    let a = store.insert_execution(&new("x.a", "alice", "cli")).await.unwrap();
-    let b = store.insert_execution(&new("x.b", "alice", "cli")).await.unwrap();
-    store.claim_queued("n1", 1, &[], Timestamp::now()).await.unwrap();
-    let lost = store.mark_lost("n1", "node restarted", Timestamp::now()).await.unwrap();
+    let a = store
+        .insert_execution(&new("x.a", "alice", "cli"))
+        .await
+        .unwrap();
+    let b = store
+        .insert_execution(&new("x.b", "alice", "cli"))
+        .await
+        .unwrap();
+    store
+        .claim_queued("n1", 1, &[], Timestamp::now())
+        .await
+        .unwrap();
+    let lost = store
+        .mark_lost("n1", "node restarted", Timestamp::now())
+        .await
+        .unwrap();
     assert_eq!(lost, [a.id]);
-    assert_eq!(store.get_execution(a.id).await.unwrap().unwrap().status, ExecutionStatus::Lost);
-    assert!(store.end_waiting(b.id, ExecutionStatus::Cancelled, "cancelled by alice", Timestamp::now()).await.unwrap());
+    assert_eq!(
+        store.get_execution(a.id).await.unwrap().unwrap().status,
+        ExecutionStatus::Lost
+    );
+    assert!(
+        store
+            .end_waiting(
+                b.id,
+                ExecutionStatus::Cancelled,
+                "cancelled by alice",
+                Timestamp::now()
+            )
+            .await
+            .unwrap()
+    );
     let b = store.get_execution(b.id).await.unwrap().unwrap();
     assert_eq!(b.status, ExecutionStatus::Cancelled);
     assert_eq!(b.error.as_deref(), Some("cancelled by alice"));
-    assert!(!store.end_waiting(a.id, ExecutionStatus::Cancelled, "x", Timestamp::now()).await.unwrap());
+    assert!(
+        !store
+            .end_waiting(a.id, ExecutionStatus::Cancelled, "x", Timestamp::now())
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -120,10 +200,23 @@ async fn sqlite_reopens_with_data_kept() {
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     let id = {
         let store = switchboard_store::open(&url).await.unwrap();
-        store.insert_execution(&new("x.a", "alice", "cli")).await.unwrap().id
+        store
+            .insert_execution(&new("x.a", "alice", "cli"))
+            .await
+            .unwrap()
+            .id
     };
     let store = switchboard_store::open(&url).await.unwrap();
-    assert_eq!(store.get_execution(id).await.unwrap().unwrap().action.as_str(), "x.a");
+    assert_eq!(
+        store
+            .get_execution(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .action
+            .as_str(),
+        "x.a"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,287 @@
+//! The API's wire types, kept apart from the domain types so that the
+//! contract changes only on purpose, plus the JSON body extractor that turns
+//! malformed bodies into field-naming 4xx errors.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use switchboard_core::{Action, Execution, OutputChunk, ParamSpec, Timestamp};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, FieldError};
+
+/// A parameter of an action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParamDto {
+    pub name: String,
+    /// One of `string integer number boolean enum duration list secret host`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub required: bool,
+    #[schema(value_type = Option<Object>)]
+    pub default: Option<serde_json::Value>,
+    pub description: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl From<&ParamSpec> for ParamDto {
+    fn from(p: &ParamSpec) -> Self {
+        Self {
+            name: p.name.clone(),
+            ty: p.ty.as_str().to_owned(),
+            required: p.required,
+            default: p
+                .default
+                .as_ref()
+                .map(switchboard_core::ParamValue::to_json),
+            description: p.description.clone(),
+            choices: p.choices.clone(),
+            pattern: p.pattern.as_ref().map(|re| {
+                let s = re.as_str();
+                s.strip_prefix("^(?:")
+                    .and_then(|s| s.strip_suffix(")$"))
+                    .unwrap_or(s)
+                    .to_owned()
+            }),
+            min: p.min,
+            max: p.max,
+        }
+    }
+}
+
+/// A chat alias of an action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasDto {
+    pub format: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// An action of the catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionDto {
+    pub name: String,
+    pub description: String,
+    pub runner: String,
+    /// The command template, as written in the catalog.
+    pub command: Vec<String>,
+    /// Seconds before the run is stopped.
+    pub timeout_seconds: f64,
+    pub tags: Vec<String>,
+    pub params: Vec<ParamDto>,
+    pub aliases: Vec<AliasDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    pub idempotent: bool,
+    /// The catalog file it is declared in.
+    pub file: String,
+}
+
+impl From<&Action> for ActionDto {
+    fn from(a: &Action) -> Self {
+        Self {
+            name: a.name.to_string(),
+            description: a.description.clone(),
+            runner: a.runner.as_str().to_owned(),
+            command: a.command.clone(),
+            timeout_seconds: a.timeout.as_secs_f64(),
+            tags: a.tags.clone(),
+            params: a.params.iter().map(ParamDto::from).collect(),
+            aliases: a
+                .aliases
+                .iter()
+                .map(|al| AliasDto {
+                    format: al.format.text.clone(),
+                    ack: al.ack.clone(),
+                    description: al.description.clone(),
+                })
+                .collect(),
+            concurrency: a.concurrency,
+            idempotent: a.idempotent,
+            file: a.file.display().to_string(),
+        }
+    }
+}
+
+/// One run of an action.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionDto {
+    pub id: i64,
+    pub action: String,
+    /// Validated parameters; secrets shown as `****`.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+    pub requester: String,
+    /// `cli`, `api`, `web`, `schedule`, `alert` or `chat:<platform>:<room>`.
+    pub origin: String,
+    /// `awaiting_approval queued running succeeded failed timed_out cancelled lost`.
+    pub status: String,
+    pub node: Option<String>,
+    pub exit_code: Option<i32>,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub output_bytes: i64,
+    pub output_truncated: bool,
+    /// RFC 3339 times.
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Milliseconds from start to end (or to now while running).
+    pub duration_ms: Option<u64>,
+}
+
+impl From<&Execution> for ExecutionDto {
+    fn from(e: &Execution) -> Self {
+        Self {
+            id: e.id.0,
+            action: e.action.to_string(),
+            params: e.params.clone(),
+            requester: e.requester.to_string(),
+            origin: e.origin.to_string(),
+            status: e.status.as_str().to_owned(),
+            node: e.node.clone(),
+            exit_code: e.exit_code,
+            result: e.result.clone(),
+            error: e.error.clone(),
+            output_bytes: e.output_bytes,
+            output_truncated: e.output_truncated,
+            created_at: e.created_at.to_string(),
+            started_at: e.started_at.map(|t| t.to_string()),
+            finished_at: e.finished_at.map(|t| t.to_string()),
+            duration_ms: e
+                .duration(Timestamp::now())
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// A page of executions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutionPage {
+    pub executions: Vec<ExecutionDto>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// A request to run an action.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    /// The action's name, e.g. `host.disk`.
+    pub action: String,
+    /// Parameter values by name; text is accepted for every type.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// A piece of output.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputChunkDto {
+    pub seq: i64,
+    pub ts: String,
+    /// `stdout`, `stderr` or `system`.
+    pub stream: String,
+    pub text: String,
+}
+
+impl From<&OutputChunk> for OutputChunkDto {
+    fn from(c: &OutputChunk) -> Self {
+        Self {
+            seq: c.seq,
+            ts: c.ts.to_string(),
+            stream: c.stream.as_str().to_owned(),
+            text: c.text.clone(),
+        }
+    }
+}
+
+/// The output of an execution so far.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputDto {
+    pub chunks: Vec<OutputChunkDto>,
+    /// Whether the execution has ended (so no more output will come).
+    pub complete: bool,
+}
+
+/// The catalog being served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogDto {
+    pub root: String,
+    /// Content hash of the catalog's files.
+    pub version: String,
+    pub git_commit: Option<String>,
+    pub actions: usize,
+    /// Why the last reload failed; the catalog above still serves.
+    pub last_reload_error: Option<String>,
+}
+
+/// The result of a successful reload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReloadDto {
+    pub version: String,
+    pub git_commit: Option<String>,
+    pub actions: usize,
+    /// Whether anything differs from the catalog served before.
+    pub changed: bool,
+}
+
+/// A JSON body, size-limited, whose errors name the offending field.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    status,
+                    "body_too_large",
+                    format!(
+                        "request body is larger than {} bytes",
+                        crate::MAX_BODY_BYTES
+                    ),
+                )
+            } else {
+                ApiError::bad_request(format!(
+                    "cannot read the request body: {}",
+                    rejection.body_text()
+                ))
+            }
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de)
+            .map(JsonBody)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                let message = if inner.is_syntax() || inner.is_eof() {
+                    format!("request body is not valid JSON: {inner}")
+                } else {
+                    format!("invalid request body: {inner}")
+                };
+                let mut err =
+                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message.clone());
+                if field != "." {
+                    err.details.push(FieldError { field, message });
+                }
+                err
+            })
+    }
+}

@@ -1,0 +1,48 @@
+//! `GET /actions` and `GET /actions/{name}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use crate::AppState;
+use crate::dto::ActionDto;
+use crate::error::{ApiError, ErrorBody};
+
+/// Lists the catalog's actions, by name.
+#[utoipa::path(get, path = "/actions", tag = "actions", responses((status = 200, body = Vec<ActionDto>)))]
+pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<ActionDto>> {
+    let catalog = state.engine.catalog();
+    Json(
+        catalog
+            .actions()
+            .map(|a| ActionDto::from(a.as_ref()))
+            .collect(),
+    )
+}
+
+/// Shows one action with its parameters and aliases.
+#[utoipa::path(
+    get, path = "/actions/{name}", tag = "actions",
+    params(("name" = String, Path, description = "Action name, e.g. `host.disk`")),
+    responses((status = 200, body = ActionDto), (status = 404, body = ErrorBody))
+)]
+pub async fn get_action(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ActionDto>, ApiError> {
+    let catalog = state.engine.catalog();
+    match catalog.action(&name) {
+        Some(a) => Ok(Json(ActionDto::from(a.as_ref()))),
+        None => {
+            let hint = catalog
+                .suggest(&name)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                format!("unknown action `{name}`{hint}"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Executions: submit, list, show, output (text, JSON or live server-sent
+//! events) and cancel.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use switchboard_core::{
+    ActionName, ExecutionId, ExecutionStatus, Origin, Principal, Stream, Timestamp,
+};
+use switchboard_engine::{SubmitRequest, WatchEvent};
+use switchboard_store::ExecutionFilter;
+use utoipa::IntoParams;
+
+use crate::AppState;
+use crate::dto::{ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, SubmitBody};
+use crate::error::{ApiError, ErrorBody, FieldError};
+
+/// Header a client sets to say which door it is (`cli` or `api`).
+pub const ORIGIN_HEADER: &str = "x-switchboard-origin";
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+
+fn parse_id(text: &str) -> Result<ExecutionId, ApiError> {
+    text.parse()
+        .map_err(|e: switchboard_core::IdError| ApiError::bad_request(e.to_string()))
+}
+
+/// Only doors that need no proof may be claimed by a client; the others
+/// (chat, schedules, alerts) are set by Switchboard itself.
+fn origin(headers: &HeaderMap) -> Result<Origin, ApiError> {
+    match headers.get(ORIGIN_HEADER).map(|v| v.to_str().unwrap_or("")) {
+        None | Some("api") => Ok(Origin::api()),
+        Some("cli") => Ok(Origin::cli()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "header `{ORIGIN_HEADER}` must be `cli` or `api`, not `{other}`"
+        ))),
+    }
+}
+
+/// Runs an action: validates its parameters and queues it.
+#[utoipa::path(
+    post, path = "/executions", tag = "executions",
+    request_body = SubmitBody,
+    responses(
+        (status = 201, description = "Queued", body = ExecutionDto),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 404, description = "Unknown action", body = ErrorBody),
+        (status = 422, description = "Invalid parameters", body = ErrorBody),
+    )
+)]
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SubmitBody>,
+) -> Result<(StatusCode, Json<ExecutionDto>), ApiError> {
+    let request = SubmitRequest {
+        action: body.action,
+        params: body.params,
+        requester: Principal::local(),
+        origin: origin(&headers)?,
+    };
+    let execution = state.engine.submit(request).await?;
+    Ok((StatusCode::CREATED, Json(ExecutionDto::from(&execution))))
+}
+
+/// Filters of the execution list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this status.
+    status: Option<String>,
+    /// Only this action.
+    action: Option<String>,
+    /// Only this requester.
+    requester: Option<String>,
+    /// Only this origin, e.g. `cli`.
+    origin: Option<String>,
+    /// Created at or after this RFC 3339 time.
+    since: Option<String>,
+    /// Created before this RFC 3339 time.
+    until: Option<String>,
+    /// Only ids below this one (the `next_before` of the previous page).
+    before: Option<i64>,
+    /// Page size, 1 to 1000 (default 50).
+    limit: Option<u32>,
+}
+
+fn field_error(field: &str, message: String) -> ApiError {
+    let mut err = ApiError::bad_request(format!("`{field}`: {message}"));
+    err.details.push(FieldError {
+        field: field.to_owned(),
+        message,
+    });
+    err
+}
+
+impl ListQuery {
+    fn into_filter(self) -> Result<ExecutionFilter, ApiError> {
+        let time = |field: &str, v: Option<String>| {
+            v.map(|t| {
+                Timestamp::parse_rfc3339(&t)
+                    .ok_or_else(|| field_error(field, format!("`{t}` is not an RFC 3339 time")))
+            })
+            .transpose()
+        };
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(field_error(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        Ok(ExecutionFilter {
+            status: self
+                .status
+                .map(|s| {
+                    ExecutionStatus::parse(&s)
+                        .ok_or_else(|| field_error("status", format!("unknown status `{s}`")))
+                })
+                .transpose()?,
+            action: self
+                .action
+                .map(|a| ActionName::new(a).map_err(|e| field_error("action", e.to_string())))
+                .transpose()?,
+            requester: self
+                .requester
+                .map(|r| Principal::new(r).map_err(|e| field_error("requester", e.to_string())))
+                .transpose()?,
+            origin: self
+                .origin
+                .map(|o| Origin::new(o).map_err(|e| field_error("origin", e.to_string())))
+                .transpose()?,
+            since: time("since", self.since)?,
+            until: time("until", self.until)?,
+            before: self.before.map(ExecutionId),
+            limit,
+        })
+    }
+}
+
+/// Lists executions, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/executions", tag = "executions", params(ListQuery),
+    responses((status = 200, body = ExecutionPage), (status = 400, body = ErrorBody))
+)]
+pub async fn list_executions(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ExecutionPage>, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    let filter = query.into_filter()?;
+    let executions = state.engine.list(&filter).await?;
+    let next_before = (executions.len() == filter.limit as usize)
+        .then(|| executions.last().map(|e| e.id.0))
+        .flatten();
+    Ok(Json(ExecutionPage {
+        executions: executions.iter().map(ExecutionDto::from).collect(),
+        next_before,
+    }))
+}
+
+/// Shows one execution.
+#[utoipa::path(
+    get, path = "/executions/{id}", tag = "executions",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses((status = 200, body = ExecutionDto), (status = 404, body = ErrorBody))
+)]
+pub async fn get_execution(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionDto>, ApiError> {
+    let execution = state.engine.get(parse_id(&id)?).await?;
+    Ok(Json(ExecutionDto::from(&execution)))
+}
+
+/// Stops an execution: a queued one at once, a running one by signalling
+/// its process group; answers with the execution once it has ended.
+#[utoipa::path(
+    post, path = "/executions/{id}/cancel", tag = "executions",
+    params(("id" = i64, Path, description = "Execution id")),
+    responses((status = 200, body = ExecutionDto), (status = 404, body = ErrorBody), (status = 409, description = "Already finished", body = ErrorBody))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionDto>, ApiError> {
+    let execution = state
+        .engine
+        .cancel(parse_id(&id)?, &Principal::local())
+        .await?;
+    Ok(Json(ExecutionDto::from(&execution)))
+}
+
+fn wants(headers: &HeaderMap, kind: &str) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(kind))
+}
+
+/// The output of an execution: server-sent events (`Accept:
+/// text/event-stream`) that replay what was written and follow it live until
+/// the end (an `end` event carries the final execution); JSON chunks
+/// (`Accept: application/json`); or else the plain text so far.
+#[utoipa::path(
+    get, path = "/executions/{id}/output", tag = "executions",
+    params(
+        ("id" = i64, Path, description = "Execution id"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume a stream after this output sequence number"),
+    ),
+    responses(
+        (status = 200, description = "Output as text/plain, application/json (OutputDto) or text/event-stream (events `output` with OutputChunkDto, then `end` with ExecutionDto)", body = OutputDto),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_output(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let execution = state.engine.get(id).await?;
+    if wants(&headers, "text/event-stream") {
+        let after = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let events =
+            state.engine.watch_from(id, after).map(|ev| {
+                let event = match ev {
+                    WatchEvent::Output(chunk) => Event::default()
+                        .event("output")
+                        .id(chunk.seq.to_string())
+                        .json_data(OutputChunkDto::from(&chunk)),
+                    WatchEvent::Finished(e) => Event::default()
+                        .event("end")
+                        .json_data(ExecutionDto::from(&e)),
+                };
+                Ok::<Event, Infallible>(event.unwrap_or_else(|_| {
+                    Event::default().event("error").data("cannot encode event")
+                }))
+            });
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response());
+    }
+    let mut chunks = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = state
+            .engine
+            .store()
+            .output(id, after, 5000)
+            .await
+            .map_err(switchboard_engine::EngineError::from)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        chunks.extend(page);
+    }
+    if wants(&headers, "application/json") {
+        let body = OutputDto {
+            chunks: chunks.iter().map(OutputChunkDto::from).collect(),
+            complete: execution.status.is_terminal(),
+        };
+        return Ok(Json(body).into_response());
+    }
+    let mut text = String::new();
+    for c in &chunks {
+        if c.stream == Stream::System {
+            text.push_str("[switchboard] ");
+        }
+        text.push_str(&c.text);
+        text.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}

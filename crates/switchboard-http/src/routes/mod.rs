@@ -1,0 +1,6 @@
+//! Route handlers, one file per resource.
+
+pub mod actions;
+pub mod catalog;
+pub mod executions;
+pub mod ops;

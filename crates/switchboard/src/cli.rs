@@ -1,0 +1,175 @@
+//! The command line: every subcommand and flag, and where each goes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{client, config, daemon, offline};
+
+/// Switchboard: run your operations automation from the command line, an
+/// HTTP API, chat, schedules and alerts — one service, one audit trail.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where a client command finds the server, and how it prints.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The Switchboard server to talk to.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// How to print listings and results.
+    #[arg(long, short = 'o', value_enum, default_value = "text", global = true)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Switchboard daemon (API and execution engine).
+    Serve(config::ServeArgs),
+    /// Start a demo server on 127.0.0.1 with the sample catalog and embedded SQLite.
+    Demo(daemon::DemoArgs),
+    /// List the catalog's actions, or show one with its parameters.
+    Actions {
+        /// Show only this action, in detail.
+        name: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run an action: `switchboard run host.disk path=/ warn_above=80`.
+    Run(RunArgs),
+    /// List executions, newest first.
+    Executions(ExecutionsArgs),
+    /// Show an execution's output; `--follow` streams it until it ends.
+    Logs {
+        /// Execution id.
+        id: String,
+        /// Keep printing new output until the execution ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Prefix each line with its time.
+        #[arg(long, short)]
+        timestamps: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Cancel a queued or running execution (its whole process group is stopped).
+    Cancel {
+        /// Execution id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Check or reload a catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The action, e.g. `host.disk`.
+    pub action: String,
+    /// Parameters as `key=value` (lists as `a,b,c`).
+    pub params: Vec<String>,
+    /// Stream the output and exit with the execution's outcome.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Prefix each output line with its time.
+    #[arg(long, short)]
+    pub timestamps: bool,
+    /// Run right here from a catalog folder, with no server or database.
+    #[arg(long, requires = "catalog")]
+    pub local: bool,
+    /// The catalog folder, with `--local`.
+    #[arg(long, env = "SWITCHBOARD_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Where `--local` appends its record, for upload once the server is back.
+    #[arg(long, env = "SWITCHBOARD_SPOOL")]
+    pub spool: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutionsArgs {
+    /// Only this status (queued, running, succeeded, failed, timed_out, cancelled, lost).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this action.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only this requester.
+    #[arg(long)]
+    pub requester: Option<String>,
+    /// Only this origin (cli, api, …).
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Only executions created at or after this RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// How many to show.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: u32,
+    /// Only ids below this one (paging).
+    #[arg(long)]
+    pub before: Option<i64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Validate a catalog folder and report every error with file, line and key.
+    Check {
+        /// The catalog folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Ask the server to reload its catalog (as SIGHUP does).
+    Reload {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Runs the command; returns the process exit status.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Serve(args) => daemon::serve(args).await,
+        Command::Demo(args) => daemon::demo(args).await,
+        Command::Actions { name, client } => client::actions(&client, name.as_deref()).await,
+        Command::Run(args) if args.local => offline::run(args).await,
+        Command::Run(args) => client::run(args).await,
+        Command::Executions(args) => client::executions(args).await,
+        Command::Logs {
+            id,
+            follow,
+            timestamps,
+            client,
+        } => client::logs(&client, &id, follow, timestamps).await,
+        Command::Cancel { id, client } => client::cancel(&client, &id).await,
+        Command::Catalog(CatalogCommand::Check { dir, output }) => offline::check(&dir, output),
+        Command::Catalog(CatalogCommand::Reload { client }) => client::reload(&client).await,
+    }
+}

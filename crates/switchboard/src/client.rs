@@ -1,0 +1,490 @@
+//! Client commands: talk to a running server over its HTTP API.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::cli::{ClientArgs, ExecutionsArgs, OutputFormat, RunArgs};
+use crate::terminal::{self, LivePrinter, exit_code_for, format_ms, print_table};
+
+/// An execution as the CLI shows it.
+#[derive(Debug, Deserialize)]
+pub struct ExecutionView {
+    pub id: i64,
+    pub action: String,
+    pub status: String,
+    pub requester: String,
+    pub origin: String,
+    pub created_at: String,
+    pub duration_ms: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub output_truncated: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct OutputChunkView {
+    ts: String,
+    stream: String,
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct OutputView {
+    chunks: Vec<OutputChunkView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorView {
+    error: ErrorDetailView,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorDetailView {
+    message: String,
+    #[serde(default)]
+    details: Vec<FieldErrorView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FieldErrorView {
+    field: String,
+    message: String,
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+        let base = args.server.trim_end_matches('/').to_owned();
+        anyhow::ensure!(
+            base.starts_with("http://") || base.starts_with("https://"),
+            "the server URL `{base}` must start with http:// or https://"
+        );
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("switchboard-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { base, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let resp = req
+            .header("x-switchboard-origin", "cli")
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Switchboard at {} (is `switchboard serve` running? set --server or SWITCHBOARD_URL)", self.base))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        match serde_json::from_str::<ErrorView>(&text) {
+            Ok(e) => {
+                let mut msg = e.error.message.clone();
+                for d in e
+                    .error
+                    .details
+                    .iter()
+                    .filter(|d| !e.error.message.contains(&d.message))
+                {
+                    msg.push_str(&format!("\n  {}: {}", d.field, d.message));
+                }
+                anyhow::bail!("{msg}")
+            }
+            Err(_) => anyhow::bail!("the server answered {status}"),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let resp = self
+            .send(
+                self.http
+                    .get(self.url(path))
+                    .timeout(Duration::from_secs(60)),
+            )
+            .await?;
+        resp.json()
+            .await
+            .context("the server's answer is not what this client expects")
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        let resp = self
+            .send(
+                self.http
+                    .post(self.url(path))
+                    .json(body)
+                    .timeout(Duration::from_secs(120)),
+            )
+            .await?;
+        resp.json()
+            .await
+            .context("the server's answer is not what this client expects")
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+pub async fn actions(args: &ClientArgs, name: Option<&str>) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let Some(name) = name else {
+        let list: Vec<serde_json::Value> = api.get("/actions").await?;
+        if args.output == OutputFormat::Json {
+            print_json(&serde_json::Value::Array(list));
+            return Ok(terminal::EXIT_OK);
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|a| {
+                let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+                vec![s("name"), s("runner"), s("description")]
+            })
+            .collect();
+        print_table(&["NAME", "RUNNER", "DESCRIPTION"], &rows);
+        return Ok(terminal::EXIT_OK);
+    };
+    let a: serde_json::Value = api.get(&format!("/actions/{name}")).await?;
+    if args.output == OutputFormat::Json {
+        print_json(&a);
+        return Ok(terminal::EXIT_OK);
+    }
+    println!(
+        "{}: {}",
+        a["name"].as_str().unwrap_or_default(),
+        a["description"].as_str().unwrap_or_default()
+    );
+    println!(
+        "  runner:  {}   timeout: {}s",
+        a["runner"].as_str().unwrap_or_default(),
+        a["timeout_seconds"]
+    );
+    println!("  command: {}", a["command"]);
+    let params = a["params"].as_array().cloned().unwrap_or_default();
+    if !params.is_empty() {
+        println!("  parameters:");
+        for p in params {
+            let mut line = format!(
+                "    {} ({})",
+                p["name"].as_str().unwrap_or_default(),
+                p["type"].as_str().unwrap_or_default()
+            );
+            if p["required"].as_bool() == Some(true) {
+                line.push_str(" required");
+            }
+            if !p["default"].is_null() {
+                line.push_str(&format!(" default={}", p["default"]));
+            }
+            if let Some(choices) = p["choices"].as_array() {
+                let c: Vec<&str> = choices.iter().filter_map(|c| c.as_str()).collect();
+                line.push_str(&format!(" one of: {}", c.join(", ")));
+            }
+            if let Some(d) = p["description"].as_str().filter(|d| !d.is_empty()) {
+                line.push_str(&format!(" — {d}"));
+            }
+            println!("{line}");
+        }
+    }
+    for alias in a["aliases"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "  chat:    {}",
+            alias["format"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+/// Parses `key=value` words into raw parameters.
+pub fn parse_params(words: &[String]) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
+    let mut params = BTreeMap::new();
+    for word in words {
+        let (key, value) = word
+            .split_once('=')
+            .with_context(|| format!("`{word}` is not a parameter: write it as key=value"))?;
+        anyhow::ensure!(!key.is_empty(), "`{word}` has no parameter name before `=`");
+        anyhow::ensure!(
+            params
+                .insert(key.to_owned(), serde_json::Value::String(value.to_owned()))
+                .is_none(),
+            "parameter `{key}` is given twice"
+        );
+    }
+    Ok(params)
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let api = Api::new(&args.client)?;
+    let params = parse_params(&args.params)?;
+    let body = serde_json::json!({ "action": args.action, "params": params });
+    let raw: serde_json::Value = api.post("/executions", &body).await?;
+    let execution: ExecutionView = serde_json::from_value(raw.clone())?;
+    if !args.follow {
+        if args.client.output == OutputFormat::Json {
+            print_json(&raw);
+        } else {
+            println!(
+                "{} #{} {} (follow with `switchboard logs {} --follow`)",
+                execution.action, execution.id, execution.status, execution.id
+            );
+        }
+        return Ok(terminal::EXIT_OK);
+    }
+    follow(&api, &execution, args.timestamps, args.client.output).await
+}
+
+/// Streams an execution's output until it ends; returns the exit status
+/// that reflects its outcome.
+async fn follow(
+    api: &Api,
+    execution: &ExecutionView,
+    timestamps: bool,
+    output: OutputFormat,
+) -> anyhow::Result<u8> {
+    let label = format!("#{} {}", execution.id, execution.action);
+    let printer = LivePrinter::new(&label, timestamps, output == OutputFormat::Text);
+    let mut last_id = String::new();
+    let mut failures = 0;
+    let end = loop {
+        let mut req = api
+            .http
+            .get(api.url(&format!("/executions/{}/output", execution.id)))
+            .header("accept", "text/event-stream");
+        if !last_id.is_empty() {
+            req = req.header("last-event-id", &last_id);
+        }
+        let mut events = match api.send(req).await {
+            Ok(resp) => resp.bytes_stream().eventsource(),
+            Err(e) if failures < 5 => {
+                failures += 1;
+                tracing::debug!(error = %e, "reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => {
+                printer.finish();
+                return Err(e);
+            }
+        };
+        let mut ended = None;
+        loop {
+            let next = tokio::select! {
+                ev = events.next() => ev,
+                _ = tokio::signal::ctrl_c() => {
+                    printer.finish();
+                    eprintln!("detached; #{id} goes on (stop it with `switchboard cancel {id}`)", id = execution.id);
+                    return Ok(130);
+                }
+            };
+            match next {
+                Some(Ok(ev)) if ev.event == "output" => {
+                    last_id = ev.id.clone();
+                    failures = 0;
+                    if let Ok(c) = serde_json::from_str::<OutputChunkView>(&ev.data) {
+                        printer.line(&c.stream, &c.ts, &c.text);
+                    }
+                }
+                Some(Ok(ev)) if ev.event == "end" => {
+                    ended = Some(ev.data);
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+        if let Some(data) = ended {
+            break data;
+        }
+        failures += 1;
+        if failures > 5 {
+            printer.finish();
+            anyhow::bail!(
+                "lost the connection to the server while following #{}",
+                execution.id
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    printer.finish();
+    let raw: serde_json::Value = serde_json::from_str(&end)?;
+    let done: ExecutionView = serde_json::from_value(raw.clone())?;
+    if output == OutputFormat::Json {
+        print_json(&raw);
+    } else {
+        print_summary(&done);
+    }
+    Ok(exit_code_for(&done.status))
+}
+
+fn print_summary(e: &ExecutionView) {
+    let mut line = format!(
+        "#{} {} {} in {}",
+        e.id,
+        e.action,
+        e.status,
+        format_ms(e.duration_ms)
+    );
+    if let Some(code) = e.exit_code {
+        line.push_str(&format!(" (exit {code})"));
+    }
+    if let Some(err) = e.error.as_deref().filter(|_| e.status != "succeeded") {
+        line.push_str(&format!(": {err}"));
+    }
+    if e.output_truncated {
+        line.push_str(" [output truncated]");
+    }
+    eprintln!("{line}");
+    if let Some(result) = &e.result {
+        eprintln!("result: {result}");
+    }
+}
+
+pub async fn logs(
+    args: &ClientArgs,
+    id: &str,
+    follow_it: bool,
+    timestamps: bool,
+) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let id: i64 = id
+        .trim_start_matches('#')
+        .parse()
+        .with_context(|| format!("`{id}` is not an execution id"))?;
+    let execution: ExecutionView = api.get(&format!("/executions/{id}")).await?;
+    if follow_it {
+        return follow(&api, &execution, timestamps, args.output).await;
+    }
+    let resp = api
+        .send(
+            api.http
+                .get(api.url(&format!("/executions/{id}/output")))
+                .header("accept", "application/json"),
+        )
+        .await?;
+    let output: OutputView = resp.json().await?;
+    let printer = LivePrinter::new("", timestamps, false);
+    for c in &output.chunks {
+        printer.line(&c.stream, &c.ts, &c.text);
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn executions(args: ExecutionsArgs) -> anyhow::Result<u8> {
+    let api = Api::new(&args.client)?;
+    let mut query = vec![("limit", args.limit.to_string())];
+    for (k, v) in [
+        ("status", args.status),
+        ("action", args.action),
+        ("requester", args.requester),
+        ("origin", args.origin),
+        ("since", args.since),
+    ] {
+        if let Some(v) = v {
+            query.push((k, v));
+        }
+    }
+    if let Some(b) = args.before {
+        query.push(("before", b.to_string()));
+    }
+    let url = reqwest::Url::parse_with_params(&api.url("/executions"), &query)?;
+    let page: serde_json::Value = api.send(api.http.get(url)).await?.json().await?;
+    if args.client.output == OutputFormat::Json {
+        print_json(&page);
+        return Ok(terminal::EXIT_OK);
+    }
+    let list: Vec<ExecutionView> = serde_json::from_value(page["executions"].clone())?;
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.status.clone(),
+                e.action.clone(),
+                e.requester.clone(),
+                e.origin.clone(),
+                e.created_at
+                    .chars()
+                    .take(19)
+                    .collect::<String>()
+                    .replace('T', " "),
+                format_ms(e.duration_ms),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "STATUS",
+            "ACTION",
+            "REQUESTER",
+            "ORIGIN",
+            "CREATED (UTC)",
+            "DURATION",
+        ],
+        &rows,
+    );
+    if let Some(next) = page["next_before"].as_i64() {
+        eprintln!("(more: --before {next})");
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn cancel(args: &ClientArgs, id: &str) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let id: i64 = id
+        .trim_start_matches('#')
+        .parse()
+        .with_context(|| format!("`{id}` is not an execution id"))?;
+    let raw: serde_json::Value = api
+        .post(&format!("/executions/{id}/cancel"), &serde_json::json!({}))
+        .await?;
+    if args.output == OutputFormat::Json {
+        print_json(&raw);
+    } else {
+        let e: ExecutionView = serde_json::from_value(raw)?;
+        println!("#{} {} {}", e.id, e.action, e.status);
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn reload(args: &ClientArgs) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let raw: serde_json::Value = api.post("/catalog/reload", &serde_json::json!({})).await?;
+    if args.output == OutputFormat::Json {
+        print_json(&raw);
+    } else {
+        let changed = if raw["changed"].as_bool() == Some(true) {
+            "changed"
+        } else {
+            "unchanged"
+        };
+        println!(
+            "catalog {} reloaded ({}, {} actions)",
+            raw["version"].as_str().unwrap_or_default(),
+            changed,
+            raw["actions"]
+        );
+    }
+    Ok(terminal::EXIT_OK)
+}

@@ -1,0 +1,179 @@
+//! Server configuration: `switchboard.toml`, overridden by `SWITCHBOARD_*`
+//! environment variables, overridden by flags. `serve` works with flags
+//! alone. Relative paths in the file are relative to the file's folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags of `switchboard serve`; each may also come from the environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// A configuration file (TOML); flags and environment override it.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free one).
+    #[arg(long, env = "SWITCHBOARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// The catalog folder.
+    #[arg(long, env = "SWITCHBOARD_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// Storage URL, e.g. `sqlite:///var/lib/switchboard/switchboard.db`.
+    #[arg(long, env = "SWITCHBOARD_STORAGE")]
+    pub storage: Option<String>,
+    /// This node's name (default: the host name).
+    #[arg(long, env = "SWITCHBOARD_NODE")]
+    pub node: Option<String>,
+    /// Most executions running at once.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENCY")]
+    pub max_concurrency: Option<usize>,
+    /// Output kept per execution, in bytes.
+    #[arg(long, env = "SWITCHBOARD_MAX_OUTPUT_BYTES")]
+    pub max_output_bytes: Option<u64>,
+    /// Time between SIGTERM and SIGKILL when a run is stopped, e.g. `5s`.
+    #[arg(long, env = "SWITCHBOARD_KILL_GRACE", value_parser = humantime::parse_duration)]
+    pub kill_grace: Option<Duration>,
+    /// How long shutdown waits for running executions before cancelling them.
+    #[arg(long, env = "SWITCHBOARD_DRAIN_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `switchboard.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    listen: Option<SocketAddr>,
+    /// The catalog folder.
+    catalog: Option<PathBuf>,
+    /// Storage URL.
+    storage: Option<String>,
+    /// This node's name.
+    node: Option<String>,
+    /// Most executions running at once.
+    max_concurrency: Option<usize>,
+    /// Output kept per execution, in bytes.
+    max_output_bytes: Option<u64>,
+    /// Time between SIGTERM and SIGKILL, e.g. `"5s"`.
+    #[serde(default, with = "humantime_serde_opt")]
+    kill_grace: Option<Duration>,
+    /// How long shutdown waits for running executions.
+    #[serde(default, with = "humantime_serde_opt")]
+    drain_timeout: Option<Duration>,
+    /// Where per-run temporary folders go.
+    temp_dir: Option<PathBuf>,
+    /// `text` or `json`.
+    log_format: Option<LogFormat>,
+}
+
+/// Durations in the file are humantime text (`"5s"`, `"2m"`).
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            humantime::parse_duration(&t)
+                .map_err(|e| serde::de::Error::custom(format!("`{t}`: {e}")))
+        })
+        .transpose()
+    }
+}
+
+/// The resolved settings of a server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub catalog: PathBuf,
+    pub storage: String,
+    pub node: String,
+    pub max_concurrency: usize,
+    pub max_output_bytes: u64,
+    pub kill_grace: Duration,
+    pub drain_timeout: Duration,
+    pub temp_dir: PathBuf,
+    pub log_format: LogFormat,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+impl ServeArgs {
+    /// Merges flags, environment, file and defaults.
+    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+        let (file, base) = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let file: FileConfig = toml::from_str(&text)
+                    .with_context(|| format!("invalid configuration in {}", path.display()))?;
+                (
+                    file,
+                    path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                )
+            }
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let catalog = self
+            .catalog
+            .or_else(|| file.catalog.map(|c| base.join(c)))
+            .context("no catalog: pass --catalog DIR, set SWITCHBOARD_CATALOG, or `catalog` in the configuration file")?;
+        let storage = self
+            .storage
+            .or(file.storage)
+            .context("no storage: pass --storage sqlite:///path/switchboard.db, set SWITCHBOARD_STORAGE, or `storage` in the configuration file")?;
+        let max_concurrency = self.max_concurrency.or(file.max_concurrency).unwrap_or(16);
+        anyhow::ensure!(max_concurrency >= 1, "max_concurrency must be at least 1");
+        Ok(ServeConfig {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            catalog,
+            storage,
+            node: self.node.or(file.node).unwrap_or_else(host_name),
+            max_concurrency,
+            max_output_bytes: self
+                .max_output_bytes
+                .or(file.max_output_bytes)
+                .unwrap_or(1024 * 1024),
+            kill_grace: self
+                .kill_grace
+                .or(file.kill_grace)
+                .unwrap_or(Duration::from_secs(5)),
+            drain_timeout: self
+                .drain_timeout
+                .or(file.drain_timeout)
+                .unwrap_or(Duration::from_secs(30)),
+            temp_dir: file
+                .temp_dir
+                .map(|t| base.join(t))
+                .unwrap_or_else(std::env::temp_dir),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+        })
+    }
+}
