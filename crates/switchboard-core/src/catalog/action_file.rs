@@ -285,10 +285,17 @@ pub(super) fn load(
             }
         },
     };
+    // Names of every declared parameter, broken ones included, so that a bad
+    // parameter is reported once and not again wherever it is used.
+    let declared: Vec<String> = fields
+        .get("params")
+        .and_then(|v| v.get_ref().as_table())
+        .map(|t| t.iter().map(|(k, _)| k.get_ref().to_string()).collect())
+        .unwrap_or_default();
     let command = match (fields.get("command"), runner) {
         (Some(v), _) => r
             .convert::<Vec<String>>("command", v)
-            .map(|c| check_command(&mut r, root, v.span(), c, &params)),
+            .map(|c| check_command(&mut r, root, v.span(), c, &declared)),
         (None, Some(Runner::Local)) => {
             r.error(
                 whole.clone(),
@@ -301,7 +308,7 @@ pub(super) fn load(
     };
     let aliases = fields
         .get("aliases")
-        .map(|v| read_aliases(&mut r, v, &params))
+        .map(|v| read_aliases(&mut r, v, &params, &declared))
         .unwrap_or_default();
 
     if r.found > 0 {
@@ -519,13 +526,13 @@ fn check_command(
     root: &Path,
     span: Range<usize>,
     command: Vec<String>,
-    params: &[ParamSpec],
+    declared: &[String],
 ) -> Vec<String> {
     let Some(program) = command.first() else {
         r.error(span, "command", "must name at least the program to run");
         return command;
     };
-    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = declared.iter().map(String::as_str).collect();
     for (i, element) in command.iter().enumerate() {
         let key = format!("command[{i}]");
         match template::variables(element) {
@@ -577,7 +584,12 @@ fn check_command(
     command
 }
 
-fn read_aliases(r: &mut Reader<'_>, v: &Value<'_>, params: &[ParamSpec]) -> Vec<Alias> {
+fn read_aliases(
+    r: &mut Reader<'_>,
+    v: &Value<'_>,
+    params: &[ParamSpec],
+    declared: &[String],
+) -> Vec<Alias> {
     let Some(items) = v.get_ref().as_array() else {
         r.error(
             v.span(),
@@ -615,6 +627,7 @@ fn read_aliases(r: &mut Reader<'_>, v: &Value<'_>, params: &[ParamSpec]) -> Vec<
         };
         for c in format.captures() {
             match params.iter().find(|p| p.name == c.name) {
+                None if declared.contains(&c.name) => {}
                 None => r.error(
                     fv.span(),
                     &key("format"),

@@ -1,0 +1,4 @@
+#!/bin/sh
+echo "$$" > "$2"
+echo "sleeping $1 s"
+exec sleep "$1"

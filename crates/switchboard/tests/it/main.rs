@@ -1,0 +1,8 @@
+// End-to-end tests: each starts the real `switchboard` binary on a free
+// loopback port with a temporary database and drives it over HTTP and the
+// CLI, as a user would. If you are adding a feature, its test goes in the
+// module of the door it comes through.
+mod api;
+mod cli;
+mod harness;
+mod lifecycle;
