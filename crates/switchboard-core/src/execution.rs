@@ -66,12 +66,12 @@ impl ExecutionStatus {
     /// Whether the status machine allows moving from `self` to `next`.
     pub fn can_become(self, next: Self) -> bool {
         use ExecutionStatus::*;
-        match (self, next) {
-            (AwaitingApproval, Queued | Cancelled | Lost) => true,
-            (Queued, Running | Cancelled | Lost) => true,
-            (Running, Succeeded | Failed | TimedOut | Cancelled | Lost) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (AwaitingApproval, Queued | Cancelled | Lost)
+                | (Queued, Running | Cancelled | Lost)
+                | (Running, Succeeded | Failed | TimedOut | Cancelled | Lost)
+        )
     }
 }
 

@@ -103,7 +103,7 @@ pub struct ReloadReport {
 pub enum WatchEvent {
     Output(OutputChunk),
     /// The execution's final state; nothing follows.
-    Finished(Execution),
+    Finished(Box<Execution>),
 }
 
 struct Pending {
@@ -357,7 +357,7 @@ impl Engine {
         let mut events = self.watch(id);
         while let Some(ev) = tokio_stream::StreamExt::next(&mut events).await {
             if let WatchEvent::Finished(e) = ev {
-                return Ok(e);
+                return Ok(*e);
             }
         }
         self.get(id).await
@@ -560,7 +560,7 @@ async fn follow(
                 .await?
                 .ok_or(EngineError::NotFound(id))?;
             if e.status.is_terminal() {
-                let _ = tx.send(WatchEvent::Finished(e)).await;
+                let _ = tx.send(WatchEvent::Finished(Box::new(e))).await;
                 return Ok(());
             }
             // Active on another node or not yet claimed: look again shortly.

@@ -447,7 +447,7 @@ fn read_param(
             );
         }
     }
-    if ty == ParamType::Enum && spec.choices.is_empty() && f.get("choices").is_none() {
+    if ty == ParamType::Enum && spec.choices.is_empty() && !f.contains_key("choices") {
         r.error(
             span.clone(),
             &key("choices"),

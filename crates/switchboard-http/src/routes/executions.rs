@@ -245,7 +245,7 @@ pub async fn get_output(
                         .json_data(OutputChunkDto::from(&chunk)),
                     WatchEvent::Finished(e) => Event::default()
                         .event("end")
-                        .json_data(ExecutionDto::from(&e)),
+                        .json_data(ExecutionDto::from(e.as_ref())),
                 };
                 Ok::<Event, Infallible>(event.unwrap_or_else(|_| {
                     Event::default().event("error").data("cannot encode event")

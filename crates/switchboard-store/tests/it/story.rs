@@ -33,7 +33,7 @@ async fn life_of_an_execution(store: Arc<dyn Store>) {
     assert_eq!(store.queue_depth().await.unwrap(), 1);
 
     let skipped = store
-        .claim_queued("n1", 10, &[e.action.clone()], Timestamp::now())
+        .claim_queued("n1", 10, std::slice::from_ref(&e.action), Timestamp::now())
         .await
         .unwrap();
     assert!(skipped.is_empty(), "a skipped action is not claimed");

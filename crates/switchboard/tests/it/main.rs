@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on the unexpected"
+)]
 // End-to-end tests: each starts the real `switchboard` binary on a free
 // loopback port with a temporary database and drives it over HTTP and the
 // CLI, as a user would. If you are adding a feature, its test goes in the
