@@ -132,20 +132,27 @@ async fn run_one(
         catalog_root: &shared.catalog_dir,
         execution_id: Some(id),
         limits: &shared.config.limits,
-        temp_dir: &shared.config.temp_dir,
+        temp_dir: &shared.run_dir,
     };
     let outcome = local::run(job, tx, cancel).await;
-    if let Err(e) = recorder.await {
+    let started_at = recorder.await.unwrap_or_else(|e| {
         tracing::error!(%id, error = %e, "output recorder failed");
-    }
-    finish(&shared, &execution, outcome).await;
+        None
+    });
+    finish(&shared, &execution, started_at, outcome).await;
 }
 
-async fn finish(shared: &Shared, execution: &Execution, outcome: RunOutcome) {
+async fn finish(
+    shared: &Shared,
+    execution: &Execution,
+    started_at: Option<Timestamp>,
+    outcome: RunOutcome,
+) {
     let id = execution.id;
     let finished_at = Timestamp::now();
     let finish = Finish {
         status: outcome.status,
+        started_at,
         exit_code: outcome.exit_code,
         result: outcome.result,
         error: outcome.error,
@@ -185,12 +192,18 @@ async fn finish(shared: &Shared, execution: &Execution, outcome: RunOutcome) {
     shared.wake.notify_one();
 }
 
-/// Publishes output live at once and writes it to the store in batches.
-async fn record(shared: Arc<Shared>, execution: Execution, mut events: mpsc::Receiver<RunEvent>) {
+/// Publishes output live at once and writes it to the store in batches;
+/// returns when the process started.
+async fn record(
+    shared: Arc<Shared>,
+    execution: Execution,
+    mut events: mpsc::Receiver<RunEvent>,
+) -> Option<Timestamp> {
     let id = execution.id;
     let mut last_seq = 0;
     let mut flushed_seq = 0;
     let mut dirty = false;
+    let mut started_at = None;
     let mut tick = tokio::time::interval(shared.config.output_flush);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -198,9 +211,7 @@ async fn record(shared: Arc<Shared>, execution: Execution, mut events: mpsc::Rec
             ev = events.recv() => match ev {
                 Some(RunEvent::Started(at)) => {
                     shared.metrics.start_latency.observe(execution.created_at.until(at).as_secs_f64());
-                    if let Err(e) = shared.store.mark_started(id, at).await {
-                        tracing::warn!(%id, error = %e, "could not record the start time");
-                    }
+                    started_at = Some(at);
                 }
                 Some(RunEvent::Output(chunk)) => {
                     last_seq = chunk.seq;
@@ -219,6 +230,7 @@ async fn record(shared: Arc<Shared>, execution: Execution, mut events: mpsc::Rec
         }
     }
     flush(&shared, id, flushed_seq).await;
+    started_at
 }
 
 /// Writes the unflushed output; returns the last stored seq.

@@ -38,7 +38,7 @@ pub struct EngineConfig {
     /// Most executions running at once on this node.
     pub max_concurrency: usize,
     pub limits: RunLimits,
-    /// Where per-run temporary folders are made.
+    /// Where this node makes its private folder for run result files.
     pub temp_dir: PathBuf,
     /// How often buffered output is written to the store.
     pub output_flush: Duration,
@@ -77,6 +77,11 @@ pub enum EngineError {
     Catalog(CatalogErrors),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("cannot create a private folder in `{}`: {source}", .dir.display())]
+    TempDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -125,6 +130,8 @@ struct State {
 struct Shared {
     store: Arc<dyn Store>,
     config: EngineConfig,
+    /// This process's private folder for `$SB_RESULT` files.
+    run_dir: PathBuf,
     catalog_dir: PathBuf,
     catalog: RwLock<Arc<Catalog>>,
     last_reload_error: Mutex<Option<String>>,
@@ -171,12 +178,26 @@ impl Engine {
         if !lost.is_empty() {
             tracing::warn!(count = lost.len(), ids = ?lost, "executions left running by a previous process marked lost");
         }
+        let run_dir = runner::private_dir(
+            &config.temp_dir,
+            &format!(
+                "switchboard-{}-{}-{}",
+                config.node,
+                std::process::id(),
+                Timestamp::now().micros()
+            ),
+        )
+        .map_err(|source| EngineError::TempDir {
+            dir: config.temp_dir.clone(),
+            source,
+        })?;
         let metrics = metrics::EngineMetrics::new();
         metrics
             .catalog_actions
             .set(i64::try_from(catalog.len()).unwrap_or(i64::MAX));
         let shared = Arc::new(Shared {
             store,
+            run_dir,
             catalog_dir: catalog.root.clone(),
             catalog: RwLock::new(Arc::new(catalog)),
             last_reload_error: Mutex::new(None),
@@ -489,6 +510,7 @@ impl Engine {
         loop {
             let idle = self.shared.idle.notified();
             if self.running_count() == 0 {
+                let _ = std::fs::remove_dir_all(&self.shared.run_dir);
                 return;
             }
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
@@ -606,13 +628,33 @@ pub async fn run_offline(
     events: mpsc::Sender<RunEvent>,
     cancel: watch::Receiver<bool>,
 ) -> RunOutcome {
+    let name = format!(
+        "switchboard-local-{}-{}",
+        std::process::id(),
+        Timestamp::now().micros()
+    );
+    let run_dir = match runner::private_dir(&std::env::temp_dir(), &name) {
+        Ok(d) => d,
+        Err(e) => {
+            return RunOutcome {
+                status: ExecutionStatus::Failed,
+                exit_code: None,
+                result: None,
+                error: Some(format!("cannot create a private temporary folder: {e}")),
+                output_bytes: 0,
+                output_truncated: false,
+            };
+        }
+    };
     let job = runner::local::LocalRun {
         action,
         params,
         catalog_root,
         execution_id: None,
         limits,
-        temp_dir: &std::env::temp_dir(),
+        temp_dir: &run_dir,
     };
-    runner::local::run(job, events, cancel).await
+    let outcome = runner::local::run(job, events, cancel).await;
+    let _ = std::fs::remove_dir_all(&run_dir);
+    outcome
 }

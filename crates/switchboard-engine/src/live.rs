@@ -30,7 +30,7 @@ pub(crate) struct LiveHub {
 }
 
 /// How many events a slow watcher may fall behind before it re-reads.
-const CAPACITY: usize = 4096;
+const CAPACITY: usize = 256;
 
 impl LiveHub {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ExecutionId, Entry>> {

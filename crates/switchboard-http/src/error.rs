@@ -143,6 +143,7 @@ impl From<EngineError> for ApiError {
                 e.to_string(),
             ),
             EngineError::Store(inner) => Self::internal(&inner),
+            EngineError::TempDir { .. } => Self::internal(&e),
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct NewExecution {
 #[derive(Debug, Clone)]
 pub struct Finish {
     pub status: ExecutionStatus,
+    /// When its process started, if it did (replaces the claim time).
+    pub started_at: Option<Timestamp>,
     pub exit_code: Option<i32>,
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
@@ -94,7 +96,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_execution(&self, new: &NewExecution) -> Result<Execution, StoreError>;
 
     /// Moves up to `limit` of the oldest `queued` executions (skipping the
-    /// listed actions) to `running` on `node`, and returns them. A PostgreSQL
+    /// listed actions) to `running` on `node`, with `started_at` set to
+    /// `now` (refined at the finish to when the process really started),
+    /// and returns them. A PostgreSQL
     /// backend does this with `FOR UPDATE SKIP LOCKED` and a lease.
     async fn claim_queued(
         &self,
@@ -106,9 +110,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives claimed but not started executions back to the queue.
     async fn release_claims(&self, ids: &[ExecutionId]) -> Result<(), StoreError>;
-
-    /// Records the moment the process started.
-    async fn mark_started(&self, id: ExecutionId, at: Timestamp) -> Result<(), StoreError>;
 
     async fn append_output(
         &self,

@@ -30,10 +30,9 @@ const MAX_LINE_BYTES: usize = 16 * 1024;
 const MAX_RESULT_BYTES: u64 = 1024 * 1024;
 /// How long to wait for the output pipes to close once the group is dead.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Environment variables passed through from Switchboard's own environment.
-const PASSED_ENV: [&str; 8] = [
-    "PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR",
-];
+/// Environment variables passed through from Switchboard's own environment
+/// (`PATH` too, set explicitly).
+const PASSED_ENV: [&str; 7] = ["HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR"];
 
 /// Everything the local runner needs for one run.
 pub struct LocalRun<'a> {
@@ -42,7 +41,7 @@ pub struct LocalRun<'a> {
     pub catalog_root: &'a Path,
     pub execution_id: Option<ExecutionId>,
     pub limits: &'a RunLimits,
-    /// Where the per-run folder holding `$SB_RESULT` is made.
+    /// A private folder (see [`super::private_dir`]) where `$SB_RESULT` files go.
     pub temp_dir: &'a Path,
 }
 
@@ -74,26 +73,18 @@ pub async fn run(
         Ok(argv) => argv,
         Err(e) => return fail(&out, out.masker.mask(&e.to_string())),
     };
-    let run_dir = match make_run_dir(job.temp_dir, job.execution_id) {
-        Ok(d) => d,
-        Err(e) => {
-            return fail(
-                &out,
-                format!(
-                    "cannot create a temporary folder in {}: {e}",
-                    job.temp_dir.display()
-                ),
-            );
-        }
-    };
-    let result_path = run_dir.join("result.json");
-    let mut cmd = command(&job, &argv, &result_path);
-    let mut child = match cmd.spawn() {
+    let result_path = job.temp_dir.join(match job.execution_id {
+        Some(id) => format!("result-{id}.json"),
+        None => "result-local.json".to_owned(),
+    });
+    let _ = std::fs::remove_file(&result_path);
+    let spawned = command(&job, &argv, &result_path).and_then(|mut cmd| {
+        cmd.spawn()
+            .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))
+    });
+    let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&run_dir);
-            return fail(&out, format!("cannot start `{}`: {e}", argv[0]));
-        }
+        Err(e) => return fail(&out, e),
     };
     let _ = out.events.send(RunEvent::Started(Timestamp::now())).await;
     let group = child
@@ -161,7 +152,7 @@ pub async fn run(
     }
 
     let result = read_result(&result_path, &mut out).await;
-    let _ = std::fs::remove_dir_all(&run_dir);
+    let _ = std::fs::remove_file(&result_path);
     let (exit_code, signal) = match exit {
         Some(Ok(s)) => {
             use std::os::unix::process::ExitStatusExt;
@@ -198,11 +189,31 @@ pub async fn run(
     }
 }
 
-fn command(job: &LocalRun<'_>, argv: &[String], result_path: &Path) -> Command {
+/// The PATH the command sees: Switchboard's own, or a sane default.
+fn child_path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+/// Finds a bare program name in `path`. Resolving it here, rather than
+/// letting the C library search, gives a clear error and lets the standard
+/// library start the child with `posix_spawn` instead of a full `fork`.
+fn find_in_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn command(job: &LocalRun<'_>, argv: &[String], result_path: &Path) -> Result<Command, String> {
+    let path = child_path();
     let program = if argv[0].contains('/') {
         job.catalog_root.join(&argv[0])
     } else {
-        PathBuf::from(&argv[0])
+        find_in_path(&argv[0], &path)
+            .ok_or_else(|| format!("cannot start `{}`: not found in PATH", argv[0]))?
     };
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..])
@@ -221,9 +232,7 @@ fn command(job: &LocalRun<'_>, argv: &[String], result_path: &Path) -> Command {
             cmd.env(name, v);
         }
     }
-    if std::env::var_os("PATH").is_none() {
-        cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin");
-    }
+    cmd.env("PATH", path);
     cmd.envs(&job.action.env);
     for (name, value) in job.params.iter() {
         cmd.env(
@@ -237,19 +246,7 @@ fn command(job: &LocalRun<'_>, argv: &[String], result_path: &Path) -> Command {
     if let Some(id) = job.execution_id {
         cmd.env("SB_EXECUTION_ID", id.to_string());
     }
-    cmd
-}
-
-fn make_run_dir(temp: &Path, id: Option<ExecutionId>) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(temp)?;
-    let stamp = Timestamp::now().micros();
-    let name = match id {
-        Some(id) => format!("sb-run-{id}-{stamp}"),
-        None => format!("sb-run-local-{}-{stamp}", std::process::id()),
-    };
-    let dir = temp.join(name);
-    std::fs::create_dir(&dir)?;
-    Ok(dir)
+    Ok(cmd)
 }
 
 fn signal_group(group: Option<Pid>, signal: Signal) {

@@ -5,6 +5,7 @@
 
 pub mod local;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use switchboard_core::{ExecutionStatus, OutputChunk, Timestamp};
@@ -46,4 +47,15 @@ impl Default for RunLimits {
             kill_grace: Duration::from_secs(5),
         }
     }
+}
+
+/// Creates a folder only this user can enter (mode 0700), for the result
+/// files of runs: being private, its file names may be predictable without
+/// letting another local user plant a link there.
+pub fn private_dir(parent: &Path, name: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::create_dir_all(parent)?;
+    let dir = parent.join(name);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir)
 }

@@ -193,15 +193,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn mark_started(&self, id: ExecutionId, at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE executions SET started_at = ? WHERE id = ? AND status = 'running'")
-            .bind(at.micros())
-            .bind(id.0)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
     async fn append_output(
         &self,
         id: ExecutionId,
@@ -226,10 +217,11 @@ impl Store for SqliteStore {
 
     async fn finish_execution(&self, id: ExecutionId, f: &Finish) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE executions SET status = ?, exit_code = ?, result = ?, error = ?, output_bytes = ?, \
-             output_truncated = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+            "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), exit_code = ?, result = ?, \
+             error = ?, output_bytes = ?, output_truncated = ?, finished_at = ? WHERE id = ? AND status = 'running'",
         )
         .bind(f.status.as_str())
+        .bind(f.started_at.map(Timestamp::micros))
         .bind(f.exit_code.map(i64::from))
         .bind(f.result.as_ref().map(ToString::to_string))
         .bind(f.error.as_deref())

@@ -64,8 +64,10 @@ async fn life_of_an_execution(store: Arc<dyn Store>) {
     store.append_output(e.id, &chunks).await.unwrap();
     assert_eq!(store.output(e.id, 1, 10).await.unwrap(), chunks[1..]);
 
+    let started = Timestamp::now();
     let finish = Finish {
         status: ExecutionStatus::Succeeded,
+        started_at: Some(started),
         exit_code: Some(0),
         result: Some(json!({"ok": true})),
         error: None,
@@ -82,6 +84,7 @@ async fn life_of_an_execution(store: Arc<dyn Store>) {
     assert_eq!(got.status, ExecutionStatus::Succeeded);
     assert_eq!(got.result, Some(json!({"ok": true})));
     assert_eq!(got.exit_code, Some(0));
+    assert_eq!(got.started_at, Some(started));
     assert!(
         store
             .get_execution(ExecutionId(999))

@@ -5,6 +5,7 @@ use serde_json::json;
 use switchboard_core::{Action, ActionName, ParamSpec, ParamType, RawParams, Runner};
 
 use super::*;
+use crate::runner::private_dir;
 
 fn action(command: &[&str], params: Vec<ParamSpec>, timeout: Duration) -> Action {
     Action {
@@ -62,7 +63,7 @@ async fn run_with(
         catalog_root: dir.path(),
         execution_id: Some(ExecutionId(1)),
         limits: &limits,
-        temp_dir: dir.path(),
+        temp_dir: &private_dir(dir.path(), "runs").unwrap(),
     };
     let outcome = run(job, tx, cancel_rx).await;
     Ran {
