@@ -375,7 +375,8 @@ impl Engine {
             return Ok(e);
         }
         tracing::info!(%id, %by, "cancelling running execution");
-        let mut events = self.watch(id);
+        // Only the end matters here, not the output.
+        let mut events = self.watch_from(id, i64::MAX);
         while let Some(ev) = tokio_stream::StreamExt::next(&mut events).await {
             if let WatchEvent::Finished(e) = ev {
                 return Ok(*e);

@@ -1,11 +1,11 @@
 //! `GET /actions` and `GET /actions/{name}`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::AppState;
-use crate::dto::ActionDto;
+use crate::dto::{ActionDto, PathText};
 use crate::error::{ApiError, ErrorBody};
 
 /// Lists the catalog's actions, by name.
@@ -28,7 +28,7 @@ pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<ActionDto>>
 )]
 pub async fn get_action(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathText(name): PathText,
 ) -> Result<Json<ActionDto>, ApiError> {
     let catalog = state.engine.catalog();
     match catalog.action(&name) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,9 @@ use switchboard_store::ExecutionFilter;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::dto::{ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, SubmitBody};
+use crate::dto::{
+    ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, PathText, SubmitBody,
+};
 use crate::error::{ApiError, ErrorBody, FieldError};
 
 /// Header a client sets to say which door it is (`cli` or `api`).
@@ -177,7 +179,7 @@ pub async fn list_executions(
 )]
 pub async fn get_execution(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<Json<ExecutionDto>, ApiError> {
     let execution = state.engine.get(parse_id(&id)?).await?;
     Ok(Json(ExecutionDto::from(&execution)))
@@ -192,7 +194,7 @@ pub async fn get_execution(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
 ) -> Result<Json<ExecutionDto>, ApiError> {
     let execution = state
         .engine
@@ -225,7 +227,7 @@ fn wants(headers: &HeaderMap, kind: &str) -> bool {
 )]
 pub async fn get_output(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathText(id): PathText,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;

@@ -112,12 +112,8 @@ async fn running_executions_of_a_killed_server_are_lost_after_restart() {
 #[tokio::test]
 async fn per_action_concurrency_limit_runs_one_at_a_time() {
     let server = Server::start(&test_catalog());
-    let a = server
-        .submit("test.serial", json!({"seconds": "400ms"}))
-        .await;
-    let b = server
-        .submit("test.serial", json!({"seconds": "400ms"}))
-        .await;
+    let a = server.submit("test.serial", json!({"seconds": "1s"})).await;
+    let b = server.submit("test.serial", json!({"seconds": "1s"})).await;
     let other = server
         .submit("test.args", json!({"text": "not held back"}))
         .await;
