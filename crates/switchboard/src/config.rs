@@ -177,3 +177,48 @@ impl ServeArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_paths_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ncatalog = \"catalog\"\nstorage = \"sqlite::memory:\"\ndrain_timeout = \"2m\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.catalog, dir.path().join("catalog"));
+        assert_eq!(c.drain_timeout, Duration::from_secs(120));
+        assert_eq!(c.max_concurrency, 16);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_settings_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ncatalogue = \"x\"\n").unwrap();
+        let err = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `catalogue`"),
+            "{err:#}"
+        );
+        let err = ServeArgs::default().resolve().unwrap_err();
+        assert!(err.to_string().starts_with("no catalog"), "{err}");
+    }
+}

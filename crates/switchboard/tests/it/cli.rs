@@ -188,3 +188,92 @@ fn an_unreachable_server_is_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_demo_serves_the_built_in_sample_catalog() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the demo printed no address");
+        if let Some(rest) = line.strip_prefix("Switchboard demo is running at ") {
+            break rest.trim().to_owned();
+        }
+    };
+    let mut hints = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+        hints.push(line);
+    }
+    assert!(
+        hints
+            .iter()
+            .any(|l| l.contains("switchboard run demo.slow --follow")),
+        "{hints:?}"
+    );
+
+    let http = reqwest::Client::new();
+    let actions: Value = http
+        .get(format!("{url}/api/v1/actions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(actions.as_array().unwrap().len(), 7);
+    let e: Value = http
+        .post(format!("{url}/api/v1/executions"))
+        .json(&serde_json::json!({"action": "host.uptime"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = e["id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let e: Value = http
+            .get(format!("{url}/api/v1/executions/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if e["status"] != "queued" && e["status"] != "running" {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(
+        done["result"]["uptime_seconds"].as_i64().unwrap() > 0,
+        "the sample script wrote its result: {done}"
+    );
+    assert!(data.path().join("catalog/scripts/uptime.sh").exists());
+    assert!(data.path().join("switchboard.db").exists());
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+}
