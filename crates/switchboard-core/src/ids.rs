@@ -24,6 +24,37 @@ pub enum IdError {
     ExecutionId(String),
 }
 
+/// `as_str`, `Display`, and conversions from and to `String` (checked by
+/// `new`) for a validated text newtype.
+macro_rules! text_id {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// The dotted name of an action, e.g. `host.reboot`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -44,30 +75,9 @@ impl ActionName {
             Err(IdError::ActionName(name))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ActionName {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<ActionName> for String {
-    fn from(value: ActionName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ActionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_id!(ActionName);
 
 /// The number of an execution, unique within one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -114,30 +124,9 @@ impl Principal {
     pub fn local() -> Self {
         Self("local".to_owned())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Principal {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<Principal> for String {
-    fn from(value: Principal) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Principal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_id!(Principal);
 
 /// Which door a request came through: `cli`, `api`, `web`, `schedule`, `alert`,
 /// `webhook`, or `chat:<platform>:<room>`.
@@ -176,30 +165,9 @@ impl Origin {
     pub fn local() -> Self {
         Self("local".to_owned())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Origin {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<Origin> for String {
-    fn from(value: Origin) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_id!(Origin);
 
 /// A point in time, in microseconds since the Unix epoch (UTC). Serialized as
 /// RFC 3339 text with microseconds, e.g. `2026-11-24T10:00:00.123456Z`.

@@ -136,6 +136,40 @@ async fn main() {
     }
     latencies.sort_by(f64::total_cmp);
 
+    // 3. Reads that pages and watchers make, timed at this history size.
+    let reads = 1000;
+    let micros_per = |t: Instant| t.elapsed().as_secs_f64() * 1e6 / f64::from(reads);
+    let t = Instant::now();
+    for _ in 0..reads {
+        store
+            .list_executions(&ExecutionFilter {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let list_page = micros_per(t);
+    let t = Instant::now();
+    for _ in 0..reads {
+        let filter = ExecutionFilter {
+            action: Some(ActionName::new("bench.true").unwrap()),
+            status: Some(ExecutionStatus::Succeeded),
+            limit: 50,
+            ..Default::default()
+        };
+        store.list_executions(&filter).await.unwrap();
+    }
+    let list_filtered = micros_per(t);
+    let t = Instant::now();
+    for i in 0..reads {
+        store
+            .get_execution(switchboard_core::ExecutionId(1 + i64::from(i) * 7))
+            .await
+            .unwrap();
+    }
+    let get_one = micros_per(t);
+
     println!(
         "executions:           {n} ({clients} submitters, concurrency {concurrency}, {prefill} stored before)"
     );
@@ -153,6 +187,9 @@ async fn main() {
         "submit→process start: p50 {:.2} ms, p99 {:.2} ms (sequential, {samples} samples)",
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99)
+    );
+    println!(
+        "list first page (50):  {list_page:.0} µs; filtered by action and status: {list_filtered:.0} µs; get by id: {get_one:.0} µs"
     );
     engine.shutdown(Duration::from_secs(5)).await;
 }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use switchboard_engine::EngineError;
 
 use crate::AppState;
 use crate::dto::{ActionDto, PathText};
@@ -33,16 +33,10 @@ pub async fn get_action(
     let catalog = state.engine.catalog();
     match catalog.action(&name) {
         Some(a) => Ok(Json(ActionDto::from(a.as_ref()))),
-        None => {
-            let hint = catalog
-                .suggest(&name)
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_action",
-                format!("unknown action `{name}`{hint}"),
-            ))
+        None => Err(EngineError::UnknownAction {
+            suggestion: catalog.suggest(&name).map(str::to_owned),
+            name,
         }
+        .into()),
     }
 }

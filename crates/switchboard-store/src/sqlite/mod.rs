@@ -135,7 +135,10 @@ impl Store for SqliteStore {
     }
 
     async fn insert_execution(&self, new: &NewExecution) -> Result<Execution, StoreError> {
-        let row: ExecutionRow = sqlx::query_as(concat!(
+        // `fetch_all`, not `fetch_one`: a `RETURNING` statement left unfinished
+        // keeps its transaction open, and then the WAL is never checkpointed
+        // and grows without bound (the test `sqlite_checkpoints_its_write_ahead_log`).
+        let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
             "INSERT INTO executions (action, params, requester, origin, status, created_at) \
              VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
             columns!()
@@ -146,9 +149,12 @@ impl Store for SqliteStore {
         .bind(new.origin.as_str())
         .bind(new.status.as_str())
         .bind(new.created_at.micros())
-        .fetch_one(&self.writer)
+        .fetch_all(&self.writer)
         .await?;
-        row.try_into()
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?
+            .try_into()
     }
 
     async fn claim_queued(

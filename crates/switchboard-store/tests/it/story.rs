@@ -227,3 +227,46 @@ async fn unknown_storage_urls_are_refused() {
     let err = switchboard_store::open("mysql://x").await.err().unwrap();
     assert!(err.to_string().contains("unsupported storage URL"));
 }
+
+#[tokio::test]
+async fn sqlite_checkpoints_its_write_ahead_log() {
+    let (dir, store) = sqlite().await;
+    for _ in 0..3000 {
+        store
+            .insert_execution(&new("x.a", "alice", "cli"))
+            .await
+            .unwrap();
+    }
+    // Every kind of read, on the read connections, between the writes.
+    store
+        .list_executions(&ExecutionFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store.get_execution(ExecutionId(1)).await.unwrap();
+    store.queue_depth().await.unwrap();
+    store.output(ExecutionId(1), 0, 10).await.unwrap();
+    for _ in 0..3000 {
+        store
+            .insert_execution(&new("x.a", "alice", "cli"))
+            .await
+            .unwrap();
+    }
+    let size = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    assert!(
+        size("db.sqlite") > 100_000,
+        "nothing was checkpointed into the database file: {} bytes",
+        size("db.sqlite")
+    );
+    assert!(
+        size("db.sqlite-wal") < 8 * 1024 * 1024,
+        "the WAL grows without bound: {} bytes",
+        size("db.sqlite-wal")
+    );
+}

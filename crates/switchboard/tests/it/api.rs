@@ -175,13 +175,7 @@ async fn output_streams_live_as_server_sent_events() {
     let id = server
         .submit("test.stream", json!({"ticks": 6, "interval": "300ms"}))
         .await;
-    let resp = server
-        .http
-        .get(server.api(&format!("/executions/{id}/output")))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
+    let resp = server.output_events(id, None).await;
     assert!(
         resp.headers()["content-type"]
             .to_str()
@@ -229,14 +223,7 @@ async fn output_streams_live_as_server_sent_events() {
     assert_eq!(end["status"], "succeeded");
 
     // A late watcher resuming after event 4 gets the rest, then the end.
-    let resp = server
-        .http
-        .get(server.api(&format!("/executions/{id}/output")))
-        .header("accept", "text/event-stream")
-        .header("last-event-id", "4")
-        .send()
-        .await
-        .unwrap();
+    let resp = server.output_events(id, Some(4)).await;
     let events: Vec<_> = resp.bytes_stream().eventsource().collect().await;
     let names: Vec<String> = events
         .iter()

@@ -194,6 +194,18 @@ impl Server {
         .await
     }
 
+    /// Opens the server-sent event stream of an execution's output.
+    pub async fn output_events(&self, id: i64, last_event_id: Option<i64>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(self.api(&format!("/executions/{id}/output")))
+            .header("accept", "text/event-stream");
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last.to_string());
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn output_text(&self, id: i64) -> String {
         self.http
             .get(self.api(&format!("/executions/{id}/output")))
