@@ -339,40 +339,43 @@ impl Engine {
     /// Stops an execution: a waiting one ends at once, a running one gets
     /// SIGTERM (then SIGKILL) and this returns once it has ended.
     pub async fn cancel(&self, id: ExecutionId, by: &Principal) -> Result<Execution, EngineError> {
-        let signalled = {
+        {
+            // Held across the store call, so the dispatcher cannot claim the
+            // execution between "not running here" and "end it while waiting".
             let _gate = self.shared.claim_gate.read().await;
-            let state = self.shared.state();
-            state.running.get(&id).map(|r| r.cancel.send(true).is_ok())
-        };
-        if signalled.is_none() {
-            let reason = format!("cancelled by {by}");
-            if self
+            let signalled = self
                 .shared
-                .store
-                .end_waiting(id, ExecutionStatus::Cancelled, &reason, Timestamp::now())
-                .await?
-            {
-                self.shared.state().pending.remove(&id);
-                self.shared.hub.finish(id, ExecutionStatus::Cancelled);
-                self.shared
-                    .metrics
-                    .finished
-                    .get_or_create(&metrics::StatusLabel {
-                        status: "cancelled".into(),
-                    })
-                    .inc();
-                tracing::info!(%id, %by, "queued execution cancelled");
-                return self.get(id).await;
+                .state()
+                .running
+                .get(&id)
+                .map(|r| r.cancel.send(true).is_ok());
+            if signalled.is_none() {
+                let reason = format!("cancelled by {by}");
+                let ended = self
+                    .shared
+                    .store
+                    .end_waiting(id, ExecutionStatus::Cancelled, &reason, Timestamp::now())
+                    .await?;
+                if ended {
+                    self.shared.state().pending.remove(&id);
+                    self.shared.hub.finish(id, ExecutionStatus::Cancelled);
+                    let label = metrics::StatusLabel {
+                        status: ExecutionStatus::Cancelled.as_str().to_owned(),
+                    };
+                    self.shared.metrics.finished.get_or_create(&label).inc();
+                    tracing::info!(%id, %by, "queued execution cancelled");
+                    return self.get(id).await;
+                }
+                let e = self.get(id).await?;
+                if e.status.is_terminal() {
+                    return Err(EngineError::AlreadyFinished {
+                        id,
+                        status: e.status,
+                    });
+                }
+                // Running on another node: nothing to signal from here.
+                return Ok(e);
             }
-            let e = self.get(id).await?;
-            if e.status.is_terminal() {
-                return Err(EngineError::AlreadyFinished {
-                    id,
-                    status: e.status,
-                });
-            }
-            // Running on another node, or between states: nothing to signal here.
-            return Ok(e);
         }
         tracing::info!(%id, %by, "cancelling running execution");
         // Only the end matters here, not the output.
