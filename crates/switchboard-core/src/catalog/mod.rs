@@ -108,14 +108,20 @@ pub struct Catalog {
 
 impl Catalog {
     /// Loads and validates the catalog in `root`.
+    /// The root is made absolute, so that programs and working folders
+    /// resolve the same whatever the current folder of the caller.
     pub fn load(root: &Path) -> Result<Self, CatalogErrors> {
         let mut errors = Vec::new();
-        if !root.is_dir() {
-            return Err(CatalogErrors(vec![CatalogError::file(
-                root,
-                format!("`{}` is not a folder", root.display()),
-            )]));
-        }
+        let root = match std::fs::canonicalize(root) {
+            Ok(r) if r.is_dir() => r,
+            _ => {
+                return Err(CatalogErrors(vec![CatalogError::file(
+                    root,
+                    format!("`{}` is not a folder", root.display()),
+                )]));
+            }
+        };
+        let root = root.as_path();
         let mut files = Vec::new();
         collect_toml(root, &root.join("actions"), &mut files, &mut errors);
         files.sort();

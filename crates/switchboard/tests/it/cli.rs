@@ -131,6 +131,23 @@ fn run_local_needs_no_server_and_spools_a_record() {
             .contains("t0ps3cret")
     );
 
+    // A relative catalog folder works as well as an absolute one.
+    let out = std::process::Command::new(BIN)
+        .current_dir(catalog.join("../.."))
+        .args([
+            "run",
+            "--local",
+            "--catalog",
+            "examples/catalog",
+            "demo.echo",
+            "message=relative",
+        ])
+        .env("SWITCHBOARD_SPOOL", &spool)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out.stdout), "relative\n");
+
     let out = run(&["run", "--local", "--catalog", cat, "demo.ech"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("did you mean `demo.echo`?"));
