@@ -384,3 +384,23 @@ async fn health_readiness_and_metrics() {
         );
     }
 }
+
+/// The API's JSON is a contract: a change to it shows up here.
+#[tokio::test]
+async fn action_and_execution_json_shapes() {
+    let server = Server::start(&crate::harness::sample_catalog());
+    let (_, action) = server.get("/actions/host.logs").await;
+    insta::assert_json_snapshot!("action_host_logs", action);
+    let id = server
+        .submit("demo.login", json!({"token": "s3cr3t"}))
+        .await;
+    let e = server.wait_finished(id).await;
+    insta::assert_json_snapshot!("execution_demo_login", e, {
+        ".id" => "[id]",
+        ".node" => "[node]",
+        ".created_at" => "[time]",
+        ".started_at" => "[time]",
+        ".finished_at" => "[time]",
+        ".duration_ms" => "[ms]",
+    });
+}

@@ -294,3 +294,24 @@ async fn the_demo_serves_the_built_in_sample_catalog() {
     .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// The command line is an interface: a change to it shows up here.
+#[test]
+fn help_texts() {
+    for (name, args) in [
+        ("help", &["--help"][..]),
+        ("help_run", &["run", "--help"]),
+        ("help_serve", &["serve", "--help"]),
+        ("help_executions", &["executions", "--help"]),
+    ] {
+        // A cleared environment: clap shows the values of `SWITCHBOARD_*`.
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        insta::assert_snapshot!(name, text(&out.stdout));
+    }
+}
