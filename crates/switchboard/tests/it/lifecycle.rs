@@ -209,5 +209,34 @@ async fn a_failed_reload_keeps_the_last_good_catalog_serving() {
     }
     let (_, catalog) = server.get("/catalog").await;
     assert!(catalog["last_reload_error"].is_null());
-    assert_eq!(catalog["actions"], 8);
+    assert_eq!(catalog["actions"], 9);
+}
+
+#[tokio::test]
+async fn shutdown_drains_running_work_and_restart_resumes_the_queue() {
+    let mut server = Server::start_with(&test_catalog(), &["--max-concurrency", "1"]);
+    let running = server.submit("test.sleep", json!({"seconds": "1s"})).await;
+    server.wait_for(running, |s| s == "running").await;
+    let plain = server.submit("test.args", json!({"text": "resumed"})).await;
+    let secret = server
+        .submit("test.secret", json!({"token": "hunter2"}))
+        .await;
+
+    server.restart();
+
+    let (_, e) = server.get(&format!("/executions/{running}")).await;
+    assert_eq!(
+        e["status"], "succeeded",
+        "a run that ends within the drain time is not cut short: {e}"
+    );
+    let e = server.wait_finished(plain).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert!(server.output_text(plain).await.contains("env:resumed"));
+    let e = server.wait_finished(secret).await;
+    assert_eq!(e["status"], "lost", "{e}");
+    assert_eq!(
+        e["error"],
+        "not resumed after a restart: secret parameters are never stored, so it cannot run again"
+    );
+    assert_eq!(e["params"]["token"], "****");
 }
