@@ -123,7 +123,8 @@ pub struct ExecutionsArgs {
     /// Only this origin (cli, api, …).
     #[arg(long)]
     pub origin: Option<String>,
-    /// Only executions created at or after this RFC 3339 time.
+    /// Only executions created at or after this time: RFC 3339
+    /// (`2026-11-24T08:00:00Z`) or an age (`90m`, `2h`, `7d`).
     #[arg(long)]
     pub since: Option<String>,
     /// How many to show.

@@ -390,15 +390,29 @@ pub async fn logs(
     Ok(terminal::EXIT_OK)
 }
 
+/// An RFC 3339 time as given, or an age such as `2h` as the time that long ago.
+fn since_time(text: &str) -> anyhow::Result<String> {
+    if humantime::parse_rfc3339_weak(text).is_ok() {
+        return Ok(text.to_owned());
+    }
+    let age = humantime::parse_duration(text)
+        .with_context(|| format!("`{text}` is neither an RFC 3339 time nor an age such as `2h`"))?;
+    let then = std::time::SystemTime::now()
+        .checked_sub(age)
+        .context("that is too long ago")?;
+    Ok(humantime::format_rfc3339_seconds(then).to_string())
+}
+
 pub async fn executions(args: ExecutionsArgs) -> anyhow::Result<u8> {
     let api = Api::new(&args.client)?;
+    let since = args.since.as_deref().map(since_time).transpose()?;
     let mut query = vec![("limit", args.limit.to_string())];
     for (k, v) in [
         ("status", args.status),
         ("action", args.action),
         ("requester", args.requester),
         ("origin", args.origin),
-        ("since", args.since),
+        ("since", since),
     ] {
         if let Some(v) = v {
             query.push((k, v));
@@ -487,4 +501,38 @@ pub async fn reload(args: &ClientArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(terminal::EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_key_value_words() {
+        let p = parse_params(&["a=1".into(), "b=x=y".into(), "c=".into()]).unwrap();
+        assert_eq!(p["b"], "x=y");
+        assert_eq!(p["c"], "");
+        assert!(parse_params(&["novalue".into()]).is_err());
+        assert!(parse_params(&["=x".into()]).is_err());
+        assert!(
+            parse_params(&["a=1".into(), "a=2".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+
+    #[test]
+    fn since_takes_a_time_or_an_age() {
+        assert_eq!(
+            since_time("2026-11-24T08:00:00Z").unwrap(),
+            "2026-11-24T08:00:00Z"
+        );
+        let two_hours_ago = humantime::parse_rfc3339_weak(&since_time("2h").unwrap()).unwrap();
+        let age = std::time::SystemTime::now()
+            .duration_since(two_hours_ago)
+            .unwrap();
+        assert!((7199..=7201).contains(&age.as_secs()));
+        assert!(since_time("yesterday").is_err());
+    }
 }

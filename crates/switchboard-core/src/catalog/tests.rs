@@ -38,7 +38,11 @@ fn the_sample_catalog_loads() {
     }
     let logs = c.action("host.logs").unwrap();
     assert_eq!(logs.timeout, Duration::from_secs(30));
-    assert_eq!(logs.param_names(), ["file", "grep", "lines"]);
+    assert_eq!(
+        logs.param_names(),
+        ["file", "lines", "grep"],
+        "in file order"
+    );
     assert_eq!(
         logs.aliases[0].format.text,
         "logs [{file}] [lines={lines}] [grep={grep}]"
