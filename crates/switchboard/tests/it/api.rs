@@ -345,32 +345,12 @@ async fn health_readiness_and_metrics() {
     let server = Server::start(&test_catalog());
     let id = server.submit("test.args", json!({"text": "x"})).await;
     server.wait_finished(id).await;
-    let health: Value = server
-        .http
-        .get(format!("{}/healthz", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["status"], "ok");
-    let resp = server
-        .http
-        .get(format!("{}/readyz", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (status, health) = server.page("/healthz").await;
+    assert_eq!(status, 200);
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    let (status, _) = server.page("/readyz").await;
+    assert_eq!(status, 200);
+    let (_, metrics) = server.page("/metrics").await;
     for expected in [
         "switchboard_executions_finished_total{status=\"succeeded\"} 1",
         "switchboard_executions_submitted_total 1",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{BIN, Server, copy_catalog, sample_catalog, test_catalog, text};
+use crate::harness::{Api, BIN, Server, copy_catalog, sample_catalog, test_catalog, text};
 
 #[tokio::test]
 async fn run_follow_streams_output_and_exits_with_the_outcome() {
@@ -243,42 +243,11 @@ async fn the_demo_serves_the_built_in_sample_catalog() {
         "{hints:?}"
     );
 
-    let http = reqwest::Client::new();
-    let actions: Value = http
-        .get(format!("{url}/api/v1/actions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = Api::new(url);
+    let (_, actions) = api.get("/actions").await;
     assert_eq!(actions.as_array().unwrap().len(), 7);
-    let e: Value = http
-        .post(format!("{url}/api/v1/executions"))
-        .json(&serde_json::json!({"action": "host.uptime"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = e["id"].as_i64().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let done = loop {
-        let e: Value = http
-            .get(format!("{url}/api/v1/executions/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if e["status"] != "queued" && e["status"] != "running" {
-            break e;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let id = api.submit("host.uptime", serde_json::json!({})).await;
+    let done = api.wait_finished(id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert!(
         done["result"]["uptime_seconds"].as_i64().unwrap() > 0,

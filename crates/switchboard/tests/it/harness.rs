@@ -30,14 +30,26 @@ pub fn copy_catalog(from: &Path, to: &Path) {
     assert!(status.success());
 }
 
-/// A running `switchboard serve`.
+/// A client of a running server's API, with the helpers tests share.
+pub struct Api {
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+/// A running `switchboard serve`; derefs to its [`Api`].
 pub struct Server {
     child: Option<Child>,
-    pub url: String,
+    api: Api,
     pub data: tempfile::TempDir,
     catalog: PathBuf,
     extra: Vec<String>,
-    pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Server {
@@ -49,11 +61,10 @@ impl Server {
         let data = tempfile::tempdir().unwrap();
         let mut s = Self {
             child: None,
-            url: String::new(),
+            api: Api::new(String::new()),
             data,
             catalog: catalog.to_path_buf(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-            http: reqwest::Client::new(),
         };
         s.spawn();
         s
@@ -98,7 +109,7 @@ impl Server {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the server did not say where it listens");
-        self.url = line
+        self.api.url = line
             .strip_prefix("switchboard listening on ")
             .expect("unexpected first line")
             .to_owned();
@@ -138,6 +149,36 @@ impl Server {
     pub fn start_again(&mut self) {
         assert!(self.child.is_none());
         self.spawn();
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("SWITCHBOARD_URL", &self.url)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Api {
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A page outside the API, such as `/metrics`: its status and text.
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -214,16 +255,6 @@ impl Server {
             .unwrap()
             .text()
             .await
-            .unwrap()
-    }
-
-    /// Runs the CLI against this server.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("SWITCHBOARD_URL", &self.url)
-            .stdin(Stdio::null())
-            .output()
             .unwrap()
     }
 }
