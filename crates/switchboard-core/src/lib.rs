@@ -7,6 +7,7 @@
 //! here can be tested with plain unit and property tests.
 
 pub mod alias;
+pub mod audit;
 pub mod catalog;
 pub mod execution;
 pub mod ids;

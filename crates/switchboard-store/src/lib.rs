@@ -11,6 +11,7 @@ mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use switchboard_core::audit::{AuditEvent, AuditRecord};
 use switchboard_core::{
     ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Timestamp,
 };
@@ -156,6 +157,19 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_depth(&self) -> Result<i64, StoreError>;
 
     async fn record_catalog_load(&self, load: &CatalogLoad) -> Result<(), StoreError>;
+
+    /// Seals and appends audit events, in order, in one transaction, each
+    /// chained to the record before it; returns the sealed records.
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Audit records with `seq > after`, in chain order, at most `limit`;
+    /// only those at or after `since` when given.
+    async fn audit_records(
+        &self,
+        after: i64,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Opens the store named by a URL (`sqlite:///var/lib/switchboard/db.sqlite`,

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite};
+use switchboard_core::audit::{AuditEvent, AuditRecord, GENESIS};
 use switchboard_core::{
     ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
     Timestamp,
@@ -369,5 +370,93 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let head: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_all(&mut *tx)
+                .await?;
+        let (mut seq, mut prev) = head.into_iter().next().unwrap_or((0, GENESIS.to_owned()));
+        let mut sealed = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let r = AuditRecord::seal(seq, event.clone(), &prev);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, ts, actor, origin, kind, subject, outcome, detail, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.seq)
+            .bind(r.event.ts.micros())
+            .bind(r.event.actor.as_str())
+            .bind(r.event.origin.as_str())
+            .bind(&r.event.kind)
+            .bind(&r.event.subject)
+            .bind(&r.event.outcome)
+            .bind(r.event.detail.to_string())
+            .bind(&r.prev_hash)
+            .bind(&r.hash)
+            .execute(&mut *tx)
+            .await?;
+            prev = r.hash.clone();
+            sealed.push(r);
+        }
+        tx.commit().await?;
+        Ok(sealed)
+    }
+
+    async fn audit_records(
+        &self,
+        after: i64,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, ts, actor, origin, kind, subject, outcome, detail, prev_hash, hash FROM audit_log \
+             WHERE seq > ? AND ts >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(since.map_or(i64::MIN, Timestamp::micros))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(seq, ts, actor, origin, kind, subject, outcome, detail, prev_hash, hash)| {
+                    let bad =
+                        |what: &str| StoreError::Corrupt(format!("audit record {seq}: {what}"));
+                    Ok(AuditRecord {
+                        seq,
+                        event: AuditEvent {
+                            ts: Timestamp(ts),
+                            // A tampered field must still load, so that verification
+                            // (not parsing) is what reports it.
+                            actor: Principal::new(actor).map_err(|e| bad(&e.to_string()))?,
+                            origin: Origin::new(origin).map_err(|e| bad(&e.to_string()))?,
+                            kind,
+                            subject,
+                            outcome,
+                            detail: serde_json::from_str(&detail)
+                                .map_err(|e| bad(&e.to_string()))?,
+                        },
+                        prev_hash,
+                        hash,
+                    })
+                },
+            )
+            .collect()
     }
 }

@@ -5,4 +5,5 @@
 )]
 // Tests of the Store contract. Every scenario here is written against the
 // trait, so the PostgreSQL backend will run the same stories.
+mod audit;
 mod story;
