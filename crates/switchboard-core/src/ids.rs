@@ -124,6 +124,11 @@ impl Principal {
     pub fn local() -> Self {
         Self("local".to_owned())
     }
+
+    /// Switchboard itself, for what no person asked for (start-up, signals).
+    pub fn system() -> Self {
+        Self("switchboard".to_owned())
+    }
 }
 
 text_id!(Principal);
@@ -135,8 +140,9 @@ text_id!(Principal);
 pub struct Origin(String);
 
 impl Origin {
-    const SIMPLE: [&'static str; 7] =
-        ["cli", "api", "web", "schedule", "alert", "webhook", "local"];
+    const SIMPLE: [&'static str; 8] = [
+        "cli", "api", "web", "schedule", "alert", "webhook", "local", "system",
+    ];
 
     pub fn new(origin: impl Into<String>) -> Result<Self, IdError> {
         let origin = origin.into();
@@ -159,6 +165,11 @@ impl Origin {
 
     pub fn api() -> Self {
         Self("api".to_owned())
+    }
+
+    /// Switchboard itself: start-up, signals, timers.
+    pub fn system() -> Self {
+        Self("system".to_owned())
     }
 
     /// An offline run from `switchboard run --local`.

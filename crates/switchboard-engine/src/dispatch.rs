@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use switchboard_core::audit::AuditEvent;
 use switchboard_core::{ActionName, Execution, ExecutionId, OutputChunk, Timestamp};
 use switchboard_store::Finish;
 use tokio::sync::{mpsc, watch};
@@ -190,6 +191,23 @@ async fn finish(
     tracing::info!(%id, action = %execution.action, status = %finish.status, exit_code = ?finish.exit_code, "execution finished");
     shared.idle.notify_waiters();
     shared.wake.notify_one();
+    let event = AuditEvent {
+        ts: finished_at,
+        actor: execution.requester.clone(),
+        origin: execution.origin.clone(),
+        kind: "execution.finished".to_owned(),
+        subject: format!("execution:{id}"),
+        outcome: finish.status.as_str().to_owned(),
+        detail: serde_json::json!({
+            "action": execution.action,
+            "node": shared.config.node,
+            "exit_code": finish.exit_code,
+            "error": finish.error,
+        }),
+    };
+    if let Err(e) = shared.audit.record(event).await {
+        tracing::error!(%id, error = %e, "the end of an execution was not audited");
+    }
 }
 
 /// Publishes output live at once and writes it to the store in batches;

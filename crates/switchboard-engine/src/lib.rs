@@ -8,6 +8,7 @@
 //! authorization and approval will slot in at [`Engine::submit`], before the
 //! execution is recorded.
 
+mod audit;
 mod dispatch;
 mod live;
 mod metrics;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use switchboard_core::audit::{AuditEvent, AuditRecord, ChainBreak, GENESIS, verify_chain};
 use switchboard_core::{
     Action, Catalog, CatalogErrors, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk,
     ParamError, Principal, RawParams, Timestamp, ValidatedParams,
@@ -84,6 +86,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Audit(String),
 }
 
 /// A request to run an action, as a door received it.
@@ -143,6 +147,7 @@ struct Shared {
     idle: Notify,
     accepting: AtomicBool,
     hub: live::LiveHub,
+    audit: audit::AuditLog,
     metrics: metrics::EngineMetrics,
 }
 
@@ -195,6 +200,7 @@ impl Engine {
         metrics
             .catalog_actions
             .set(i64::try_from(catalog.len()).unwrap_or(i64::MAX));
+        let audit_log = audit::AuditLog::start(store.clone());
         let shared = Arc::new(Shared {
             store,
             run_dir,
@@ -208,9 +214,16 @@ impl Engine {
             idle: Notify::new(),
             accepting: AtomicBool::new(true),
             hub: live::LiveHub::default(),
+            audit: audit_log,
             metrics,
         });
         let engine = Self { shared };
+        for id in lost {
+            let detail = serde_json::json!({"reason": "the node stopped while it was running", "node": engine.node()});
+            engine
+                .audit_system("execution.lost", &format!("execution:{id}"), "lost", detail)
+                .await;
+        }
         engine.record_catalog_load().await;
         engine.recover_queue().await?;
         tokio::spawn(dispatch::run(engine.shared.clone()));
@@ -253,6 +266,14 @@ impl Engine {
                             .store
                             .end_waiting(e.id, ExecutionStatus::Lost, &reason, Timestamp::now())
                             .await?;
+                        let detail = serde_json::json!({"action": e.action, "reason": reason});
+                        self.audit_system(
+                            "execution.lost",
+                            &format!("execution:{}", e.id),
+                            "lost",
+                            detail,
+                        )
+                        .await;
                     }
                 }
             }
@@ -309,8 +330,32 @@ impl Engine {
             created_at: Timestamp::now(),
         };
         let execution = {
+            // The record is in the audit log before the execution can be
+            // claimed: no run without its record (the gate holds claims off).
             let _gate = self.shared.claim_gate.read().await;
             let execution = self.shared.store.insert_execution(&new).await?;
+            let event = AuditEvent {
+                ts: execution.created_at,
+                actor: execution.requester.clone(),
+                origin: execution.origin.clone(),
+                kind: "execution.requested".to_owned(),
+                subject: format!("execution:{}", execution.id),
+                outcome: "queued".to_owned(),
+                detail: serde_json::json!({"action": execution.action, "params": execution.params}),
+            };
+            if let Err(e) = self.shared.audit.record(event).await {
+                let reason = "not run: the audit log cannot be written";
+                self.shared
+                    .store
+                    .end_waiting(
+                        execution.id,
+                        ExecutionStatus::Cancelled,
+                        reason,
+                        Timestamp::now(),
+                    )
+                    .await?;
+                return Err(EngineError::Audit(e));
+            }
             self.shared.hub.open(execution.id);
             self.shared
                 .state()
@@ -338,7 +383,21 @@ impl Engine {
 
     /// Stops an execution: a waiting one ends at once, a running one gets
     /// SIGTERM (then SIGKILL) and this returns once it has ended.
-    pub async fn cancel(&self, id: ExecutionId, by: &Principal) -> Result<Execution, EngineError> {
+    pub async fn cancel(
+        &self,
+        id: ExecutionId,
+        by: &Principal,
+        origin: &Origin,
+    ) -> Result<Execution, EngineError> {
+        let audit = |outcome: &str| AuditEvent {
+            ts: Timestamp::now(),
+            actor: by.clone(),
+            origin: origin.clone(),
+            kind: "execution.cancel".to_owned(),
+            subject: format!("execution:{id}"),
+            outcome: outcome.to_owned(),
+            detail: serde_json::json!({}),
+        };
         {
             // Held across the store call, so the dispatcher cannot claim the
             // execution between "not running here" and "end it while waiting".
@@ -364,6 +423,7 @@ impl Engine {
                     };
                     self.shared.metrics.finished.get_or_create(&label).inc();
                     tracing::info!(%id, %by, "queued execution cancelled");
+                    self.record(audit("cancelled")).await;
                     return self.get(id).await;
                 }
                 let e = self.get(id).await?;
@@ -378,6 +438,7 @@ impl Engine {
             }
         }
         tracing::info!(%id, %by, "cancelling running execution");
+        self.record(audit("signalled")).await;
         // Only the end matters here, not the output.
         let mut events = self.watch_from(id, i64::MAX);
         while let Some(ev) = tokio_stream::StreamExt::next(&mut events).await {
@@ -407,7 +468,11 @@ impl Engine {
 
     /// Reloads the catalog from its folder. On failure the current catalog
     /// keeps serving and the errors are returned (and kept for `/readyz`).
-    pub async fn reload_catalog(&self) -> Result<ReloadReport, EngineError> {
+    pub async fn reload_catalog(
+        &self,
+        by: &Principal,
+        origin: &Origin,
+    ) -> Result<ReloadReport, EngineError> {
         let dir = self.shared.catalog_dir.clone();
         let loaded = tokio::task::spawn_blocking(move || Catalog::load(&dir))
             .await
@@ -452,6 +517,16 @@ impl Engine {
                 if report.changed {
                     self.record_catalog_load().await;
                 }
+                self.record(AuditEvent {
+                    ts: Timestamp::now(),
+                    actor: by.clone(),
+                    origin: origin.clone(),
+                    kind: "catalog.reloaded".to_owned(),
+                    subject: "catalog".to_owned(),
+                    outcome: if report.changed { "changed" } else { "unchanged" }.to_owned(),
+                    detail: serde_json::json!({"version": report.version, "actions": report.actions}),
+                })
+                .await;
                 tracing::info!(version = %report.version, actions = report.actions, changed = report.changed, "catalog reloaded");
                 Ok(report)
             }
@@ -467,6 +542,16 @@ impl Engine {
                     .get_or_create(&label("failed"))
                     .inc();
                 tracing::error!(%errors, "catalog reload failed; still serving the previous catalog");
+                self.record(AuditEvent {
+                    ts: Timestamp::now(),
+                    actor: by.clone(),
+                    origin: origin.clone(),
+                    kind: "catalog.reloaded".to_owned(),
+                    subject: "catalog".to_owned(),
+                    outcome: "failed".to_owned(),
+                    detail: serde_json::json!({"errors": errors.0.len(), "first": errors.0.first().map(ToString::to_string)}),
+                })
+                .await;
                 Err(EngineError::Catalog(errors))
             }
         }
@@ -484,6 +569,9 @@ impl Engine {
         if let Err(e) = self.shared.store.record_catalog_load(&load).await {
             tracing::warn!(error = %e, "could not record the catalog version");
         }
+        let detail = serde_json::json!({"version": catalog.version, "actions": catalog.len(), "root": catalog.root});
+        self.audit_system("catalog.loaded", "catalog", "ok", detail)
+            .await;
     }
 
     /// Encodes the engine's metrics in the Prometheus text format.
@@ -526,10 +614,54 @@ impl Engine {
             count = ids.len(),
             "drain time is over; cancelling running executions"
         );
-        let by = Principal::local();
         for id in ids {
-            let _ = self.cancel(id, &by).await;
+            let _ = self
+                .cancel(id, &Principal::system(), &Origin::system())
+                .await;
         }
+        let _ = std::fs::remove_dir_all(&self.shared.run_dir);
+    }
+
+    /// Appends to the audit log; a failure is logged (the writer has
+    /// already retried), not returned, for events that report what happened.
+    async fn record(&self, event: AuditEvent) {
+        if let Err(e) = self.shared.audit.record(event).await {
+            tracing::error!(error = %e, "an audit record was not stored");
+        }
+    }
+
+    async fn audit_system(
+        &self,
+        kind: &str,
+        subject: &str,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) {
+        self.record(AuditEvent {
+            ts: Timestamp::now(),
+            actor: Principal::system(),
+            origin: Origin::system(),
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            outcome: outcome.to_owned(),
+            detail,
+        })
+        .await;
+    }
+
+    /// Audit records after `after` (and at or after `since`), in chain order.
+    pub async fn audit_records(
+        &self,
+        after: i64,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, EngineError> {
+        Ok(self.shared.store.audit_records(after, since, limit).await?)
+    }
+
+    /// Verifies the whole audit chain.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, EngineError> {
+        verify_audit(self.shared.store.as_ref()).await
     }
 }
 
@@ -661,4 +793,46 @@ pub async fn run_offline(
     let outcome = runner::local::run(job, events, cancel).await;
     let _ = std::fs::remove_dir_all(&run_dir);
     outcome
+}
+
+/// The result of verifying the audit chain.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditVerification {
+    /// Records checked (up to the break, if any).
+    pub records: i64,
+    /// The hash of the last verified record.
+    pub head: String,
+    /// The first broken record, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+/// Walks the whole audit chain of a store, a page at a time.
+pub async fn verify_audit(store: &dyn Store) -> Result<AuditVerification, EngineError> {
+    let mut head = (0, GENESIS.to_owned());
+    loop {
+        let page = store.audit_records(head.0, None, 5000).await?;
+        if page.is_empty() {
+            return Ok(AuditVerification {
+                records: head.0,
+                head: head.1,
+                broken: None,
+            });
+        }
+        match verify_chain(&page, head.clone()) {
+            Ok(next) => head = next,
+            Err(broken) => {
+                // Records before the break verified; the head is the last of them.
+                let records = broken.seq - 1;
+                let head = page
+                    .iter()
+                    .find(|r| r.seq == records)
+                    .map_or(head.1, |r| r.hash.clone());
+                return Ok(AuditVerification {
+                    records,
+                    head,
+                    broken: Some(broken),
+                });
+            }
+        }
+    }
 }

@@ -137,6 +137,14 @@ impl From<EngineError> for ApiError {
                     .collect();
                 err
             }
+            EngineError::Audit(_) => {
+                tracing::error!(error = %e, "refusing work that cannot be audited");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "the audit log cannot be written; nothing was run",
+                )
+            }
             EngineError::ShuttingDown => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

@@ -7,6 +7,7 @@
 //! logic. Every error leaves through [`error::ApiError`], the one mapping from
 //! failures to statuses, which never shows internals to the client.
 
+mod caller;
 mod dto;
 mod error;
 mod routes;
@@ -45,6 +46,7 @@ pub struct AppState {
         (name = "actions", description = "The catalog of actions"),
         (name = "executions", description = "Runs of actions"),
         (name = "catalog", description = "The catalog itself"),
+        (name = "audit", description = "The tamper-evident audit log"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -63,6 +65,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::executions::cancel))
         .routes(routes!(routes::catalog::get_catalog))
         .routes(routes!(routes::catalog::reload))
+        .routes(routes!(routes::audit::list_audit))
+        .routes(routes!(routes::audit::verify_audit))
         .routes(routes!(routes::ops::openapi_json));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)

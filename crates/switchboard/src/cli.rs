@@ -82,6 +82,34 @@ pub enum Command {
     /// Check or reload a catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Verify or export the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Where the audit commands read: the server, or the database itself.
+#[derive(Debug, Args)]
+pub struct AuditSource {
+    /// Read the database directly (e.g. `sqlite:///var/lib/switchboard/switchboard.db`)
+    /// instead of asking the server: for auditors, and when the server is down.
+    #[arg(long, env = "SWITCHBOARD_STORAGE")]
+    pub storage: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exit 0 when intact, 1 naming the first broken record.
+    Verify(AuditSource),
+    /// Print audit records as JSON lines, in chain order.
+    Export {
+        /// Only records at or after this time: RFC 3339 or an age (`24h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        source: AuditSource,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -172,5 +200,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Cancel { id, client } => client::cancel(&client, &id).await,
         Command::Catalog(CatalogCommand::Check { dir, output }) => offline::check(&dir, output),
         Command::Catalog(CatalogCommand::Reload { client }) => client::reload(&client).await,
+        Command::Audit(AuditCommand::Verify(source)) => client::audit_verify(&source).await,
+        Command::Audit(AuditCommand::Export { since, source }) => {
+            client::audit_export(&source, since.as_deref()).await
+        }
     }
 }

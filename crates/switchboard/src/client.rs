@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::cli::{ClientArgs, ExecutionsArgs, OutputFormat, RunArgs};
+use crate::cli::{AuditSource, ClientArgs, ExecutionsArgs, OutputFormat, RunArgs};
 use crate::terminal::{self, LivePrinter, exit_code_for, format_ms, print_table};
 
 /// An execution as the CLI shows it.
@@ -499,6 +499,102 @@ pub async fn reload(args: &ClientArgs) -> anyhow::Result<u8> {
             changed,
             raw["actions"]
         );
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifyView {
+    intact: bool,
+    records: i64,
+    head: String,
+    broken_at: Option<i64>,
+    reason: Option<String>,
+}
+
+pub async fn audit_verify(source: &AuditSource) -> anyhow::Result<u8> {
+    let v = match &source.storage {
+        Some(url) => {
+            let store = switchboard_store::open(url)
+                .await
+                .context("cannot open the storage")?;
+            let v = switchboard_engine::verify_audit(store.as_ref()).await?;
+            VerifyView {
+                intact: v.broken.is_none(),
+                records: v.records,
+                head: v.head,
+                broken_at: v.broken.as_ref().map(|b| b.seq),
+                reason: v.broken.map(|b| b.reason),
+            }
+        }
+        None => Api::new(&source.client)?.get("/audit/verify").await?,
+    };
+    if source.client.output == OutputFormat::Json {
+        let json = serde_json::json!({"intact": v.intact, "records": v.records, "head": v.head, "broken_at": v.broken_at, "reason": v.reason});
+        print_json(&json);
+    } else if v.intact {
+        println!("audit chain intact: {} records, head {}", v.records, v.head);
+    } else {
+        println!(
+            "audit chain BROKEN at record {}: {} ({} records before it verify)",
+            v.broken_at.unwrap_or_default(),
+            v.reason.as_deref().unwrap_or("unknown"),
+            v.records
+        );
+    }
+    Ok(if v.intact {
+        terminal::EXIT_OK
+    } else {
+        terminal::EXIT_FAILED
+    })
+}
+
+pub async fn audit_export(source: &AuditSource, since: Option<&str>) -> anyhow::Result<u8> {
+    use std::io::Write;
+    let since = since.map(since_time).transpose()?;
+    let since_ts = since
+        .as_deref()
+        .map(|t| switchboard_core::Timestamp::parse_rfc3339(t).context("invalid time"))
+        .transpose()?;
+    enum Reader {
+        Store(std::sync::Arc<dyn switchboard_store::Store>),
+        Server(Api),
+    }
+    let reader = match &source.storage {
+        Some(url) => Reader::Store(
+            switchboard_store::open(url)
+                .await
+                .context("cannot open the storage")?,
+        ),
+        None => Reader::Server(Api::new(&source.client)?),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut after = 0;
+    loop {
+        let page: Vec<serde_json::Value> = match &reader {
+            Reader::Store(store) => store
+                .audit_records(after, since_ts, 5000)
+                .await?
+                .into_iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect(),
+            Reader::Server(api) => {
+                let mut query = vec![("after", after.to_string()), ("limit", "5000".to_owned())];
+                if let Some(t) = &since {
+                    query.push(("since", t.clone()));
+                }
+                let url = reqwest::Url::parse_with_params(&api.url("/audit"), &query)?;
+                let page: serde_json::Value = api.send(api.http.get(url)).await?.json().await?;
+                page["records"].as_array().cloned().unwrap_or_default()
+            }
+        };
+        let Some(last) = page.last().and_then(|r| r["seq"].as_i64()) else {
+            break;
+        };
+        after = last;
+        for record in &page {
+            writeln!(out, "{record}")?;
+        }
     }
     Ok(terminal::EXIT_OK)
 }

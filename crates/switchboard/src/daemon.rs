@@ -71,7 +71,10 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the catalog");
-            let _ = reloader.reload_catalog().await;
+            let by = switchboard_core::Principal::system();
+            let _ = reloader
+                .reload_catalog(&by, &switchboard_core::Origin::system())
+                .await;
         }
     });
 

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::dto::{CatalogDto, ReloadDto};
 use crate::error::{ApiError, ErrorBody};
 
@@ -26,8 +27,14 @@ pub async fn get_catalog(State(state): State<AppState>) -> Json<CatalogDto> {
     post, path = "/catalog/reload", tag = "catalog",
     responses((status = 200, body = ReloadDto), (status = 422, description = "The catalog has errors", body = ErrorBody))
 )]
-pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadDto>, ApiError> {
-    let report = state.engine.reload_catalog().await?;
+pub async fn reload(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ReloadDto>, ApiError> {
+    let report = state
+        .engine
+        .reload_catalog(&caller.principal, &caller.origin)
+        .await?;
     Ok(Json(ReloadDto {
         version: report.version.hash,
         git_commit: report.version.git_commit,

@@ -20,31 +20,18 @@ use switchboard_store::ExecutionFilter;
 use utoipa::IntoParams;
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::dto::{
     ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, PathText, SubmitBody,
 };
 use crate::error::{ApiError, ErrorBody, FieldError};
 
-/// Header a client sets to say which door it is (`cli` or `api`).
-pub const ORIGIN_HEADER: &str = "x-switchboard-origin";
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 
 fn parse_id(text: &str) -> Result<ExecutionId, ApiError> {
     text.parse()
         .map_err(|e: switchboard_core::IdError| ApiError::bad_request(e.to_string()))
-}
-
-/// Only doors that need no proof may be claimed by a client; the others
-/// (chat, schedules, alerts) are set by Switchboard itself.
-fn origin(headers: &HeaderMap) -> Result<Origin, ApiError> {
-    match headers.get(ORIGIN_HEADER).map(|v| v.to_str().unwrap_or("")) {
-        None | Some("api") => Ok(Origin::api()),
-        Some("cli") => Ok(Origin::cli()),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "header `{ORIGIN_HEADER}` must be `cli` or `api`, not `{other}`"
-        ))),
-    }
 }
 
 /// Runs an action: validates its parameters and queues it.
@@ -60,14 +47,14 @@ fn origin(headers: &HeaderMap) -> Result<Origin, ApiError> {
 )]
 pub async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<SubmitBody>,
 ) -> Result<(StatusCode, Json<ExecutionDto>), ApiError> {
     let request = SubmitRequest {
         action: body.action,
         params: body.params,
-        requester: Principal::local(),
-        origin: origin(&headers)?,
+        requester: caller.principal,
+        origin: caller.origin,
     };
     let execution = state.engine.submit(request).await?;
     Ok((StatusCode::CREATED, Json(ExecutionDto::from(&execution))))
@@ -194,11 +181,12 @@ pub async fn get_execution(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
+    caller: Caller,
     PathText(id): PathText,
 ) -> Result<Json<ExecutionDto>, ApiError> {
     let execution = state
         .engine
-        .cancel(parse_id(&id)?, &Principal::local())
+        .cancel(parse_id(&id)?, &caller.principal, &caller.origin)
         .await?;
     Ok(Json(ExecutionDto::from(&execution)))
 }

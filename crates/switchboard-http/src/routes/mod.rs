@@ -1,6 +1,7 @@
 //! Route handlers, one file per resource.
 
 pub mod actions;
+pub mod audit;
 pub mod catalog;
 pub mod executions;
 pub mod ops;

@@ -302,6 +302,8 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/executions/{id}/cancel"),
         ("get", "/api/v1/catalog"),
         ("post", "/api/v1/catalog/reload"),
+        ("get", "/api/v1/audit"),
+        ("get", "/api/v1/audit/verify"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/healthz"),
         ("get", "/readyz"),
