@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use switchboard_core::audit::AuditEvent;
 use switchboard_store::Store;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 /// Most events sealed in one transaction.
 const BATCH: usize = 512;
 /// Attempts to store a batch before its callers are told it failed.
 const ATTEMPTS: u32 = 5;
 
-type Ack = oneshot::Sender<Result<(), String>>;
+/// Whether an event is stored: `None` until the writer has tried.
+pub(crate) type Stored = watch::Receiver<Option<Result<(), String>>>;
+type Ack = watch::Sender<Option<Result<(), String>>>;
 
 /// The handle to the audit writer.
 #[derive(Clone)]
@@ -30,15 +32,26 @@ impl AuditLog {
         Self { tx }
     }
 
+    /// Hands `event` to the writer; the receiver tells when it is stored.
+    pub async fn enqueue(&self, event: AuditEvent) -> Stored {
+        let (ack, stored) = watch::channel(None);
+        if let Err(mpsc::error::SendError((_, ack))) = self.tx.send((event, ack)).await {
+            let _ = ack.send(Some(Err("the audit writer has stopped".to_owned())));
+        }
+        stored
+    }
+
     /// Stores `event`; returns once it is in the chain, or why it is not.
     pub async fn record(&self, event: AuditEvent) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send((event, ack))
-            .await
-            .map_err(|_| "the audit writer has stopped".to_owned())?;
-        done.await
-            .map_err(|_| "the audit writer has stopped".to_owned())?
+        wait_stored(self.enqueue(event).await).await
+    }
+}
+
+/// Waits until the writer has tried to store an event.
+pub(crate) async fn wait_stored(mut stored: Stored) -> Result<(), String> {
+    match stored.wait_for(Option::is_some).await {
+        Ok(result) => result.clone().unwrap_or(Ok(())),
+        Err(_) => Err("the audit writer has stopped".to_owned()),
     }
 }
 
@@ -62,7 +75,7 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditEvent, Ack)>)
             }
         };
         for ack in acks {
-            let _ = ack.send(result.clone());
+            let _ = ack.send(Some(result.clone()));
         }
     }
 }

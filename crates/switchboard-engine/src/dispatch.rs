@@ -135,7 +135,25 @@ async fn run_one(
         limits: &shared.config.limits,
         temp_dir: &shared.run_dir,
     };
-    let outcome = local::run(job, tx, cancel).await;
+    let audited = match pending.audited.clone() {
+        Some(stored) => crate::audit::wait_stored(stored).await,
+        None => Ok(()),
+    };
+    let outcome = match audited {
+        Ok(()) => local::run(job, tx, cancel).await,
+        Err(e) => {
+            drop(tx);
+            tracing::error!(%id, error = %e, "not running an execution whose request could not be audited");
+            RunOutcome {
+                status: switchboard_core::ExecutionStatus::Cancelled,
+                exit_code: None,
+                result: None,
+                error: Some("not run: the audit log cannot be written".to_owned()),
+                output_bytes: 0,
+                output_truncated: false,
+            }
+        }
+    };
     let started_at = recorder.await.unwrap_or_else(|e| {
         tracing::error!(%id, error = %e, "output recorder failed");
         None

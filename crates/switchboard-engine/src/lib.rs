@@ -118,6 +118,9 @@ pub enum WatchEvent {
 struct Pending {
     action: Arc<Action>,
     params: ValidatedParams,
+    /// Whether its `execution.requested` record is stored; it must be
+    /// before the run starts. `None` for executions recovered at start-up.
+    audited: Option<audit::Stored>,
 }
 
 struct Running {
@@ -254,10 +257,14 @@ impl Engine {
                 };
                 match why_not {
                     Ok((action, params)) => {
-                        self.shared
-                            .state()
-                            .pending
-                            .insert(e.id, Pending { action, params });
+                        self.shared.state().pending.insert(
+                            e.id,
+                            Pending {
+                                action,
+                                params,
+                                audited: None,
+                            },
+                        );
                         self.shared.hub.open(e.id);
                     }
                     Err(reason) => {
@@ -329,9 +336,7 @@ impl Engine {
             status: ExecutionStatus::Queued,
             created_at: Timestamp::now(),
         };
-        let execution = {
-            // The record is in the audit log before the execution can be
-            // claimed: no run without its record (the gate holds claims off).
+        let (execution, stored) = {
             let _gate = self.shared.claim_gate.read().await;
             let execution = self.shared.store.insert_execution(&new).await?;
             let event = AuditEvent {
@@ -343,29 +348,28 @@ impl Engine {
                 outcome: "queued".to_owned(),
                 detail: serde_json::json!({"action": execution.action, "params": execution.params}),
             };
-            if let Err(e) = self.shared.audit.record(event).await {
-                let reason = "not run: the audit log cannot be written";
-                self.shared
-                    .store
-                    .end_waiting(
-                        execution.id,
-                        ExecutionStatus::Cancelled,
-                        reason,
-                        Timestamp::now(),
-                    )
-                    .await?;
-                return Err(EngineError::Audit(e));
-            }
+            // The run waits for this record (see `dispatch::run_one`), so no
+            // execution starts without it; the gate is not held meanwhile.
+            let stored = self.shared.audit.enqueue(event).await;
             self.shared.hub.open(execution.id);
-            self.shared
-                .state()
-                .pending
-                .insert(execution.id, Pending { action, params });
-            execution
+            let audited = Some(stored.clone());
+            self.shared.state().pending.insert(
+                execution.id,
+                Pending {
+                    action,
+                    params,
+                    audited,
+                },
+            );
+            (execution, stored)
         };
+        self.shared.wake.notify_one();
+        if let Err(e) = audit::wait_stored(stored).await {
+            // The run will not start; it ends `cancelled` saying why.
+            return Err(EngineError::Audit(e));
+        }
         self.shared.metrics.submitted.inc();
         tracing::info!(id = %execution.id, action = %execution.action, requester = %execution.requester, origin = %execution.origin, "execution queued");
-        self.shared.wake.notify_one();
         Ok(execution)
     }
 
