@@ -14,6 +14,7 @@ pub mod ids;
 pub mod masking;
 pub mod params;
 pub mod template;
+pub mod token;
 
 pub use catalog::{Action, Catalog, CatalogError, CatalogErrors, Runner};
 pub use execution::{Execution, ExecutionStatus, OutputChunk, Stream};

@@ -13,6 +13,7 @@ mod dispatch;
 mod live;
 mod metrics;
 pub mod runner;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub struct EngineConfig {
     pub temp_dir: PathBuf,
     /// How often buffered output is written to the store.
     pub output_flush: Duration,
+    /// SHA-256 of the bootstrap token of the `admin` principal, if one is set.
+    pub admin_token_hash: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             limits: RunLimits::default(),
             temp_dir: std::env::temp_dir(),
             output_flush: Duration::from_millis(100),
+            admin_token_hash: None,
         }
     }
 }
@@ -88,6 +92,12 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Audit(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no active token {0}")]
+    TokenNotFound(i64),
 }
 
 /// A request to run an action, as a door received it.
@@ -628,7 +638,7 @@ impl Engine {
 
     /// Appends to the audit log; a failure is logged (the writer has
     /// already retried), not returned, for events that report what happened.
-    async fn record(&self, event: AuditEvent) {
+    pub(crate) async fn record(&self, event: AuditEvent) {
         if let Err(e) = self.shared.audit.record(event).await {
             tracing::error!(error = %e, "an audit record was not stored");
         }

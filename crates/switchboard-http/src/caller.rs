@@ -1,45 +1,109 @@
-//! Who is calling, and through which door: the one extractor every handler
-//! that acts takes. Until sign-in exists every caller is the `local`
-//! principal; authentication will replace the body of this extractor, and
-//! no handler will change.
+//! Who is calling, and through which door. The `authenticate` middleware
+//! guards every `/api/v1` route: it checks the bearer token with the engine
+//! (which audits failures) and leaves a [`Caller`] for the handler, which
+//! then states the scope it needs. Health endpoints sit outside it.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use switchboard_core::token::Scope;
 use switchboard_core::{Origin, Principal};
+use switchboard_engine::Engine;
+use switchboard_engine::tokens::Authenticated;
 
 use crate::error::ApiError;
 
 /// Header a client sets to say which door it is (`cli` or `api`).
 pub const ORIGIN_HEADER: &str = "x-switchboard-origin";
 
-/// The principal and door of a request.
+/// The authenticated principal and the door of a request.
+#[derive(Clone)]
 pub struct Caller {
-    pub principal: Principal,
+    pub who: Authenticated,
     pub origin: Origin,
+}
+
+impl Caller {
+    pub fn principal(&self) -> &Principal {
+        &self.who.principal
+    }
+
+    /// Refuses with 403 (audited) unless the token has `scope`.
+    pub async fn require(&self, engine: &Engine, scope: Scope, what: &str) -> Result<(), ApiError> {
+        Ok(engine
+            .require_scope(&self.who, &self.origin, scope, what)
+            .await?)
+    }
+}
+
+/// Only doors that need no proof may be claimed by a client; the others
+/// (chat, schedules, alerts) are set by Switchboard itself.
+fn origin(parts: &Parts) -> Result<Origin, ApiError> {
+    match parts
+        .headers
+        .get(ORIGIN_HEADER)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None | Some("api") => Ok(Origin::api()),
+        Some("cli") => Ok(Origin::cli()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "header `{ORIGIN_HEADER}` must be `cli` or `api`, not `{other}`"
+        ))),
+    }
+}
+
+fn unauthenticated(message: &str) -> Response {
+    let mut resp =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message).into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// Middleware: authenticates the bearer token of every request it guards.
+pub async fn authenticate(State(engine): State<Engine>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let origin = match origin(&parts) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return unauthenticated("a credential is required: send `Authorization: Bearer <token>`");
+    };
+    match engine.authenticate(token, &origin).await {
+        Ok(who) => {
+            parts.extensions.insert(Caller { who, origin });
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(switchboard_engine::EngineError::Unauthenticated(message)) => unauthenticated(&message),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // Only doors that need no proof may be claimed by a client; the
-        // others (chat, schedules, alerts) are set by Switchboard itself.
-        let origin = match parts
-            .headers
-            .get(ORIGIN_HEADER)
-            .map(|v| v.to_str().unwrap_or(""))
-        {
-            None | Some("api") => Origin::api(),
-            Some("cli") => Origin::cli(),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "header `{ORIGIN_HEADER}` must be `cli` or `api`, not `{other}`"
-                )));
-            }
-        };
-        Ok(Self {
-            principal: Principal::local(),
-            origin,
+        // Present on every route behind `authenticate`; a route outside it
+        // that asks for a caller is refused rather than served anonymously.
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a credential is required",
+            )
         })
     }
 }

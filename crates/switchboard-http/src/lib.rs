@@ -47,13 +47,15 @@ pub struct AppState {
         (name = "executions", description = "Runs of actions"),
         (name = "catalog", description = "The catalog itself"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "tokens", description = "API tokens"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;
 
-fn api() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new()
+/// The `/api/v1` routes; all of them need a credential.
+fn v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(routes::actions::list_actions))
         .routes(routes!(routes::actions::get_action))
         .routes(routes!(
@@ -67,7 +69,16 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::catalog::reload))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(routes::audit::verify_audit))
-        .routes(routes!(routes::ops::openapi_json));
+        .routes(routes!(
+            routes::tokens::list_tokens,
+            routes::tokens::create_token
+        ))
+        .routes(routes!(routes::tokens::revoke_token))
+        .routes(routes!(routes::ops::openapi_json))
+}
+
+/// The API under `/api/v1` plus the open operating endpoints.
+fn assemble(v1: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .routes(routes!(routes::ops::healthz))
@@ -77,12 +88,16 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    assemble(v1()).into_openapi()
 }
 
 /// The whole HTTP application.
 pub fn router(engine: Engine) -> Router {
-    let (router, doc) = api().split_for_parts();
+    let guarded = v1().route_layer(axum::middleware::from_fn_with_state(
+        engine.clone(),
+        caller::authenticate,
+    ));
+    let (router, doc) = assemble(guarded).split_for_parts();
     let openapi_json = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
     router
         .route("/", axum::routing::get(routes::ops::index))

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use switchboard_core::audit::{AuditEvent, AuditRecord};
+use switchboard_core::token::{Scope, TokenRecord};
 use switchboard_core::{
     ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Timestamp,
 };
@@ -83,6 +84,19 @@ pub struct CatalogLoad {
     pub actions: i64,
     pub node: String,
     pub loaded_at: Timestamp,
+}
+
+/// A token about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    pub principal: Principal,
+    pub scopes: Vec<Scope>,
+    pub description: String,
+    pub created_by: Principal,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Where executions, their output and catalog versions are kept.
@@ -161,6 +175,20 @@ pub trait Store: Send + Sync + 'static {
     /// Seals and appends audit events, in order, in one transaction, each
     /// chained to the record before it; returns the sealed records.
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<Vec<AuditRecord>, StoreError>;
+
+    async fn create_token(&self, new: &NewToken) -> Result<TokenRecord, StoreError>;
+
+    /// The token with this hash, if any (revoked and expired ones included).
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Every token, newest first.
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes a token; `false` when there is no such token or it already was.
+    async fn revoke_token(&self, id: i64, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Records that a token was used.
+    async fn touch_token(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
 
     /// Audit records with `seq > after`, in chain order, at most `limit`;
     /// only those at or after `since` when given.

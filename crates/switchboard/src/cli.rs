@@ -34,6 +34,10 @@ pub struct ClientArgs {
     /// How to print listings and results.
     #[arg(long, short = 'o', value_enum, default_value = "text", global = true)]
     pub output: OutputFormat,
+    /// The API token to sign in with (better from the environment than a flag,
+    /// which other users of the machine can see).
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,6 +89,42 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create, list and revoke API tokens (needs the `admin` scope).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token; it is printed once and only its hash is kept.
+    Create {
+        /// The principal it speaks for, e.g. `alice` or `svc:deploy`.
+        #[arg(long)]
+        user: String,
+        /// What it may do: `read`, `run`, `admin`, comma-separated.
+        #[arg(long, default_value = "read,run")]
+        scope: String,
+        /// How long it lives, e.g. `30d` (default: until revoked).
+        #[arg(long)]
+        expires: Option<String>,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke a token at once.
+    Revoke {
+        /// Token id, from `token list`.
+        id: i64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// Where the audit commands read: the server, or the database itself.
@@ -200,6 +240,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Cancel { id, client } => client::cancel(&client, &id).await,
         Command::Catalog(CatalogCommand::Check { dir, output }) => offline::check(&dir, output),
         Command::Catalog(CatalogCommand::Reload { client }) => client::reload(&client).await,
+        Command::Token(TokenCommand::Create {
+            user,
+            scope,
+            expires,
+            description,
+            client,
+        }) => client::token_create(&client, &user, &scope, expires.as_deref(), &description).await,
+        Command::Token(TokenCommand::List { client }) => client::token_list(&client).await,
+        Command::Token(TokenCommand::Revoke { id, client }) => {
+            client::token_revoke(&client, id).await
+        }
         Command::Audit(AuditCommand::Verify(source)) => client::audit_verify(&source).await,
         Command::Audit(AuditCommand::Export { since, source }) => {
             client::audit_export(&source, since.as_deref()).await

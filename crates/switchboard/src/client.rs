@@ -60,6 +60,7 @@ struct FieldErrorView {
 
 struct Api {
     base: String,
+    token: Option<String>,
     http: reqwest::Client,
 }
 
@@ -74,7 +75,11 @@ impl Api {
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("switchboard-cli/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { base, http })
+        Ok(Self {
+            base,
+            token: args.token.clone(),
+            http,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -82,6 +87,10 @@ impl Api {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
         let resp = req
             .header("x-switchboard-origin", "cli")
             .send()
@@ -92,6 +101,9 @@ impl Api {
         }
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+            anyhow::bail!("the server wants a credential: set SWITCHBOARD_TOKEN (or pass --token)");
+        }
         match serde_json::from_str::<ErrorView>(&text) {
             Ok(e) => {
                 let mut msg = e.error.message.clone();
@@ -500,6 +512,105 @@ pub async fn reload(args: &ClientArgs) -> anyhow::Result<u8> {
             raw["actions"]
         );
     }
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn token_create(
+    args: &ClientArgs,
+    user: &str,
+    scope: &str,
+    expires: Option<&str>,
+    description: &str,
+) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let scopes: Vec<&str> = scope
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let body = serde_json::json!({"principal": user, "scopes": scopes, "expires_in": expires, "description": description});
+    let raw: serde_json::Value = api.post("/tokens", &body).await?;
+    if args.output == OutputFormat::Json {
+        print_json(&raw);
+    } else {
+        println!("{}", raw["token"].as_str().unwrap_or_default());
+        eprintln!(
+            "token #{} for {} ({}), expires {}; shown only now: keep it safe",
+            raw["id"],
+            raw["principal"].as_str().unwrap_or_default(),
+            raw["scopes"]
+                .as_array()
+                .map(|s| s
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","))
+                .unwrap_or_default(),
+            raw["expires_at"].as_str().unwrap_or("never")
+        );
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn token_list(args: &ClientArgs) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let list: Vec<serde_json::Value> = api.get("/tokens").await?;
+    if args.output == OutputFormat::Json {
+        print_json(&serde_json::Value::Array(list));
+        return Ok(terminal::EXIT_OK);
+    }
+    let s = |v: &serde_json::Value| {
+        v.as_str().map_or("-".to_owned(), |t| {
+            t.chars().take(19).collect::<String>().replace('T', " ")
+        })
+    };
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|t| {
+            let state = if t["revoked_at"].is_string() {
+                "revoked"
+            } else {
+                "active"
+            };
+            vec![
+                t["id"].to_string(),
+                s(&t["principal"]),
+                t["scopes"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+                state.to_owned(),
+                s(&t["expires_at"]),
+                s(&t["last_used_at"]),
+                t["description"].as_str().unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "PRINCIPAL",
+            "SCOPES",
+            "STATE",
+            "EXPIRES",
+            "LAST USED",
+            "DESCRIPTION",
+        ],
+        &rows,
+    );
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn token_revoke(args: &ClientArgs, id: i64) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    api.send(api.http.delete(api.url(&format!("/tokens/{id}"))))
+        .await?;
+    println!("token #{id} revoked");
     Ok(terminal::EXIT_OK)
 }
 

@@ -109,6 +109,10 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     pub temp_dir: PathBuf,
     pub log_format: LogFormat,
+    /// SHA-256 of `SWITCHBOARD_ADMIN_TOKEN`, the bootstrap token of `admin`.
+    /// The token itself is read from the environment only (never a flag,
+    /// which `ps` would show) and not kept.
+    pub admin_token_hash: Option<String>,
 }
 
 fn host_name() -> String {
@@ -117,6 +121,17 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "local".to_owned())
+}
+
+/// The hash of the bootstrap admin token from the environment, if set.
+fn admin_token_hash() -> anyhow::Result<Option<String>> {
+    match std::env::var("SWITCHBOARD_ADMIN_TOKEN") {
+        Ok(token) if token.trim().len() >= 16 => {
+            Ok(Some(switchboard_core::token::token_hash(token.trim())))
+        }
+        Ok(_) => anyhow::bail!("SWITCHBOARD_ADMIN_TOKEN must be at least 16 characters"),
+        Err(_) => Ok(None),
+    }
 }
 
 impl ServeArgs {
@@ -174,6 +189,7 @@ impl ServeArgs {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            admin_token_hash: admin_token_hash()?,
         })
     }
 }

@@ -36,6 +36,11 @@ fn init_logging(format: LogFormat) {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let config = args.resolve()?;
     init_logging(config.log_format);
+    if config.admin_token_hash.is_none() {
+        tracing::warn!(
+            "SWITCHBOARD_ADMIN_TOKEN is not set: only tokens already in the database can sign in"
+        );
+    }
     run(config, |addr| {
         println!("switchboard listening on http://{addr}")
     })
@@ -56,6 +61,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
             kill_grace: config.kill_grace,
         },
         temp_dir: config.temp_dir.clone(),
+        admin_token_hash: config.admin_token_hash.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -104,6 +110,29 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
     }
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// The demo's admin token: made once, kept (mode 0600) in the data folder.
+fn demo_admin_token(data_dir: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_owned());
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
+    let token = format!(
+        "sb_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(file, "{token}")?;
+    Ok(token)
 }
 
 /// Flags of `switchboard demo`.
@@ -158,6 +187,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     if !catalog.join("actions").is_dir() {
         write_sample_catalog(&catalog)?;
     }
+    let admin_token = demo_admin_token(&data_dir)?;
     let listen = match std::net::TcpListener::bind(args.listen) {
         Ok(probe) => {
             drop(probe);
@@ -176,6 +206,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         drain_timeout: Duration::from_secs(10),
         temp_dir: std::env::temp_dir(),
         log_format: LogFormat::Text,
+        admin_token_hash: Some(switchboard_core::token::token_hash(&admin_token)),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();
@@ -187,6 +218,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
              \n  catalog:  {cat}  (edit it, then `kill -HUP {pid}` or `switchboard catalog reload`)\
              \n\nTry, in another terminal:\
              \n  export SWITCHBOARD_URL={url}\
+             \n  export SWITCHBOARD_TOKEN={admin_token}\
              \n  switchboard actions\
              \n  switchboard run demo.echo message='hello, world' --follow\
              \n  switchboard run demo.slow --follow            # live progress for ~10 s\

@@ -2,14 +2,16 @@
 
 use axum::Json;
 use axum::extract::State;
+use switchboard_core::token::Scope;
 use switchboard_engine::EngineError;
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::dto::{ActionDto, PathText};
 use crate::error::{ApiError, ErrorBody};
 
 /// Lists the catalog's actions, by name.
-#[utoipa::path(get, path = "/actions", tag = "actions", responses((status = 200, body = Vec<ActionDto>)))]
+#[utoipa::path(get, path = "/actions", tag = "actions", responses((status = 200, body = Vec<ActionDto>), (status = 401, body = ErrorBody)))]
 pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<ActionDto>> {
     let catalog = state.engine.catalog();
     Json(
@@ -28,8 +30,12 @@ pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<ActionDto>>
 )]
 pub async fn get_action(
     State(state): State<AppState>,
+    caller: Caller,
     PathText(name): PathText,
 ) -> Result<Json<ActionDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see actions")
+        .await?;
     let catalog = state.engine.catalog();
     match catalog.action(&name) {
         Some(a) => Ok(Json(ActionDto::from(a.as_ref()))),

@@ -6,9 +6,11 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use switchboard_core::Timestamp;
 use switchboard_core::audit::AuditRecord;
+use switchboard_core::token::Scope;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
 
 const MAX_PAGE: u32 = 5000;
@@ -44,8 +46,12 @@ pub struct AuditPage {
 )]
 pub async fn list_audit(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Admin, "read the audit log")
+        .await?;
     let Query(q) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     let limit = q.limit.unwrap_or(1000);
@@ -91,7 +97,13 @@ pub struct VerifyDto {
 
 /// Verifies the whole audit chain and names the first broken record.
 #[utoipa::path(get, path = "/audit/verify", tag = "audit", responses((status = 200, body = VerifyDto)))]
-pub async fn verify_audit(State(state): State<AppState>) -> Result<Json<VerifyDto>, ApiError> {
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<VerifyDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Admin, "verify the audit log")
+        .await?;
     let v = state.engine.verify_audit().await?;
     Ok(Json(VerifyDto {
         intact: v.broken.is_none(),

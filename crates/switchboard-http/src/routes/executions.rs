@@ -12,6 +12,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
+use switchboard_core::token::Scope;
 use switchboard_core::{
     ActionName, ExecutionId, ExecutionStatus, Origin, Principal, Stream, Timestamp,
 };
@@ -50,11 +51,14 @@ pub async fn submit(
     caller: Caller,
     JsonBody(body): JsonBody<SubmitBody>,
 ) -> Result<(StatusCode, Json<ExecutionDto>), ApiError> {
+    caller
+        .require(&state.engine, Scope::Run, "run actions")
+        .await?;
     let request = SubmitRequest {
         action: body.action,
         params: body.params,
-        requester: caller.principal,
-        origin: caller.origin,
+        requester: caller.principal().clone(),
+        origin: caller.origin.clone(),
     };
     let execution = state.engine.submit(request).await?;
     Ok((StatusCode::CREATED, Json(ExecutionDto::from(&execution))))
@@ -143,8 +147,12 @@ impl ListQuery {
 )]
 pub async fn list_executions(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<ExecutionPage>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "list executions")
+        .await?;
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     let filter = query.into_filter()?;
@@ -166,8 +174,12 @@ pub async fn list_executions(
 )]
 pub async fn get_execution(
     State(state): State<AppState>,
+    caller: Caller,
     PathText(id): PathText,
 ) -> Result<Json<ExecutionDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see executions")
+        .await?;
     let execution = state.engine.get(parse_id(&id)?).await?;
     Ok(Json(ExecutionDto::from(&execution)))
 }
@@ -184,9 +196,12 @@ pub async fn cancel(
     caller: Caller,
     PathText(id): PathText,
 ) -> Result<Json<ExecutionDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Run, "cancel executions")
+        .await?;
     let execution = state
         .engine
-        .cancel(parse_id(&id)?, &caller.principal, &caller.origin)
+        .cancel(parse_id(&id)?, caller.principal(), &caller.origin)
         .await?;
     Ok(Json(ExecutionDto::from(&execution)))
 }
@@ -215,9 +230,13 @@ fn wants(headers: &HeaderMap, kind: &str) -> bool {
 )]
 pub async fn get_output(
     State(state): State<AppState>,
+    caller: Caller,
     PathText(id): PathText,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see output")
+        .await?;
     let id = parse_id(&id)?;
     let execution = state.engine.get(id).await?;
     if wants(&headers, "text/event-stream") {

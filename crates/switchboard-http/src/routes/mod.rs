@@ -5,3 +5,4 @@ pub mod audit;
 pub mod catalog;
 pub mod executions;
 pub mod ops;
+pub mod tokens;

@@ -7,6 +7,8 @@ use switchboard_core::Catalog;
 use switchboard_engine::{Engine, EngineConfig};
 use tower::ServiceExt;
 
+const TOKEN: &str = "sb_property_test_token_0123456789";
+
 struct App {
     _dir: tempfile::TempDir,
     router: axum::Router,
@@ -41,7 +43,10 @@ fn app() -> App {
 }
 
 impl App {
-    fn send(&self, req: Request<Body>) -> (StatusCode, String) {
+    fn send(&self, mut req: Request<Body>) -> (StatusCode, String) {
+        let bearer = axum::http::HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap();
+        req.headers_mut()
+            .insert(axum::http::header::AUTHORIZATION, bearer);
         self.rt.block_on(async {
             let resp = self.router.clone().oneshot(req).await.unwrap();
             let status = resp.status();

@@ -11,12 +11,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 use switchboard_core::audit::{AuditEvent, AuditRecord, GENESIS};
+use switchboard_core::token::{Scope, TokenRecord};
 use switchboard_core::{
     ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
     Timestamp,
 };
 
-use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, Store, StoreError};
+use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, NewToken, Store, StoreError};
 
 /// The columns of an [`ExecutionRow`], as a literal for `concat!`.
 macro_rules! columns {
@@ -109,6 +110,45 @@ impl TryFrom<ExecutionRow> for Execution {
             finished_at: r.finished_at.map(Timestamp),
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: i64,
+    principal: String,
+    scopes: String,
+    description: String,
+    created_by: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+
+    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+        let bad = |what: String| StoreError::Corrupt(format!("token {}: {what}", r.id));
+        Ok(TokenRecord {
+            id: r.id,
+            principal: Principal::new(r.principal.clone()).map_err(|e| bad(e.to_string()))?,
+            scopes: Scope::parse_list(&r.scopes).map_err(bad)?,
+            description: r.description.clone(),
+            created_by: Principal::new(r.created_by.clone()).map_err(|e| bad(e.to_string()))?,
+            created_at: Timestamp(r.created_at),
+            expires_at: r.expires_at.map(Timestamp),
+            revoked_at: r.revoked_at.map(Timestamp),
+            last_used_at: r.last_used_at.map(Timestamp),
+        })
+    }
+}
+
+/// The columns of a [`TokenRow`], as a literal for `concat!`.
+macro_rules! token_columns {
+    () => {
+        "id, principal, scopes, description, created_by, created_at, expires_at, revoked_at, last_used_at"
+    };
 }
 
 fn to_executions(rows: Vec<ExecutionRow>) -> Result<Vec<Execution>, StoreError> {
@@ -458,5 +498,73 @@ impl Store for SqliteStore {
                 },
             )
             .collect()
+    }
+
+    async fn create_token(&self, new: &NewToken) -> Result<TokenRecord, StoreError> {
+        let scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
+        // `fetch_all`: see `insert_execution` on unfinished `RETURNING` statements.
+        let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+            "INSERT INTO api_tokens (hash, principal, scopes, description, created_by, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            token_columns!()
+        ))
+        .bind(&new.hash)
+        .bind(new.principal.as_str())
+        .bind(scopes.join(","))
+        .bind(&new.description)
+        .bind(new.created_by.as_str())
+        .bind(new.created_at.micros())
+        .bind(new.expires_at.map(Timestamp::micros))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?
+            .try_into()
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens WHERE hash = ?"
+        ))
+        .bind(hash)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .next()
+            .map(TokenRecord::try_from)
+            .transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens ORDER BY id DESC"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(TokenRecord::try_from).collect()
+    }
+
+    async fn revoke_token(&self, id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(at.micros())
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_token(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(at.micros())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

@@ -133,7 +133,8 @@ async fn bad_requests_get_clear_errors_naming_the_field() {
     // The server refuses the body without reading it and closes that
     // connection, so this request gets a client of its own.
     let huge = "x".repeat(2 * 1024 * 1024);
-    let resp = reqwest::Client::new()
+    let resp = crate::harness::Api::new(server.url.clone())
+        .http
         .post(server.api("/executions"))
         .body(huge)
         .send()
@@ -278,7 +279,7 @@ async fn listing_filters_and_pages() {
         .collect();
     assert_eq!(got, [ids[3], ids[2]]);
     let (_, page) = server
-        .get("/executions?action=test.fail&status=failed&origin=api&requester=local")
+        .get("/executions?action=test.fail&status=failed&origin=api&requester=admin")
         .await;
     assert_eq!(page["executions"].as_array().unwrap().len(), 1);
     assert_eq!(page["executions"][0]["error"], "exited with status 3");
@@ -304,6 +305,9 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/catalog/reload"),
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/audit/verify"),
+        ("get", "/api/v1/tokens"),
+        ("post", "/api/v1/tokens"),
+        ("delete", "/api/v1/tokens/{id}"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -329,6 +333,7 @@ async fn openapi_document_covers_every_route() {
             let req = match method.as_str() {
                 "get" => server.http.get(&url),
                 "post" => server.http.post(&url).json(&json!({})),
+                "delete" => server.http.delete(&url),
                 other => panic!("unexpected method {other}"),
             };
             let resp = req.send().await.unwrap();

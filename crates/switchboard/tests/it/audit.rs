@@ -35,11 +35,11 @@ async fn every_execution_and_reload_is_recorded_and_the_chain_verifies() {
         summary,
         [
             "catalog.loaded catalog ok switchboard".to_owned(),
-            format!("execution.requested execution:{ok} queued local"),
-            format!("execution.finished execution:{ok} succeeded local"),
-            format!("execution.requested execution:{failed} queued local"),
-            format!("execution.finished execution:{failed} failed local"),
-            "catalog.reloaded catalog unchanged local".to_owned(),
+            format!("execution.requested execution:{ok} queued admin"),
+            format!("execution.finished execution:{ok} succeeded admin"),
+            format!("execution.requested execution:{failed} queued admin"),
+            format!("execution.finished execution:{failed} failed admin"),
+            "catalog.reloaded catalog unchanged admin".to_owned(),
         ]
     );
     assert_eq!(records[1]["detail"]["params"]["token"], "****");

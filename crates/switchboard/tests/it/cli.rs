@@ -243,7 +243,12 @@ async fn the_demo_serves_the_built_in_sample_catalog() {
         "{hints:?}"
     );
 
-    let api = Api::new(url);
+    let token = hints
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("export SWITCHBOARD_TOKEN="))
+        .expect("the demo prints a ready token")
+        .to_owned();
+    let api = Api::with_token(url, &token);
     let (_, actions) = api.get("/actions").await;
     assert_eq!(actions.as_array().unwrap().len(), 7);
     let id = api.submit("host.uptime", serde_json::json!({})).await;
@@ -255,6 +260,12 @@ async fn the_demo_serves_the_built_in_sample_catalog() {
     );
     assert!(data.path().join("catalog/scripts/uptime.sh").exists());
     assert!(data.path().join("switchboard.db").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.path().join("admin-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the demo's token file is private");
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

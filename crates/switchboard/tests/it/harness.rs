@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+/// The bootstrap token every test server accepts for `admin`.
+pub const ADMIN_TOKEN: &str = "sb_test_admin_token_0123456789abcdef";
 
 /// The test catalog beside this file.
 pub fn test_catalog() -> PathBuf {
@@ -92,6 +94,7 @@ impl Server {
             ))
             .args(&self.extra)
             .env("RUST_LOG", "info")
+            .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)
             .env_remove("SWITCHBOARD_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -156,6 +159,7 @@ impl Server {
         Command::new(BIN)
             .args(args)
             .env("SWITCHBOARD_URL", &self.url)
+            .env("SWITCHBOARD_TOKEN", ADMIN_TOKEN)
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -163,11 +167,23 @@ impl Server {
 }
 
 impl Api {
-    pub fn new(url: String) -> Self {
+    /// A client that signs in with `token`.
+    pub fn with_token(url: String, token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
         Self {
             url,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap(),
         }
+    }
+
+    /// A client that signs in as the bootstrap `admin`.
+    pub fn new(url: String) -> Self {
+        Self::with_token(url, ADMIN_TOKEN)
     }
 
     /// A page outside the API, such as `/metrics`: its status and text.

@@ -50,7 +50,7 @@ async fn cancel_stops_a_running_execution_and_a_queued_one() {
         (200, Some("cancelled")),
         "{e}"
     );
-    assert_eq!(e["error"], "cancelled by local");
+    assert_eq!(e["error"], "cancelled by admin");
 
     let out = server.cli(&["cancel", &running.to_string()]);
     assert!(out.status.success(), "{out:?}");

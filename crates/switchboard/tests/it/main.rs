@@ -9,6 +9,7 @@
 // module of the door it comes through.
 mod api;
 mod audit;
+mod auth;
 mod cli;
 mod harness;
 mod lifecycle;
