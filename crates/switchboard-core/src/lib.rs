@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod execution;
 pub mod ids;
 pub mod masking;
+pub mod offline;
 pub mod params;
 pub mod template;
 pub mod token;

@@ -663,6 +663,55 @@ impl Engine {
         .await;
     }
 
+    /// Joins runs made offline (`run --local`) to the audit log, each once,
+    /// keeping its own time and origin; the actor is who pushes them.
+    /// Returns how many were new.
+    pub async fn push_offline_runs(
+        &self,
+        runs: Vec<switchboard_core::offline::OfflineRun>,
+        by: &Principal,
+        door: &Origin,
+    ) -> Result<usize, EngineError> {
+        let mut added = 0;
+        for run in runs {
+            if !self
+                .shared
+                .store
+                .register_offline_run(&run.id, by, Timestamp::now())
+                .await?
+            {
+                continue;
+            }
+            let event = AuditEvent {
+                ts: run.started_at,
+                actor: by.clone(),
+                origin: Origin::local(),
+                kind: "execution.offline".to_owned(),
+                subject: format!("offline:{}", run.id),
+                outcome: run.status.as_str().to_owned(),
+                detail: serde_json::json!({
+                    "action": run.action,
+                    "params": run.params,
+                    "os_user": run.os_user,
+                    "host": run.host,
+                    "catalog_version": run.catalog_version,
+                    "catalog_git_commit": run.catalog_git_commit,
+                    "exit_code": run.exit_code,
+                    "error": run.error,
+                    "finished_at": run.finished_at,
+                    "pushed_through": door,
+                }),
+            };
+            self.shared
+                .audit
+                .record(event)
+                .await
+                .map_err(EngineError::Audit)?;
+            added += 1;
+        }
+        Ok(added)
+    }
+
     /// Audit records after `after` (and at or after `since`), in chain order.
     pub async fn audit_records(
         &self,

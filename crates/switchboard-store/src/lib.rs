@@ -190,6 +190,14 @@ pub trait Store: Send + Sync + 'static {
     /// Records that a token was used.
     async fn touch_token(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
 
+    /// Remembers that an offline run was pushed; `false` when it already was.
+    async fn register_offline_run(
+        &self,
+        id: &str,
+        by: &Principal,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
     /// Audit records with `seq > after`, in chain order, at most `limit`;
     /// only those at or after `since` when given.
     async fn audit_records(

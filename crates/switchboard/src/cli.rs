@@ -142,6 +142,15 @@ pub struct AuditSource {
 pub enum AuditCommand {
     /// Check the whole hash chain; exit 0 when intact, 1 naming the first broken record.
     Verify(AuditSource),
+    /// Upload the records of offline runs (`run --local`) into the audit log,
+    /// then empty the spool. Pushing twice adds nothing twice.
+    Push {
+        /// The spool file (default: where `run --local` writes it).
+        #[arg(long, env = "SWITCHBOARD_SPOOL")]
+        spool: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Print audit records as JSON lines, in chain order.
     Export {
         /// Only records at or after this time: RFC 3339 or an age (`24h`, `7d`).
@@ -250,6 +259,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Token(TokenCommand::List { client }) => client::token_list(&client).await,
         Command::Token(TokenCommand::Revoke { id, client }) => {
             client::token_revoke(&client, id).await
+        }
+        Command::Audit(AuditCommand::Push { spool, client }) => {
+            client::audit_push(&client, &spool.unwrap_or_else(offline::default_spool)).await
         }
         Command::Audit(AuditCommand::Verify(source)) => client::audit_verify(&source).await,
         Command::Audit(AuditCommand::Export { since, source }) => {

@@ -614,6 +614,65 @@ pub async fn token_revoke(args: &ClientArgs, id: i64) -> anyhow::Result<u8> {
     Ok(terminal::EXIT_OK)
 }
 
+/// Pushes the spool's records, a batch at a time; empties the spool when
+/// every record was taken and nothing was appended meanwhile.
+pub async fn audit_push(args: &ClientArgs, spool: &std::path::Path) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let text = match std::fs::read_to_string(spool) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("nothing to push: {} does not exist", spool.display());
+            return Ok(terminal::EXIT_OK);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", spool.display())),
+    };
+    let read_len = text.len() as u64;
+    let mut runs = Vec::new();
+    let mut bad = 0;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(v) => runs.push(v),
+            Err(e) => {
+                bad += 1;
+                eprintln!(
+                    "{}:{}: not a record, kept in the spool: {e}",
+                    spool.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+    let (mut added, mut duplicates) = (0, 0);
+    for batch in runs.chunks(1000) {
+        let answer: serde_json::Value = api
+            .post("/audit/offline", &serde_json::json!({"runs": batch}))
+            .await?;
+        added += answer["added"].as_u64().unwrap_or(0);
+        duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+    }
+    println!("{added} offline runs added to the audit log, {duplicates} already there");
+    let unchanged = std::fs::metadata(spool)
+        .map(|m| m.len() == read_len)
+        .unwrap_or(false);
+    if bad == 0 && unchanged {
+        std::fs::write(spool, b"").with_context(|| format!("cannot empty {}", spool.display()))?;
+    } else if bad == 0 {
+        eprintln!(
+            "{} grew while pushing; kept (push again: nothing is added twice)",
+            spool.display()
+        );
+    }
+    Ok(if bad == 0 {
+        terminal::EXIT_OK
+    } else {
+        terminal::EXIT_FAILED
+    })
+}
+
 #[derive(Debug, Deserialize)]
 struct VerifyView {
     intact: bool,

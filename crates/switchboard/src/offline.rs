@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
+use switchboard_core::offline::{OfflineRun, SPOOL_VERSION};
 use switchboard_core::{Catalog, Timestamp, ValidatedParams};
 use switchboard_engine::{RunEvent, RunLimits};
 use tokio::sync::{mpsc, watch};
@@ -53,34 +53,7 @@ pub fn check(dir: &Path, output: OutputFormat) -> anyhow::Result<u8> {
     }
 }
 
-/// One line of the spool file.
-#[derive(Debug, Serialize)]
-pub struct SpoolRecord {
-    /// Format version of this record.
-    pub version: u32,
-    /// Unique id of the offline run: `<host>-<pid>-<start micros>`.
-    pub id: String,
-    pub action: String,
-    /// Validated parameters, secrets shown as `****`.
-    pub params: serde_json::Value,
-    pub requester: String,
-    /// The operating-system user who ran it.
-    pub os_user: String,
-    pub host: String,
-    pub origin: &'static str,
-    pub catalog_version: String,
-    pub catalog_git_commit: Option<String>,
-    pub status: String,
-    pub exit_code: Option<i32>,
-    pub error: Option<String>,
-    pub result: Option<serde_json::Value>,
-    pub output_bytes: i64,
-    pub output_truncated: bool,
-    pub started_at: Timestamp,
-    pub finished_at: Timestamp,
-}
-
-fn default_spool() -> PathBuf {
+pub fn default_spool() -> PathBuf {
     let state = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
@@ -95,7 +68,7 @@ fn host_name() -> String {
 }
 
 /// Appends one record as a single write and syncs it to disk.
-fn append_spool(path: &Path, record: &SpoolRecord) -> anyhow::Result<()> {
+fn append_spool(path: &Path, record: &OfflineRun) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -169,25 +142,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let outcome = runner.await.context("the local run crashed")?;
     printer.finish();
 
-    let record = SpoolRecord {
-        version: 1,
+    let record = OfflineRun {
+        version: SPOOL_VERSION,
         id: format!(
             "{}-{}-{}",
             host_name(),
             std::process::id(),
             started_at.micros()
         ),
-        action: action.name.to_string(),
+        action: action.name.clone(),
         params: params.to_masked_json(&action.params),
         requester: switchboard_core::Principal::local().to_string(),
         os_user: std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "unknown".into()),
         host: host_name(),
-        origin: "local",
+        origin: "local".to_owned(),
         catalog_version: catalog.version.hash.clone(),
         catalog_git_commit: catalog.version.git_commit.clone(),
-        status: outcome.status.as_str().to_owned(),
+        status: outcome.status,
         exit_code: outcome.exit_code,
         error: outcome.error.clone(),
         result: outcome.result.clone(),
@@ -213,7 +186,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         if let Some(err) = record
             .error
             .as_deref()
-            .filter(|_| record.status != "succeeded")
+            .filter(|_| record.status != switchboard_core::ExecutionStatus::Succeeded)
         {
             line.push_str(&format!(": {err}"));
         }
@@ -222,5 +195,5 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             eprintln!("result: {result}");
         }
     }
-    Ok(exit_code_for(&record.status))
+    Ok(exit_code_for(record.status.as_str()))
 }

@@ -6,11 +6,13 @@ use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use switchboard_core::Timestamp;
 use switchboard_core::audit::AuditRecord;
+use switchboard_core::offline::OfflineRun;
 use switchboard_core::token::Scope;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::caller::Caller;
+use crate::dto::JsonBody;
 use crate::error::{ApiError, ErrorBody};
 
 const MAX_PAGE: u32 = 5000;
@@ -111,5 +113,58 @@ pub async fn verify_audit(
         head: v.head,
         broken_at: v.broken.as_ref().map(|b| b.seq),
         reason: v.broken.map(|b| b.reason),
+    }))
+}
+
+/// Runs made offline with `switchboard run --local`, as the spool holds them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushBody {
+    /// Spool records (see the CLI documentation for their fields).
+    #[schema(value_type = Vec<Object>)]
+    pub runs: Vec<OfflineRun>,
+}
+
+/// How a push went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushDto {
+    /// Records added to the audit log.
+    pub added: usize,
+    /// Records already pushed before.
+    pub duplicates: usize,
+}
+
+/// Joins offline runs to the audit log, each once.
+#[utoipa::path(
+    post, path = "/audit/offline", tag = "audit", request_body = PushBody,
+    responses((status = 200, body = PushDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn push_offline(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<PushBody>,
+) -> Result<Json<PushDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Run, "push offline runs")
+        .await?;
+    if body.runs.len() > 10_000 {
+        return Err(ApiError::bad_request("push at most 10000 runs at a time"));
+    }
+    for (i, run) in body.runs.iter().enumerate() {
+        if let Some(problem) = run.problem() {
+            return Err(ApiError::bad_request(format!(
+                "`runs[{i}]` ({}): {problem}",
+                run.id
+            )));
+        }
+    }
+    let total = body.runs.len();
+    let added = state
+        .engine
+        .push_offline_runs(body.runs, caller.principal(), &caller.origin)
+        .await?;
+    Ok(Json(PushDto {
+        added,
+        duplicates: total - added,
     }))
 }

@@ -567,4 +567,21 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn register_offline_run(
+        &self,
+        id: &str,
+        by: &Principal,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO offline_runs (id, pushed_by, pushed_at) VALUES (?, ?, ?)",
+        )
+        .bind(id)
+        .bind(by.as_str())
+        .bind(at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }

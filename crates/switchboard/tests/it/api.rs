@@ -305,6 +305,7 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/catalog/reload"),
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/audit/verify"),
+        ("post", "/api/v1/audit/offline"),
         ("get", "/api/v1/tokens"),
         ("post", "/api/v1/tokens"),
         ("delete", "/api/v1/tokens/{id}"),
