@@ -78,6 +78,9 @@ pub struct FileConfig {
     temp_dir: Option<PathBuf>,
     /// `text` or `json`.
     log_format: Option<LogFormat>,
+    /// Where the bootstrap token of `admin` is: `env:NAME` or `file:PATH`
+    /// (`SWITCHBOARD_ADMIN_TOKEN`, when set, takes precedence).
+    admin_token: Option<switchboard_core::secret::SecretRef>,
 }
 
 /// Durations in the file are humantime text (`"5s"`, `"2m"`).
@@ -123,14 +126,22 @@ fn host_name() -> String {
         .unwrap_or_else(|| "local".to_owned())
 }
 
-/// The hash of the bootstrap admin token from the environment, if set.
-fn admin_token_hash() -> anyhow::Result<Option<String>> {
-    match std::env::var("SWITCHBOARD_ADMIN_TOKEN") {
-        Ok(token) if token.trim().len() >= 16 => {
-            Ok(Some(switchboard_core::token::token_hash(token.trim())))
+/// The hash of the bootstrap admin token, from `SWITCHBOARD_ADMIN_TOKEN` or
+/// else the file's `admin_token` reference, resolved now and not kept.
+fn admin_token_hash(
+    reference: Option<&switchboard_core::secret::SecretRef>,
+) -> anyhow::Result<Option<String>> {
+    use switchboard_core::secret::{Secret, SecretRef};
+    let token: Option<Secret<String>> = match std::env::var("SWITCHBOARD_ADMIN_TOKEN") {
+        Ok(value) => Some(Secret::new(value)),
+        Err(_) => reference.map(SecretRef::resolve).transpose()?,
+    };
+    match token {
+        Some(t) if t.expose().trim().len() >= 16 => {
+            Ok(Some(switchboard_core::token::token_hash(t.expose().trim())))
         }
-        Ok(_) => anyhow::bail!("SWITCHBOARD_ADMIN_TOKEN must be at least 16 characters"),
-        Err(_) => Ok(None),
+        Some(_) => anyhow::bail!("the admin token must be at least 16 characters"),
+        None => Ok(None),
     }
 }
 
@@ -189,7 +200,7 @@ impl ServeArgs {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
-            admin_token_hash: admin_token_hash()?,
+            admin_token_hash: admin_token_hash(file.admin_token.as_ref())?,
         })
     }
 }
@@ -236,5 +247,48 @@ mod tests {
         );
         let err = ServeArgs::default().resolve().unwrap_err();
         assert!(err.to_string().starts_with("no catalog"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_token_is_a_reference_never_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.toml");
+        let token = dir.path().join("admin-token");
+        std::fs::write(&token, "sb_from_a_file_0123456789\n").unwrap();
+        let base = "catalog = \"c\"\nstorage = \"sqlite::memory:\"\n";
+        std::fs::write(
+            &path,
+            format!("{base}admin_token = \"file:{}\"\n", token.display()),
+        )
+        .unwrap();
+        let c = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        if std::env::var_os("SWITCHBOARD_ADMIN_TOKEN").is_none() {
+            assert_eq!(
+                c.admin_token_hash,
+                Some(switchboard_core::token::token_hash(
+                    "sb_from_a_file_0123456789"
+                ))
+            );
+        }
+        std::fs::write(
+            &path,
+            format!("{base}admin_token = \"sb_inline_0123456789\"\n"),
+        )
+        .unwrap();
+        let err = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("must be a reference"),
+            "{err:#}"
+        );
     }
 }
