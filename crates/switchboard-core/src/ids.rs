@@ -129,6 +129,16 @@ impl Principal {
     pub fn system() -> Self {
         Self("switchboard".to_owned())
     }
+
+    /// The built-in administrator, who signs in with the bootstrap token.
+    pub fn admin() -> Self {
+        Self("admin".to_owned())
+    }
+
+    /// Whoever presented a credential that proved nothing.
+    pub fn anonymous() -> Self {
+        Self("anonymous".to_owned())
+    }
 }
 
 text_id!(Principal);

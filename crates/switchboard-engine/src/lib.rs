@@ -98,6 +98,8 @@ pub enum EngineError {
     Forbidden(String),
     #[error("no active token {0}")]
     TokenNotFound(i64),
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// A request to run an action, as a door received it.

@@ -12,8 +12,6 @@ use switchboard_store::NewToken;
 
 use crate::{Engine, EngineError};
 
-/// The principal of the bootstrap token.
-pub const ADMIN: &str = "admin";
 /// How stale `last_used_at` may get before a use is written down.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -31,10 +29,10 @@ impl Authenticated {
 }
 
 /// A new random token: the prefix and 256 bits in hex.
-fn generate() -> Result<String, EngineError> {
+pub fn generate() -> Result<String, EngineError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
-        .map_err(|e| EngineError::Audit(format!("no randomness for a token: {e}")))?;
+        .map_err(|e| EngineError::Internal(format!("no randomness for a token: {e}")))?;
     Ok(format!(
         "{TOKEN_PREFIX}{}",
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
@@ -54,7 +52,7 @@ impl Engine {
             && hashes_equal(&hash, admin)
         {
             return Ok(Authenticated {
-                principal: Principal::new(ADMIN).map_err(|e| EngineError::Audit(e.to_string()))?,
+                principal: Principal::admin(),
                 scopes: Scope::ALL.to_vec(),
             });
         }
@@ -82,7 +80,7 @@ impl Engine {
         };
         self.record(AuditEvent {
             ts: now,
-            actor: Principal::new("anonymous").unwrap_or_else(|_| Principal::system()),
+            actor: Principal::anonymous(),
             origin: origin.clone(),
             kind: "auth.failed".to_owned(),
             subject: format!("token:{}", &hash[..12]),

@@ -160,7 +160,7 @@ impl From<EngineError> for ApiError {
                 e.to_string(),
             ),
             EngineError::Store(inner) => Self::internal(&inner),
-            EngineError::TempDir { .. } => Self::internal(&e),
+            EngineError::TempDir { .. } | EngineError::Internal(_) => Self::internal(&e),
         }
     }
 }

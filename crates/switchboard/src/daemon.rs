@@ -120,12 +120,7 @@ fn demo_admin_token(data_dir: &Path) -> anyhow::Result<String> {
     if let Ok(token) = std::fs::read_to_string(&path) {
         return Ok(token.trim().to_owned());
     }
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a token: {e}"))?;
-    let token = format!(
-        "sb_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let token = switchboard_engine::tokens::generate()?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
