@@ -12,6 +12,7 @@ mod audit;
 mod dispatch;
 mod live;
 mod metrics;
+pub mod oidc;
 pub mod runner;
 pub mod tokens;
 
@@ -47,6 +48,8 @@ pub struct EngineConfig {
     pub output_flush: Duration,
     /// SHA-256 of the bootstrap token of the `admin` principal, if one is set.
     pub admin_token_hash: Option<String>,
+    /// Sign-in with OIDC bearer tokens, when configured.
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +61,7 @@ impl Default for EngineConfig {
             temp_dir: std::env::temp_dir(),
             output_flush: Duration::from_millis(100),
             admin_token_hash: None,
+            oidc: None,
         }
     }
 }
@@ -163,6 +167,7 @@ struct Shared {
     accepting: AtomicBool,
     hub: live::LiveHub,
     audit: audit::AuditLog,
+    oidc: Option<oidc::Oidc>,
     metrics: metrics::EngineMetrics,
 }
 
@@ -216,6 +221,7 @@ impl Engine {
             .catalog_actions
             .set(i64::try_from(catalog.len()).unwrap_or(i64::MAX));
         let audit_log = audit::AuditLog::start(store.clone());
+        let oidc_verifier = config.oidc.clone().map(oidc::Oidc::new);
         let shared = Arc::new(Shared {
             store,
             run_dir,
@@ -230,6 +236,7 @@ impl Engine {
             accepting: AtomicBool::new(true),
             hub: live::LiveHub::default(),
             audit: audit_log,
+            oidc: oidc_verifier,
             metrics,
         });
         let engine = Self { shared };

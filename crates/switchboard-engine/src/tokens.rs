@@ -20,6 +20,8 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 pub struct Authenticated {
     pub principal: Principal,
     pub scopes: Vec<Scope>,
+    /// Groups the identity provider asserted (OIDC); empty for API tokens.
+    pub groups: Vec<String>,
 }
 
 impl Authenticated {
@@ -54,9 +56,33 @@ impl Engine {
             return Ok(Authenticated {
                 principal: Principal::admin(),
                 scopes: Scope::ALL.to_vec(),
+                groups: Vec::new(),
             });
         }
         let now = Timestamp::now();
+        if let Some(oidc) = &self.shared.oidc
+            && !presented.starts_with(TOKEN_PREFIX)
+            && presented.matches('.').count() == 2
+        {
+            return match oidc.verify(presented).await {
+                Ok(id) => Ok(Authenticated {
+                    principal: id.principal,
+                    scopes: oidc.config.scopes.clone(),
+                    groups: id.groups,
+                }),
+                Err(why) => {
+                    self.audit_failed_sign_in(
+                        origin,
+                        format!("jwt:{}", &hash[..12]),
+                        serde_json::json!({"reason": why}),
+                    )
+                    .await;
+                    Err(EngineError::Unauthenticated(
+                        "invalid or expired OIDC token".to_owned(),
+                    ))
+                }
+            };
+        }
         // Looked up by hash: timing can tell about the hash of what was
         // presented, never about a stored token.
         let found = self.shared.store.token_by_hash(&hash).await?;
@@ -74,23 +100,36 @@ impl Engine {
                     return Ok(Authenticated {
                         principal: t.principal.clone(),
                         scopes: t.scopes.clone(),
+                        groups: Vec::new(),
                     });
                 }
             },
         };
-        self.record(AuditEvent {
-            ts: now,
-            actor: Principal::anonymous(),
-            origin: origin.clone(),
-            kind: "auth.failed".to_owned(),
-            subject: format!("token:{}", &hash[..12]),
-            outcome: "denied".to_owned(),
-            detail: serde_json::json!({"reason": why, "principal": found.map(|t| t.principal)}),
-        })
-        .await;
+        let detail = serde_json::json!({"reason": why, "principal": found.map(|t| t.principal)});
+        self.audit_failed_sign_in(origin, format!("token:{}", &hash[..12]), detail)
+            .await;
         Err(EngineError::Unauthenticated(
             "invalid, expired or revoked token".to_owned(),
         ))
+    }
+
+    /// Records a sign-in that proved nothing; never the credential itself.
+    async fn audit_failed_sign_in(
+        &self,
+        origin: &Origin,
+        subject: String,
+        detail: serde_json::Value,
+    ) {
+        self.record(AuditEvent {
+            ts: Timestamp::now(),
+            actor: Principal::anonymous(),
+            origin: origin.clone(),
+            kind: "auth.failed".to_owned(),
+            subject,
+            outcome: "denied".to_owned(),
+            detail,
+        })
+        .await;
     }
 
     /// Refuses (and audits) a caller whose token lacks `scope` for `what`.

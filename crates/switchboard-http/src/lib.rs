@@ -75,6 +75,7 @@ fn v1() -> OpenApiRouter<AppState> {
             routes::tokens::create_token
         ))
         .routes(routes!(routes::tokens::revoke_token))
+        .routes(routes!(routes::tokens::whoami))
         .routes(routes!(routes::ops::openapi_json))
 }
 

@@ -81,6 +81,62 @@ pub struct FileConfig {
     /// Where the bootstrap token of `admin` is: `env:NAME` or `file:PATH`
     /// (`SWITCHBOARD_ADMIN_TOKEN`, when set, takes precedence).
     admin_token: Option<switchboard_core::secret::SecretRef>,
+    /// Sign-in with OpenID Connect bearer tokens.
+    oidc: Option<OidcFile>,
+}
+
+/// `[oidc]`: how bearer JWTs from an OpenID Connect provider are accepted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcFile {
+    /// The `iss` every token must carry.
+    issuer: String,
+    /// The `aud` every token must include.
+    audience: String,
+    /// The issuer's key set: an `https://` URL, or a file path.
+    jwks: String,
+    /// The claim naming the principal.
+    #[serde(default = "default_user_claim")]
+    user_claim: String,
+    /// The claim listing groups.
+    #[serde(default = "default_groups_claim")]
+    groups_claim: String,
+    /// What signed-in users may do: `read`, `run`, `admin`.
+    #[serde(default = "default_oidc_scopes")]
+    scopes: Vec<String>,
+}
+
+fn default_user_claim() -> String {
+    "preferred_username".to_owned()
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["read".to_owned(), "run".to_owned()]
+}
+
+impl OidcFile {
+    fn resolve(self, base: &Path) -> anyhow::Result<switchboard_engine::oidc::OidcConfig> {
+        use switchboard_engine::oidc::{JwksSource, OidcConfig};
+        let jwks = if self.jwks.starts_with("https://") || self.jwks.starts_with("http://") {
+            JwksSource::Url(self.jwks)
+        } else {
+            JwksSource::File(base.join(self.jwks))
+        };
+        let scopes = switchboard_core::token::Scope::parse_list(&self.scopes.join(","))
+            .map_err(|e| anyhow::anyhow!("[oidc] scopes: {e}"))?;
+        Ok(OidcConfig {
+            issuer: self.issuer,
+            audience: self.audience,
+            jwks,
+            user_claim: self.user_claim,
+            groups_claim: Some(self.groups_claim),
+            scopes,
+        })
+    }
 }
 
 /// Durations in the file are humantime text (`"5s"`, `"2m"`).
@@ -116,6 +172,8 @@ pub struct ServeConfig {
     /// The token itself is read from the environment only (never a flag,
     /// which `ps` would show) and not kept.
     pub admin_token_hash: Option<String>,
+    /// OIDC sign-in, when configured.
+    pub oidc: Option<switchboard_engine::oidc::OidcConfig>,
 }
 
 fn host_name() -> String {
@@ -201,6 +259,7 @@ impl ServeArgs {
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
             admin_token_hash: admin_token_hash(file.admin_token.as_ref())?,
+            oidc: file.oidc.map(|o| o.resolve(&base)).transpose()?,
         })
     }
 }

@@ -62,6 +62,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         },
         temp_dir: config.temp_dir.clone(),
         admin_token_hash: config.admin_token_hash.clone(),
+        oidc: config.oidc.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -202,6 +203,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         temp_dir: std::env::temp_dir(),
         log_format: LogFormat::Text,
         admin_token_hash: Some(switchboard_core::token::token_hash(&admin_token)),
+        oidc: None,
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

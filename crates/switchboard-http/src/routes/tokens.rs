@@ -154,3 +154,30 @@ pub async fn revoke_token(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Who the presented credential speaks for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoamiDto {
+    pub principal: String,
+    pub scopes: Vec<String>,
+    /// Groups asserted by the identity provider (OIDC sign-in).
+    pub groups: Vec<String>,
+    /// The door of this request.
+    pub origin: String,
+}
+
+/// Shows who the credential speaks for, with what scopes and groups.
+#[utoipa::path(get, path = "/whoami", tag = "tokens", responses((status = 200, body = WhoamiDto), (status = 401, body = ErrorBody)))]
+pub async fn whoami(caller: Caller) -> Json<WhoamiDto> {
+    Json(WhoamiDto {
+        principal: caller.principal().to_string(),
+        scopes: caller
+            .who
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        groups: caller.who.groups.clone(),
+        origin: caller.origin.to_string(),
+    })
+}

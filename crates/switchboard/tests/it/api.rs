@@ -309,6 +309,7 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/tokens"),
         ("post", "/api/v1/tokens"),
         ("delete", "/api/v1/tokens/{id}"),
+        ("get", "/api/v1/whoami"),
         ("get", "/api/v1/openapi.json"),
         ("get", "/healthz"),
         ("get", "/readyz"),

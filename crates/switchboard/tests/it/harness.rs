@@ -59,6 +59,16 @@ impl Server {
         Self::start_with(catalog, &[])
     }
 
+    /// A server that also reads `config` as its configuration file.
+    pub fn start_with_config(catalog: &Path, config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, config).unwrap();
+        let server = Self::start_with(catalog, &["--config", path.to_str().unwrap()]);
+        std::mem::forget(dir);
+        server
+    }
+
     pub fn start_with(catalog: &Path, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let mut s = Self {

@@ -13,3 +13,4 @@ mod auth;
 mod cli;
 mod harness;
 mod lifecycle;
+mod oidc;
