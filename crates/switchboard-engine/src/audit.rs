@@ -1,7 +1,8 @@
 //! Recording audit events: callers hand an event over and wait until it is
 //! stored; a single writer task seals and appends whatever has queued up in
 //! one transaction (group commit), so the audit log costs one write for many
-//! concurrent events, never one each.
+//! concurrent events, never one each. Stored records are then handed to the
+//! forwarders (syslog, webhooks), which never hold the writer up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,8 @@ use std::time::Duration;
 use switchboard_core::audit::AuditEvent;
 use switchboard_store::Store;
 use tokio::sync::{mpsc, watch};
+
+use crate::audit_forward::Forwarder;
 
 /// Most events sealed in one transaction.
 const BATCH: usize = 512;
@@ -26,9 +29,9 @@ pub(crate) struct AuditLog {
 }
 
 impl AuditLog {
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    pub fn start(store: Arc<dyn Store>, forwarder: Forwarder) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(write(store, rx));
+        tokio::spawn(write(store, forwarder, rx));
         Self { tx }
     }
 
@@ -55,7 +58,11 @@ pub(crate) async fn wait_stored(mut stored: Stored) -> Result<(), String> {
     }
 }
 
-async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditEvent, Ack)>) {
+async fn write(
+    store: Arc<dyn Store>,
+    forwarder: Forwarder,
+    mut rx: mpsc::Receiver<(AuditEvent, Ack)>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let (events, acks): (Vec<AuditEvent>, Vec<Ack>) = batch.drain(..).unzip();
@@ -63,7 +70,10 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(AuditEvent, Ack)>)
         let result = loop {
             attempt += 1;
             match store.append_audit(&events).await {
-                Ok(_) => break Ok(()),
+                Ok(sealed) => {
+                    forwarder.forward(&sealed);
+                    break Ok(());
+                }
                 Err(e) if attempt < ATTEMPTS => {
                     tracing::error!(error = %e, attempt, "appending to the audit log failed; retrying");
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;

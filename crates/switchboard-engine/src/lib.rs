@@ -9,6 +9,7 @@
 //! execution is recorded.
 
 mod audit;
+pub mod audit_forward;
 mod dispatch;
 mod live;
 mod metrics;
@@ -50,6 +51,8 @@ pub struct EngineConfig {
     pub admin_token_hash: Option<String>,
     /// Sign-in with OIDC bearer tokens, when configured.
     pub oidc: Option<oidc::OidcConfig>,
+    /// Where stored audit records are also sent.
+    pub audit_forward: Vec<audit_forward::AuditSink>,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +65,7 @@ impl Default for EngineConfig {
             output_flush: Duration::from_millis(100),
             admin_token_hash: None,
             oidc: None,
+            audit_forward: Vec::new(),
         }
     }
 }
@@ -220,7 +224,8 @@ impl Engine {
         metrics
             .catalog_actions
             .set(i64::try_from(catalog.len()).unwrap_or(i64::MAX));
-        let audit_log = audit::AuditLog::start(store.clone());
+        let forwarder = audit_forward::Forwarder::start(config.audit_forward.clone());
+        let audit_log = audit::AuditLog::start(store.clone(), forwarder);
         let oidc_verifier = config.oidc.clone().map(oidc::Oidc::new);
         let shared = Arc::new(Shared {
             store,

@@ -83,6 +83,44 @@ pub struct FileConfig {
     admin_token: Option<switchboard_core::secret::SecretRef>,
     /// Sign-in with OpenID Connect bearer tokens.
     oidc: Option<OidcFile>,
+    /// Where audit records are also sent, as they are stored.
+    #[serde(default)]
+    audit_forward: Vec<ForwardFile>,
+}
+
+/// `[[audit_forward]]`: one destination for audit records.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForwardFile {
+    /// A syslog server: `udp://host:514` or `tcp://host:601`.
+    syslog: Option<String>,
+    /// A webhook URL that receives `{"records": [...]}`, signed.
+    webhook: Option<String>,
+    /// The webhook's signing secret, as a reference: `env:NAME` or `file:PATH`.
+    secret: Option<switchboard_core::secret::SecretRef>,
+}
+
+impl ForwardFile {
+    fn resolve(
+        self,
+        hostname: &str,
+    ) -> anyhow::Result<switchboard_engine::audit_forward::AuditSink> {
+        use switchboard_engine::audit_forward::AuditSink;
+        match (self.syslog, self.webhook, self.secret) {
+            (Some(url), None, None) => AuditSink::syslog(&url, hostname)
+                .map_err(|e| anyhow::anyhow!("[[audit_forward]]: {e}")),
+            (None, Some(url), Some(secret)) => Ok(AuditSink::Webhook {
+                url,
+                secret: secret.resolve()?,
+            }),
+            (None, Some(_), None) => {
+                anyhow::bail!("[[audit_forward]]: a webhook needs a `secret` to sign with")
+            }
+            _ => {
+                anyhow::bail!("[[audit_forward]]: give either `syslog`, or `webhook` with `secret`")
+            }
+        }
+    }
 }
 
 /// `[oidc]`: how bearer JWTs from an OpenID Connect provider are accepted.
@@ -174,6 +212,8 @@ pub struct ServeConfig {
     pub admin_token_hash: Option<String>,
     /// OIDC sign-in, when configured.
     pub oidc: Option<switchboard_engine::oidc::OidcConfig>,
+    /// Audit record destinations.
+    pub audit_forward: Vec<switchboard_engine::audit_forward::AuditSink>,
 }
 
 fn host_name() -> String {
@@ -260,6 +300,11 @@ impl ServeArgs {
                 .unwrap_or(LogFormat::Text),
             admin_token_hash: admin_token_hash(file.admin_token.as_ref())?,
             oidc: file.oidc.map(|o| o.resolve(&base)).transpose()?,
+            audit_forward: file
+                .audit_forward
+                .into_iter()
+                .map(|f| f.resolve(&host_name()))
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }

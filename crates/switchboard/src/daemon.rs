@@ -63,6 +63,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         temp_dir: config.temp_dir.clone(),
         admin_token_hash: config.admin_token_hash.clone(),
         oidc: config.oidc.clone(),
+        audit_forward: config.audit_forward.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -204,6 +205,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         log_format: LogFormat::Text,
         admin_token_hash: Some(switchboard_core::token::token_hash(&admin_token)),
         oidc: None,
+        audit_forward: Vec::new(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();
