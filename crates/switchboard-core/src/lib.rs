@@ -9,6 +9,7 @@
 pub mod alias;
 pub mod audit;
 pub mod catalog;
+pub mod directory;
 pub mod execution;
 pub mod ids;
 pub mod masking;

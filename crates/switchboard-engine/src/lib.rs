@@ -53,6 +53,8 @@ pub struct EngineConfig {
     pub oidc: Option<oidc::OidcConfig>,
     /// Where stored audit records are also sent.
     pub audit_forward: Vec<audit_forward::AuditSink>,
+    /// Principals and groups declared in the configuration.
+    pub directory: switchboard_core::directory::Directory,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +68,7 @@ impl Default for EngineConfig {
             admin_token_hash: None,
             oidc: None,
             audit_forward: Vec::new(),
+            directory: switchboard_core::directory::Directory::default(),
         }
     }
 }
@@ -106,6 +109,10 @@ pub enum EngineError {
     Forbidden(String),
     #[error("no active token {0}")]
     TokenNotFound(i64),
+    #[error(
+        "unknown principal `{0}`: declare it under [[users]] or [[service_accounts]] in the configuration"
+    )]
+    UnknownPrincipal(Principal),
     #[error("{0}")]
     Internal(String),
 }

@@ -56,7 +56,7 @@ impl Engine {
             return Ok(Authenticated {
                 principal: Principal::admin(),
                 scopes: Scope::ALL.to_vec(),
-                groups: Vec::new(),
+                groups: self.groups_of(&Principal::admin(), Vec::new()),
             });
         }
         let now = Timestamp::now();
@@ -66,9 +66,9 @@ impl Engine {
         {
             return match oidc.verify(presented).await {
                 Ok(id) => Ok(Authenticated {
+                    groups: self.groups_of(&id.principal, id.groups),
                     principal: id.principal,
                     scopes: oidc.config.scopes.clone(),
-                    groups: id.groups,
                 }),
                 Err(why) => {
                     self.audit_failed_sign_in(
@@ -100,7 +100,7 @@ impl Engine {
                     return Ok(Authenticated {
                         principal: t.principal.clone(),
                         scopes: t.scopes.clone(),
-                        groups: Vec::new(),
+                        groups: self.groups_of(&t.principal, Vec::new()),
                     });
                 }
             },
@@ -111,6 +111,15 @@ impl Engine {
         Err(EngineError::Unauthenticated(
             "invalid, expired or revoked token".to_owned(),
         ))
+    }
+
+    /// The groups of `principal`: those the configuration declares (nested
+    /// ones included) and those its identity provider asserted.
+    fn groups_of(&self, principal: &Principal, asserted: Vec<String>) -> Vec<String> {
+        let dir = &self.shared.config.directory;
+        let mut groups = dir.groups_of(principal);
+        groups.extend(dir.expand_groups(&asserted));
+        groups.into_iter().collect()
     }
 
     /// Records a sign-in that proved nothing; never the credential itself.
@@ -168,6 +177,10 @@ impl Engine {
         description: String,
         valid_for: Option<Duration>,
     ) -> Result<(String, TokenRecord), EngineError> {
+        let dir = &self.shared.config.directory;
+        if !dir.is_empty() && principal != Principal::admin() && dir.get(&principal).is_none() {
+            return Err(EngineError::UnknownPrincipal(principal));
+        }
         let token = generate()?;
         let now = Timestamp::now();
         let expires_at = valid_for.map(|d| {

@@ -151,6 +151,18 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(_) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
             }
+            EngineError::UnknownPrincipal(_) => {
+                let mut err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_principal",
+                    e.to_string(),
+                );
+                err.details.push(FieldError {
+                    field: "principal".into(),
+                    message: e.to_string(),
+                });
+                err
+            }
             EngineError::TokenNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }

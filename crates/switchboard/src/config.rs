@@ -86,6 +86,28 @@ pub struct FileConfig {
     /// Where audit records are also sent, as they are stored.
     #[serde(default)]
     audit_forward: Vec<ForwardFile>,
+    /// People who sign in.
+    #[serde(default)]
+    users: Vec<PrincipalFile>,
+    /// Machines and bots that sign in.
+    #[serde(default)]
+    service_accounts: Vec<PrincipalFile>,
+    /// Groups that belong to other groups: `sre-leads = ["sre"]`.
+    #[serde(default)]
+    groups: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+}
+
+/// `[[users]]` or `[[service_accounts]]`: one declared principal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalFile {
+    /// The principal's name, as tokens and policies name it.
+    name: String,
+    /// A name for people to read.
+    display_name: Option<String>,
+    /// The groups it is a member of.
+    #[serde(default)]
+    groups: std::collections::BTreeSet<String>,
 }
 
 /// `[[audit_forward]]`: one destination for audit records.
@@ -214,6 +236,8 @@ pub struct ServeConfig {
     pub oidc: Option<switchboard_engine::oidc::OidcConfig>,
     /// Audit record destinations.
     pub audit_forward: Vec<switchboard_engine::audit_forward::AuditSink>,
+    /// Declared principals and groups.
+    pub directory: switchboard_core::directory::Directory,
 }
 
 fn host_name() -> String {
@@ -222,6 +246,32 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "local".to_owned())
+}
+
+/// The directory declared by `[[users]]`, `[[service_accounts]]` and `[groups]`.
+fn directory(
+    users: Vec<PrincipalFile>,
+    services: Vec<PrincipalFile>,
+    groups: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> anyhow::Result<switchboard_core::directory::Directory> {
+    use switchboard_core::directory::{Directory, PrincipalEntry, PrincipalKind};
+    let kinds = users.into_iter().map(|u| (PrincipalKind::User, u)).chain(
+        services
+            .into_iter()
+            .map(|s| (PrincipalKind::ServiceAccount, s)),
+    );
+    let mut entries = Vec::new();
+    for (kind, p) in kinds {
+        let name = switchboard_core::Principal::new(p.name)
+            .map_err(|e| anyhow::anyhow!("[[users]]/[[service_accounts]]: {e}"))?;
+        entries.push(PrincipalEntry {
+            name,
+            kind,
+            display_name: p.display_name,
+            groups: p.groups,
+        });
+    }
+    Directory::new(entries, groups).map_err(|e| anyhow::anyhow!("principals: {e}"))
 }
 
 /// The hash of the bootstrap admin token, from `SWITCHBOARD_ADMIN_TOKEN` or
@@ -300,6 +350,7 @@ impl ServeArgs {
                 .unwrap_or(LogFormat::Text),
             admin_token_hash: admin_token_hash(file.admin_token.as_ref())?,
             oidc: file.oidc.map(|o| o.resolve(&base)).transpose()?,
+            directory: directory(file.users, file.service_accounts, file.groups)?,
             audit_forward: file
                 .audit_forward
                 .into_iter()

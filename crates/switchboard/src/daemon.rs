@@ -64,6 +64,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         admin_token_hash: config.admin_token_hash.clone(),
         oidc: config.oidc.clone(),
         audit_forward: config.audit_forward.clone(),
+        directory: config.directory.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -206,6 +207,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         admin_token_hash: Some(switchboard_core::token::token_hash(&admin_token)),
         oidc: None,
         audit_forward: Vec::new(),
+        directory: Default::default(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

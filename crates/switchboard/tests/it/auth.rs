@@ -182,3 +182,33 @@ fn the_cli_says_how_to_sign_in() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn declared_principals_bring_their_groups_and_tokens_only_go_to_them() {
+    let config = "[[users]]\nname = \"alice\"\ndisplay_name = \"Alice Example\"\ngroups = [\"sre-leads\"]\n\n\
+                  [[service_accounts]]\nname = \"svc:deploy\"\ngroups = [\"deployers\"]\n\n\
+                  [groups]\nsre-leads = [\"sre\"]\n";
+    let server = Server::start_with_config(&test_catalog(), config);
+    let out = server.cli(&["token", "create", "--user", "alice"]);
+    assert!(out.status.success(), "{out:?}");
+    let alice = Api::with_token(server.url.clone(), text(&out.stdout).trim());
+    let (_, me) = alice.get("/whoami").await;
+    assert_eq!(me["principal"], "alice");
+    assert_eq!(
+        me["groups"],
+        json!(["sre", "sre-leads"]),
+        "nested groups are expanded"
+    );
+
+    let out = server.cli(&["token", "create", "--user", "mallory"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains(
+            "unknown principal `mallory`: declare it under [[users]] or [[service_accounts]]"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = server.cli(&["token", "create", "--user", "svc:deploy", "--scope", "run"]);
+    assert!(out.status.success(), "{out:?}");
+}
