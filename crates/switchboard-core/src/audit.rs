@@ -33,6 +33,28 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+impl AuditEvent {
+    /// An event happening now.
+    pub fn now(
+        actor: &Principal,
+        origin: &Origin,
+        kind: &str,
+        subject: impl Into<String>,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self {
+            ts: crate::ids::Timestamp::now(),
+            actor: actor.clone(),
+            origin: origin.clone(),
+            kind: kind.to_owned(),
+            subject: subject.into(),
+            outcome: outcome.to_owned(),
+            detail,
+        }
+    }
+}
+
 /// A sealed, stored record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {

@@ -424,14 +424,15 @@ impl Engine {
         by: &Principal,
         origin: &Origin,
     ) -> Result<Execution, EngineError> {
-        let audit = |outcome: &str| AuditEvent {
-            ts: Timestamp::now(),
-            actor: by.clone(),
-            origin: origin.clone(),
-            kind: "execution.cancel".to_owned(),
-            subject: format!("execution:{id}"),
-            outcome: outcome.to_owned(),
-            detail: serde_json::json!({}),
+        let audit = |outcome: &str| {
+            AuditEvent::now(
+                by,
+                origin,
+                "execution.cancel",
+                format!("execution:{id}"),
+                outcome,
+                serde_json::json!({}),
+            )
         };
         {
             // Held across the store call, so the dispatcher cannot claim the
@@ -552,15 +553,18 @@ impl Engine {
                 if report.changed {
                     self.record_catalog_load().await;
                 }
-                self.record(AuditEvent {
-                    ts: Timestamp::now(),
-                    actor: by.clone(),
-                    origin: origin.clone(),
-                    kind: "catalog.reloaded".to_owned(),
-                    subject: "catalog".to_owned(),
-                    outcome: if report.changed { "changed" } else { "unchanged" }.to_owned(),
-                    detail: serde_json::json!({"version": report.version, "actions": report.actions}),
-                })
+                self.record(AuditEvent::now(
+                    by,
+                    origin,
+                    "catalog.reloaded",
+                    "catalog",
+                    if report.changed {
+                        "changed"
+                    } else {
+                        "unchanged"
+                    },
+                    serde_json::json!({"version": report.version, "actions": report.actions}),
+                ))
                 .await;
                 tracing::info!(version = %report.version, actions = report.actions, changed = report.changed, "catalog reloaded");
                 Ok(report)
@@ -577,15 +581,7 @@ impl Engine {
                     .get_or_create(&label("failed"))
                     .inc();
                 tracing::error!(%errors, "catalog reload failed; still serving the previous catalog");
-                self.record(AuditEvent {
-                    ts: Timestamp::now(),
-                    actor: by.clone(),
-                    origin: origin.clone(),
-                    kind: "catalog.reloaded".to_owned(),
-                    subject: "catalog".to_owned(),
-                    outcome: "failed".to_owned(),
-                    detail: serde_json::json!({"errors": errors.0.len(), "first": errors.0.first().map(ToString::to_string)}),
-                })
+                self.record(AuditEvent::now(by, origin, "catalog.reloaded", "catalog", "failed", serde_json::json!({"errors": errors.0.len(), "first": errors.0.first().map(ToString::to_string)})))
                 .await;
                 Err(EngineError::Catalog(errors))
             }

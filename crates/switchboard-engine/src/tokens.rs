@@ -152,15 +152,14 @@ impl Engine {
         if who.allows(scope) {
             return Ok(());
         }
-        self.record(AuditEvent {
-            ts: Timestamp::now(),
-            actor: who.principal.clone(),
-            origin: origin.clone(),
-            kind: "auth.denied".to_owned(),
-            subject: what.to_owned(),
-            outcome: "denied".to_owned(),
-            detail: serde_json::json!({"needs_scope": scope, "has_scopes": who.scopes}),
-        })
+        self.record(AuditEvent::now(
+            &who.principal,
+            origin,
+            "auth.denied",
+            what.to_owned(),
+            "denied",
+            serde_json::json!({"needs_scope": scope, "has_scopes": who.scopes}),
+        ))
         .await;
         Err(EngineError::Forbidden(format!(
             "this token lacks the `{scope}` scope needed to {what}"
@@ -223,15 +222,14 @@ impl Engine {
         origin: &Origin,
     ) -> Result<(), EngineError> {
         let revoked = self.shared.store.revoke_token(id, Timestamp::now()).await?;
-        self.record(AuditEvent {
-            ts: Timestamp::now(),
-            actor: by.clone(),
-            origin: origin.clone(),
-            kind: "token.revoked".to_owned(),
-            subject: format!("token:{id}"),
-            outcome: if revoked { "ok" } else { "not_found" }.to_owned(),
-            detail: serde_json::json!({}),
-        })
+        self.record(AuditEvent::now(
+            by,
+            origin,
+            "token.revoked",
+            format!("token:{id}"),
+            if revoked { "ok" } else { "not_found" },
+            serde_json::json!({}),
+        ))
         .await;
         if revoked {
             Ok(())

@@ -72,7 +72,11 @@ async fn oidc_tokens_are_verified_against_the_served_jwks() {
     let (status, me) = carol.get("/whoami").await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["principal"], "carol");
-    assert_eq!(me["groups"], json!(["oncall", "sre"]), "as the provider asserts them, sorted");
+    assert_eq!(
+        me["groups"],
+        json!(["oncall", "sre"]),
+        "as the provider asserts them, sorted"
+    );
     assert_eq!(me["scopes"], json!(["read", "run"]));
     let id = carol
         .submit("test.args", json!({"text": "signed in with OIDC"}))
