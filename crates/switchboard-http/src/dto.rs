@@ -305,3 +305,36 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathText {
             })
     }
 }
+
+/// A query parameter that is wrong: 400 naming it.
+pub fn field_error(field: &str, message: String) -> ApiError {
+    let mut err = ApiError::bad_request(format!("`{field}`: {message}"));
+    err.details.push(FieldError {
+        field: field.to_owned(),
+        message,
+    });
+    err
+}
+
+/// An optional RFC 3339 time from a query parameter.
+pub fn query_time(
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<switchboard_core::Timestamp>, ApiError> {
+    value
+        .map(|t| {
+            switchboard_core::Timestamp::parse_rfc3339(&t)
+                .ok_or_else(|| field_error(field, format!("`{t}` is not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+/// A page size from a query parameter, `default` when absent.
+pub fn page_limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = value.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(field_error("limit", format!("must be between 1 and {max}")))
+    }
+}

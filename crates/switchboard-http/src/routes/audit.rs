@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
-use switchboard_core::Timestamp;
 use switchboard_core::audit::AuditRecord;
 use switchboard_core::offline::OfflineRun;
 use switchboard_core::token::Scope;
@@ -12,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::caller::Caller;
-use crate::dto::JsonBody;
+use crate::dto::{JsonBody, page_limit, query_time};
 use crate::error::{ApiError, ErrorBody};
 
 const MAX_PAGE: u32 = 5000;
@@ -56,20 +55,8 @@ pub async fn list_audit(
         .await?;
     let Query(q) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
-    let limit = q.limit.unwrap_or(1000);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "`limit` must be between 1 and {MAX_PAGE}"
-        )));
-    }
-    let since = q
-        .since
-        .map(|t| {
-            Timestamp::parse_rfc3339(&t).ok_or_else(|| {
-                ApiError::bad_request(format!("`since`: `{t}` is not an RFC 3339 time"))
-            })
-        })
-        .transpose()?;
+    let limit = page_limit(q.limit, 1000, MAX_PAGE)?;
+    let since = query_time("since", q.since)?;
     let records = state
         .engine
         .audit_records(q.after.unwrap_or(0), since, limit)

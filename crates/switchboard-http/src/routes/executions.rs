@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use switchboard_core::token::Scope;
-use switchboard_core::{
-    ActionName, ExecutionId, ExecutionStatus, Origin, Principal, Stream, Timestamp,
-};
+use switchboard_core::{ActionName, ExecutionId, ExecutionStatus, Origin, Principal, Stream};
 use switchboard_engine::{SubmitRequest, WatchEvent};
 use switchboard_store::ExecutionFilter;
 use utoipa::IntoParams;
@@ -24,8 +22,9 @@ use crate::AppState;
 use crate::caller::Caller;
 use crate::dto::{
     ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, PathText, SubmitBody,
+    field_error, page_limit, query_time,
 };
-use crate::error::{ApiError, ErrorBody, FieldError};
+use crate::error::{ApiError, ErrorBody};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
@@ -87,31 +86,9 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-fn field_error(field: &str, message: String) -> ApiError {
-    let mut err = ApiError::bad_request(format!("`{field}`: {message}"));
-    err.details.push(FieldError {
-        field: field.to_owned(),
-        message,
-    });
-    err
-}
-
 impl ListQuery {
     fn into_filter(self) -> Result<ExecutionFilter, ApiError> {
-        let time = |field: &str, v: Option<String>| {
-            v.map(|t| {
-                Timestamp::parse_rfc3339(&t)
-                    .ok_or_else(|| field_error(field, format!("`{t}` is not an RFC 3339 time")))
-            })
-            .transpose()
-        };
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(field_error(
-                "limit",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_limit(self.limit, DEFAULT_PAGE, MAX_PAGE)?;
         Ok(ExecutionFilter {
             status: self
                 .status
@@ -132,8 +109,8 @@ impl ListQuery {
                 .origin
                 .map(|o| Origin::new(o).map_err(|e| field_error("origin", e.to_string())))
                 .transpose()?,
-            since: time("since", self.since)?,
-            until: time("until", self.until)?,
+            since: query_time("since", self.since)?,
+            until: query_time("until", self.until)?,
             before: self.before.map(ExecutionId),
             limit,
         })
