@@ -89,6 +89,11 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Show who your credential speaks for: principal, scopes, groups.
+    Whoami {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Create, list and revoke API tokens (needs the `admin` scope).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -256,6 +261,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             description,
             client,
         }) => client::token_create(&client, &user, &scope, expires.as_deref(), &description).await,
+        Command::Whoami { client } => client::whoami(&client).await,
         Command::Token(TokenCommand::List { client }) => client::token_list(&client).await,
         Command::Token(TokenCommand::Revoke { id, client }) => {
             client::token_revoke(&client, id).await

@@ -552,6 +552,32 @@ pub async fn token_create(
     Ok(terminal::EXIT_OK)
 }
 
+pub async fn whoami(args: &ClientArgs) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let me: serde_json::Value = api.get("/whoami").await?;
+    if args.output == OutputFormat::Json {
+        print_json(&me);
+        return Ok(terminal::EXIT_OK);
+    }
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    println!(
+        "principal: {}",
+        me["principal"].as_str().unwrap_or_default()
+    );
+    println!("scopes:    {}", list(&me["scopes"]));
+    println!("groups:    {}", list(&me["groups"]));
+    Ok(terminal::EXIT_OK)
+}
+
 pub async fn token_list(args: &ClientArgs) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
     let list: Vec<serde_json::Value> = api.get("/tokens").await?;

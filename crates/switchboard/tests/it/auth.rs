@@ -200,6 +200,19 @@ async fn declared_principals_bring_their_groups_and_tokens_only_go_to_them() {
         "nested groups are expanded"
     );
 
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["whoami", "--server", &server.url])
+        .env(
+            "SWITCHBOARD_TOKEN",
+            text(&server.cli(&["token", "create", "--user", "alice"]).stdout).trim(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "principal: alice\nscopes:    read, run\ngroups:    sre, sre-leads\n"
+    );
+
     let out = server.cli(&["token", "create", "--user", "mallory"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
