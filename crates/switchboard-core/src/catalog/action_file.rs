@@ -19,7 +19,8 @@ use crate::template;
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
-const ACTION_KEYS: [&str; 12] = [
+const ACTION_KEYS: [&str; 13] = [
+    "approval",
     "name",
     "description",
     "runner",
@@ -243,6 +244,9 @@ pub(super) fn load(
         .get("idempotent")
         .and_then(|v| r.convert::<bool>("idempotent", v))
         .unwrap_or(false);
+    let approval = fields
+        .get("approval")
+        .and_then(|v| read_approval(&mut r, v));
     let env = fields
         .get("env")
         .map(|v| read_env(&mut r, v))
@@ -327,7 +331,64 @@ pub(super) fn load(
         env,
         working_dir,
         idempotent,
+        approval,
         file: rel.to_path_buf(),
+    })
+}
+
+fn read_approval(r: &mut Reader<'_>, v: &Value<'_>) -> Option<super::ApprovalRule> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        approvers: OneOrMany,
+        count: Option<u32>,
+        expires: Option<String>,
+    }
+    let raw: Raw = r.convert("approval", v)?;
+    let texts = match raw.approvers {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(ts) => ts,
+    };
+    let mut approvers = Vec::new();
+    for t in &texts {
+        match super::Approver::parse(t) {
+            Ok(a) => approvers.push(a),
+            Err(e) => r.error(v.span(), "approval.approvers", e),
+        }
+    }
+    if texts.is_empty() {
+        r.error(
+            v.span(),
+            "approval.approvers",
+            "name at least one approver (`group:NAME` or `user:NAME`)",
+        );
+    }
+    let count = raw.count.unwrap_or(1);
+    if count == 0 {
+        r.error(v.span(), "approval.count", "must be at least 1");
+    }
+    let expires = match raw.expires.as_deref().map(parse_duration) {
+        None => Duration::from_secs(30 * 60),
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            r.error(v.span(), "approval.expires", "must be longer than zero");
+            return None;
+        }
+        Some(Err(e)) => {
+            r.error(v.span(), "approval.expires", e);
+            return None;
+        }
+    };
+    Some(super::ApprovalRule {
+        approvers,
+        count,
+        expires,
     })
 }
 

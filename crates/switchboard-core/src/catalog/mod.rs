@@ -50,6 +50,51 @@ pub struct Alias {
     pub description: Option<String>,
 }
 
+/// Who may approve: a group, or one named principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approver {
+    Group(String),
+    User(crate::ids::Principal),
+}
+
+impl Approver {
+    /// `group:NAME` or `user:NAME`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(g) = text.strip_prefix("group:").filter(|g| !g.is_empty()) {
+            Ok(Self::Group(g.to_owned()))
+        } else if let Some(u) = text.strip_prefix("user:") {
+            crate::ids::Principal::new(u)
+                .map(Self::User)
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "approver `{text}` must be `group:NAME` or `user:NAME`"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Approver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Group(g) => write!(f, "group:{g}"),
+            Self::User(u) => write!(f, "user:{u}"),
+        }
+    }
+}
+
+/// An action's two-person rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalRule {
+    /// Anyone matching one of these may approve (never the requester).
+    pub approvers: Vec<Approver>,
+    /// Distinct approvals needed.
+    pub count: u32,
+    /// How long a request waits before it is cancelled.
+    pub expires: Duration,
+}
+
 /// A validated action.
 #[derive(Debug, Clone)]
 pub struct Action {
@@ -70,6 +115,8 @@ pub struct Action {
     pub working_dir: Option<PathBuf>,
     /// Whether running it twice is harmless (lets a lost run be retried).
     pub idempotent: bool,
+    /// Who must approve a run before it starts (two-person rule), if anyone.
+    pub approval: Option<ApprovalRule>,
     /// The file it came from, relative to the catalog root.
     pub file: PathBuf,
 }

@@ -147,6 +147,38 @@ fn a_missing_actions_folder_is_an_error() {
     assert!(shown.contains("no `actions` folder"), "{shown}");
 }
 
+#[test]
+fn approval_rules_parse_and_explain_mistakes() {
+    let good = catalog_with(&[(
+        "actions/a.toml",
+        "name = \"a\"\ndescription = \"a\"\ncommand = [\"true\"]\napproval = { approvers = [\"group:sre-leads\", \"user:carol\"], count = 2, expires = \"10m\" }\n",
+    )]);
+    let c = Catalog::load(good.path()).unwrap_or_else(|e| panic!("{e}"));
+    let rule = c.action("a").unwrap().approval.clone().unwrap();
+    assert_eq!(rule.count, 2);
+    assert_eq!(rule.expires, Duration::from_secs(600));
+    assert_eq!(
+        rule.approvers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["group:sre-leads", "user:carol"]
+    );
+
+    let bad = catalog_with(&[(
+        "actions/a.toml",
+        "name = \"a\"\ndescription = \"a\"\ncommand = [\"true\"]\napproval = { approvers = \"sre\", count = 0, expires = \"soon\" }\n",
+    )]);
+    let shown = Catalog::load(bad.path()).unwrap_err().to_string();
+    assert!(shown.contains("actions/a.toml:4"), "{shown}");
+    assert!(
+        shown.contains("must be `group:NAME` or `user:NAME`"),
+        "{shown}"
+    );
+    assert!(shown.contains("approval.count"), "{shown}");
+    assert!(shown.contains("approval.expires"), "{shown}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     /// Whatever an action file holds, loading it answers with a catalog or

@@ -21,6 +21,7 @@ fn action(command: &[&str], params: Vec<ParamSpec>, timeout: Duration) -> Action
         env: BTreeMap::new(),
         working_dir: None,
         idempotent: false,
+        approval: None,
         file: "actions/t.toml".into(),
     }
 }
