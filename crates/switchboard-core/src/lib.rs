@@ -15,6 +15,7 @@ pub mod ids;
 pub mod masking;
 pub mod offline;
 pub mod params;
+pub mod policy;
 pub mod secret;
 pub mod template;
 pub mod token;

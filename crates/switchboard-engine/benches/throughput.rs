@@ -16,10 +16,11 @@
 
 use std::time::{Duration, Instant};
 
+use switchboard_core::directory::PrincipalKind;
 use switchboard_core::{
     ActionName, Catalog, ExecutionStatus, Origin, Principal, RawParams, Timestamp,
 };
-use switchboard_engine::{Engine, EngineConfig, SubmitRequest};
+use switchboard_engine::{Engine, EngineConfig, Identity, SubmitRequest};
 use switchboard_store::{ExecutionFilter, NewExecution};
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -46,6 +47,13 @@ async fn main() {
     std::fs::write(
         catalog_dir.join("actions/true.toml"),
         "name = \"bench.true\"\ndescription = \"Do nothing, successfully\"\ncommand = [\"true\"]\ntimeout = \"10s\"\n",
+    )
+    .unwrap();
+    // Every submission is authorized, as in production.
+    std::fs::create_dir_all(catalog_dir.join("policies")).unwrap();
+    std::fs::write(
+        catalog_dir.join("policies/bench.cedar"),
+        "permit (principal in Group::\"bench\", action == Action::\"run\", resource);\n",
     )
     .unwrap();
     let catalog = Catalog::load(&catalog_dir).unwrap();
@@ -77,14 +85,17 @@ async fn main() {
         ..EngineConfig::default()
     };
     let engine = Engine::start(store.clone(), catalog, config).await.unwrap();
-    fn request() -> SubmitRequest {
-        SubmitRequest {
-            action: "bench.true".into(),
-            params: RawParams::new(),
-            requester: Principal::local(),
-            origin: Origin::api(),
-        }
-    }
+    let requester = Identity {
+        principal: Principal::new("bench").unwrap(),
+        kind: PrincipalKind::ServiceAccount,
+        groups: ["bench".to_owned()].into(),
+    };
+    let request = move || SubmitRequest {
+        action: "bench.true".into(),
+        params: RawParams::new(),
+        requester: requester.clone(),
+        origin: Origin::api(),
+    };
 
     // 1. Throughput: `clients` concurrent submitters send n in all, as API
     // clients would; then wait until every execution has ended.
@@ -92,6 +103,7 @@ async fn main() {
     let mut tasks = Vec::new();
     for c in 0..clients {
         let engine = engine.clone();
+        let request = request.clone();
         let share = n / clients + usize::from(c < n % clients);
         tasks.push(tokio::spawn(async move {
             for _ in 0..share {

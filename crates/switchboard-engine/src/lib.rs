@@ -10,7 +10,9 @@
 
 mod audit;
 pub mod audit_forward;
+pub mod authz;
 mod dispatch;
+pub mod ldap;
 mod live;
 mod metrics;
 pub mod oidc;
@@ -24,6 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use switchboard_core::audit::{AuditEvent, AuditRecord, ChainBreak, GENESIS, verify_chain};
+use switchboard_core::policy::Verb;
 use switchboard_core::{
     Action, Catalog, CatalogErrors, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk,
     ParamError, Principal, RawParams, Timestamp, ValidatedParams,
@@ -32,6 +35,7 @@ use switchboard_store::{CatalogLoad, ExecutionFilter, Store, StoreError};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
+pub use authz::Identity;
 pub use live::LiveEvent;
 pub use runner::{RunEvent, RunLimits, RunOutcome};
 
@@ -114,6 +118,8 @@ pub enum EngineError {
     )]
     UnknownPrincipal(Principal),
     #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -122,7 +128,7 @@ pub enum EngineError {
 pub struct SubmitRequest {
     pub action: String,
     pub params: RawParams,
-    pub requester: Principal,
+    pub requester: Identity,
     pub origin: Origin,
 }
 
@@ -359,10 +365,20 @@ impl Engine {
         };
         let params = ValidatedParams::validate(&action.params, &req.params)
             .map_err(EngineError::InvalidParams)?;
+        let targets = authz::targets(&action, &params);
+        self.authorize(
+            &req.requester,
+            &req.origin,
+            Verb::Run,
+            Some(&action),
+            &targets,
+            None,
+        )
+        .await?;
         let new = switchboard_store::NewExecution {
             action: action.name.clone(),
             params: params.to_masked_json(&action.params),
-            requester: req.requester,
+            requester: req.requester.principal,
             origin: req.origin,
             status: ExecutionStatus::Queued,
             created_at: Timestamp::now(),
@@ -416,9 +432,54 @@ impl Engine {
         Ok(self.shared.store.list_executions(filter).await?)
     }
 
-    /// Stops an execution: a waiting one ends at once, a running one gets
-    /// SIGTERM (then SIGKILL) and this returns once it has ended.
+    /// Stops an execution if `by` may cancel it: a waiting one ends at
+    /// once, a running one gets SIGTERM (then SIGKILL) and this returns once
+    /// it has ended.
     pub async fn cancel(
+        &self,
+        id: ExecutionId,
+        by: &Identity,
+        origin: &Origin,
+    ) -> Result<Execution, EngineError> {
+        let execution = self.get(id).await?;
+        self.authorize_on_execution(by, origin, Verb::Cancel, &execution)
+            .await?;
+        self.cancel_unchecked(id, &by.principal, origin).await
+    }
+
+    /// Decides `verb` on an existing execution: against its action, its
+    /// targets and its requester. Executions of actions no longer in the
+    /// catalog are the business of admins only.
+    pub(crate) async fn authorize_on_execution(
+        &self,
+        by: &Identity,
+        origin: &Origin,
+        verb: Verb,
+        execution: &Execution,
+    ) -> Result<(), EngineError> {
+        let catalog = self.catalog();
+        match catalog.action(execution.action.as_str()) {
+            Some(action) => {
+                let targets = authz::stored_targets(action, &execution.params);
+                self.authorize(
+                    by,
+                    origin,
+                    verb,
+                    Some(action),
+                    &targets,
+                    Some(&execution.requester),
+                )
+                .await?;
+            }
+            None => {
+                self.authorize(by, origin, Verb::Admin, None, &[], None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn cancel_unchecked(
         &self,
         id: ExecutionId,
         by: &Principal,
@@ -647,7 +708,7 @@ impl Engine {
         );
         for id in ids {
             let _ = self
-                .cancel(id, &Principal::system(), &Origin::system())
+                .cancel_unchecked(id, &Principal::system(), &Origin::system())
                 .await;
         }
         let _ = std::fs::remove_dir_all(&self.shared.run_dir);

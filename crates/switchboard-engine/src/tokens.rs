@@ -10,21 +10,25 @@ use switchboard_core::token::{Scope, TOKEN_PREFIX, TokenRecord, hashes_equal, to
 use switchboard_core::{Origin, Principal, Timestamp};
 use switchboard_store::NewToken;
 
+use crate::authz::Identity;
 use crate::{Engine, EngineError};
 
 /// How stale `last_used_at` may get before a use is written down.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-/// Who a valid token speaks for.
+/// Who a valid credential speaks for, and what the credential allows.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub principal: Principal,
+    /// The principal with its groups (declared, and asserted by OIDC).
+    pub identity: Identity,
     pub scopes: Vec<Scope>,
-    /// Groups the identity provider asserted (OIDC); empty for API tokens.
-    pub groups: Vec<String>,
 }
 
 impl Authenticated {
+    pub fn principal(&self) -> &Principal {
+        &self.identity.principal
+    }
+
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }
@@ -54,9 +58,8 @@ impl Engine {
             && hashes_equal(&hash, admin)
         {
             return Ok(Authenticated {
-                principal: Principal::admin(),
+                identity: self.identity_of(&Principal::admin(), &[]),
                 scopes: Scope::ALL.to_vec(),
-                groups: self.groups_of(&Principal::admin(), Vec::new()),
             });
         }
         let now = Timestamp::now();
@@ -66,8 +69,7 @@ impl Engine {
         {
             return match oidc.verify(presented).await {
                 Ok(id) => Ok(Authenticated {
-                    groups: self.groups_of(&id.principal, id.groups),
-                    principal: id.principal,
+                    identity: self.identity_of(&id.principal, &id.groups),
                     scopes: oidc.config.scopes.clone(),
                 }),
                 Err(why) => {
@@ -98,9 +100,8 @@ impl Engine {
                         tracing::warn!(error = %e, "could not record a token's use");
                     }
                     return Ok(Authenticated {
-                        principal: t.principal.clone(),
+                        identity: self.identity_of(&t.principal, &[]),
                         scopes: t.scopes.clone(),
-                        groups: self.groups_of(&t.principal, Vec::new()),
                     });
                 }
             },
@@ -111,15 +112,6 @@ impl Engine {
         Err(EngineError::Unauthenticated(
             "invalid, expired or revoked token".to_owned(),
         ))
-    }
-
-    /// The groups of `principal`: those the configuration declares (nested
-    /// ones included) and those its identity provider asserted.
-    fn groups_of(&self, principal: &Principal, asserted: Vec<String>) -> Vec<String> {
-        let dir = &self.shared.config.directory;
-        let mut groups = dir.groups_of(principal);
-        groups.extend(dir.expand_groups(&asserted));
-        groups.into_iter().collect()
     }
 
     /// Records a sign-in that proved nothing; never the credential itself.
@@ -153,7 +145,7 @@ impl Engine {
             return Ok(());
         }
         self.record(AuditEvent::now(
-            &who.principal,
+            who.principal(),
             origin,
             "auth.denied",
             what.to_owned(),

@@ -8,10 +8,11 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use switchboard_core::policy::Verb;
 use switchboard_core::token::Scope;
 use switchboard_core::{Origin, Principal};
-use switchboard_engine::Engine;
 use switchboard_engine::tokens::Authenticated;
+use switchboard_engine::{Engine, Identity};
 
 use crate::error::ApiError;
 
@@ -27,14 +28,25 @@ pub struct Caller {
 
 impl Caller {
     pub fn principal(&self) -> &Principal {
-        &self.who.principal
+        self.who.principal()
     }
 
-    /// Refuses with 403 (audited) unless the token has `scope`.
+    pub fn identity(&self) -> &Identity {
+        &self.who.identity
+    }
+
+    /// Refuses with 403 (audited) unless the token has `scope`; the `admin`
+    /// scope also needs the policies to permit the `admin` verb.
     pub async fn require(&self, engine: &Engine, scope: Scope, what: &str) -> Result<(), ApiError> {
-        Ok(engine
+        engine
             .require_scope(&self.who, &self.origin, scope, what)
-            .await?)
+            .await?;
+        if scope == Scope::Admin {
+            engine
+                .authorize(self.identity(), &self.origin, Verb::Admin, None, &[], None)
+                .await?;
+        }
+        Ok(())
     }
 }
 

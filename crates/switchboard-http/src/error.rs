@@ -163,6 +163,7 @@ impl From<EngineError> for ApiError {
                 });
                 err
             }
+            EngineError::Invalid(_) => Self::bad_request(e.to_string()),
             EngineError::TokenNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }

@@ -65,6 +65,8 @@ pub struct Finish {
 pub struct ExecutionFilter {
     pub status: Option<ExecutionStatus>,
     pub action: Option<ActionName>,
+    /// Only executions of these actions (what a caller may view).
+    pub actions_in: Option<Vec<ActionName>>,
     pub requester: Option<Principal>,
     pub origin: Option<Origin>,
     /// Created at or after.

@@ -764,18 +764,19 @@ pub async fn audit_export(source: &AuditSource, since: Option<&str>) -> anyhow::
         ),
         None => Reader::Server(Api::new(&source.client)?),
     };
+    const PAGE: u32 = 5000;
     let mut out = std::io::stdout().lock();
     let mut after = 0;
     loop {
         let page: Vec<serde_json::Value> = match &reader {
             Reader::Store(store) => store
-                .audit_records(after, since_ts, 5000)
+                .audit_records(after, since_ts, PAGE)
                 .await?
                 .into_iter()
                 .map(|r| serde_json::to_value(r).unwrap_or_default())
                 .collect(),
             Reader::Server(api) => {
-                let mut query = vec![("after", after.to_string()), ("limit", "5000".to_owned())];
+                let mut query = vec![("after", after.to_string()), ("limit", PAGE.to_string())];
                 if let Some(t) = &since {
                     query.push(("since", t.clone()));
                 }
@@ -790,6 +791,11 @@ pub async fn audit_export(source: &AuditSource, since: Option<&str>) -> anyhow::
         after = last;
         for record in &page {
             writeln!(out, "{record}")?;
+        }
+        // A short page is the end. (Reading through the server is itself
+        // recorded, so asking again would always find one more record.)
+        if page.len() < PAGE as usize {
+            break;
         }
     }
     Ok(terminal::EXIT_OK)

@@ -151,6 +151,8 @@ pub struct Catalog {
     pub root: PathBuf,
     pub version: CatalogVersion,
     actions: BTreeMap<ActionName, Arc<Action>>,
+    /// The authorization policies of `policies/`, validated.
+    pub policies: crate::policy::Policies,
 }
 
 impl Catalog {
@@ -200,10 +202,17 @@ impl Catalog {
                 actions.insert(action.name.clone(), Arc::new(action));
             }
         }
-        if !errors.is_empty() {
+        let policies = match crate::policy::Policies::load(root) {
+            Ok(p) => Some(p),
+            Err(mut more) => {
+                errors.append(&mut more);
+                None
+            }
+        };
+        let (Some(policies), true) = (policies, errors.is_empty()) else {
             errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return Err(CatalogErrors(errors));
-        }
+        };
         let version = CatalogVersion {
             hash: content_hash(root),
             git_commit: git_commit(root),
@@ -212,6 +221,7 @@ impl Catalog {
             root: root.to_path_buf(),
             version,
             actions,
+            policies,
         })
     }
 
@@ -240,7 +250,7 @@ impl Catalog {
     }
 }
 
-fn read_limited(path: &Path) -> Result<String, String> {
+pub(crate) fn read_limited(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!("file is larger than {MAX_FILE_BYTES} bytes"));

@@ -3,23 +3,29 @@
 use axum::Json;
 use axum::extract::State;
 use switchboard_core::token::Scope;
-use switchboard_engine::EngineError;
 
 use crate::AppState;
 use crate::caller::Caller;
 use crate::dto::{ActionDto, PathText};
 use crate::error::{ApiError, ErrorBody};
 
-/// Lists the catalog's actions, by name.
+/// Lists the catalog's actions the caller may view, by name.
 #[utoipa::path(get, path = "/actions", tag = "actions", responses((status = 200, body = Vec<ActionDto>), (status = 401, body = ErrorBody)))]
-pub async fn list_actions(State(state): State<AppState>) -> Json<Vec<ActionDto>> {
-    let catalog = state.engine.catalog();
-    Json(
-        catalog
-            .actions()
+pub async fn list_actions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ActionDto>>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see actions")
+        .await?;
+    Ok(Json(
+        state
+            .engine
+            .visible_actions(caller.identity(), &caller.origin)
+            .iter()
             .map(|a| ActionDto::from(a.as_ref()))
             .collect(),
-    )
+    ))
 }
 
 /// Shows one action with its parameters and aliases.
@@ -36,13 +42,9 @@ pub async fn get_action(
     caller
         .require(&state.engine, Scope::Read, "see actions")
         .await?;
-    let catalog = state.engine.catalog();
-    match catalog.action(&name) {
-        Some(a) => Ok(Json(ActionDto::from(a.as_ref()))),
-        None => Err(EngineError::UnknownAction {
-            suggestion: catalog.suggest(&name).map(str::to_owned),
-            name,
-        }
-        .into()),
-    }
+    let action = state
+        .engine
+        .visible_action(caller.identity(), &caller.origin, &name)
+        .await?;
+    Ok(Json(ActionDto::from(action.as_ref())))
 }

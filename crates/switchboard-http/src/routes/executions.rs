@@ -56,7 +56,7 @@ pub async fn submit(
     let request = SubmitRequest {
         action: body.action,
         params: body.params,
-        requester: caller.principal().clone(),
+        requester: caller.identity().clone(),
         origin: caller.origin.clone(),
     };
     let execution = state.engine.submit(request).await?;
@@ -113,6 +113,7 @@ impl ListQuery {
             until: query_time("until", self.until)?,
             before: self.before.map(ExecutionId),
             limit,
+            actions_in: None,
         })
     }
 }
@@ -133,8 +134,12 @@ pub async fn list_executions(
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     let filter = query.into_filter()?;
-    let executions = state.engine.list(&filter).await?;
-    let next_before = (executions.len() == filter.limit as usize)
+    let limit = filter.limit;
+    let executions = state
+        .engine
+        .list_visible(caller.identity(), &caller.origin, filter)
+        .await?;
+    let next_before = (executions.len() == limit as usize)
         .then(|| executions.last().map(|e| e.id.0))
         .flatten();
     Ok(Json(ExecutionPage {
@@ -157,7 +162,10 @@ pub async fn get_execution(
     caller
         .require(&state.engine, Scope::Read, "see executions")
         .await?;
-    let execution = state.engine.get(parse_id(&id)?).await?;
+    let execution = state
+        .engine
+        .get_visible(caller.identity(), &caller.origin, parse_id(&id)?)
+        .await?;
     Ok(Json(ExecutionDto::from(&execution)))
 }
 
@@ -178,7 +186,7 @@ pub async fn cancel(
         .await?;
     let execution = state
         .engine
-        .cancel(parse_id(&id)?, caller.principal(), &caller.origin)
+        .cancel(parse_id(&id)?, caller.identity(), &caller.origin)
         .await?;
     Ok(Json(ExecutionDto::from(&execution)))
 }
@@ -215,7 +223,10 @@ pub async fn get_output(
         .require(&state.engine, Scope::Read, "see output")
         .await?;
     let id = parse_id(&id)?;
-    let execution = state.engine.get(id).await?;
+    let execution = state
+        .engine
+        .get_visible(caller.identity(), &caller.origin, id)
+        .await?;
     if wants(&headers, "text/event-stream") {
         let after = headers
             .get("last-event-id")

@@ -160,7 +160,8 @@ pub async fn revoke_token(
 pub struct WhoamiDto {
     pub principal: String,
     pub scopes: Vec<String>,
-    /// Groups asserted by the identity provider (OIDC sign-in).
+    /// Every group the principal is in: declared, from the directory, or
+    /// asserted by the identity provider (nested groups included).
     pub groups: Vec<String>,
     /// The door of this request.
     pub origin: String,
@@ -177,7 +178,7 @@ pub async fn whoami(caller: Caller) -> Json<WhoamiDto> {
             .iter()
             .map(|s| s.as_str().to_owned())
             .collect(),
-        groups: caller.who.groups.clone(),
+        groups: caller.identity().groups.iter().cloned().collect(),
         origin: caller.origin.to_string(),
     })
 }

@@ -325,6 +325,11 @@ impl Store for SqliteStore {
         if let Some(a) = &f.action {
             q.push(" AND action = ").push_bind(a.as_str().to_owned());
         }
+        if let Some(actions) = &f.actions_in {
+            q.push(" AND action IN (SELECT value FROM json_each(")
+                .push_bind(serde_json::to_string(actions).unwrap_or_else(|_| "[]".to_owned()))
+                .push("))");
+        }
         if let Some(r) = &f.requester {
             q.push(" AND requester = ").push_bind(r.as_str().to_owned());
         }

@@ -35,27 +35,34 @@ async fn every_execution_and_reload_is_recorded_and_the_chain_verifies() {
         summary,
         [
             "catalog.loaded catalog ok switchboard".to_owned(),
+            "authz.decision action:test.secret allowed admin".to_owned(),
             format!("execution.requested execution:{ok} queued admin"),
             format!("execution.finished execution:{ok} succeeded admin"),
+            "authz.decision action:test.fail allowed admin".to_owned(),
             format!("execution.requested execution:{failed} queued admin"),
             format!("execution.finished execution:{failed} failed admin"),
+            "authz.decision switchboard allowed admin".to_owned(),
             "catalog.reloaded catalog unchanged admin".to_owned(),
+            "authz.decision switchboard allowed admin".to_owned(),
         ]
     );
-    assert_eq!(records[1]["detail"]["params"]["token"], "****");
-    assert_eq!(records[1]["origin"], "api");
-    assert_eq!(records[4]["detail"]["exit_code"], 2);
+    assert_eq!(records[1]["detail"]["verb"], "run");
+    assert_eq!(records[1]["detail"]["policies"][0]["id"], "builtin:admin");
+    assert_eq!(records[2]["detail"]["params"]["token"], "****");
+    assert_eq!(records[2]["origin"], "api");
+    assert_eq!(records[6]["detail"]["exit_code"], 2);
 
     let out = server.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
-        text(&out.stdout).starts_with("audit chain intact: 6 records, head "),
+        text(&out.stdout).starts_with("audit chain intact: 11 records, head "),
         "{}",
         text(&out.stdout)
     );
     let out = server.cli(&["audit", "export"]);
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
-    assert_eq!(lines.len(), 6);
+    // Verifying and exporting are admin acts, recorded too.
+    assert_eq!(lines.len(), 12);
     assert!(!text(&out.stdout).contains("hunter2-secret"));
 
     // Someone with write access to the database rewrites history.
@@ -221,7 +228,7 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
     // UDP: one RFC 5424 message per record.
     let mut buf = vec![0u8; 65536];
     let mut udp_msgs = Vec::new();
-    while udp_msgs.len() < 3 {
+    while udp_msgs.len() < 4 {
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), udp.recv(&mut buf))
             .await
             .unwrap()
@@ -237,11 +244,12 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         msgids,
         [
             "catalog.loaded",
+            "authz.decision",
             "execution.requested",
             "execution.finished"
         ]
     );
-    let json_part = udp_msgs[1].split_once(" - ").unwrap().1;
+    let json_part = udp_msgs[2].split_once(" - ").unwrap().1;
     let record: serde_json::Value = serde_json::from_str(json_part).unwrap();
     assert_eq!(record["subject"], format!("execution:{id}"));
 
@@ -252,7 +260,7 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         .unwrap();
     let mut data = Vec::new();
     let mut frames = Vec::new();
-    while frames.len() < 3 {
+    while frames.len() < 4 {
         let mut chunk = [0u8; 8192];
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut chunk))
             .await
@@ -273,15 +281,15 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         }
     }
     assert!(
-        frames[2].contains(" execution.finished - "),
+        frames[3].contains(" execution.finished - "),
         "{}",
-        frames[2]
+        frames[3]
     );
 
     // Webhook: signed batches carrying every record.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut records = Vec::new();
-    while records.len() < 3 {
+    while records.len() < 4 {
         assert!(
             std::time::Instant::now() < deadline,
             "webhook got {records:?}"
@@ -305,9 +313,10 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(
-        records[..3],
+        records[..4],
         [
             "catalog.loaded",
+            "authz.decision",
             "execution.requested",
             "execution.finished"
         ]

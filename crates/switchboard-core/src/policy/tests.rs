@@ -1,0 +1,267 @@
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::catalog::Catalog;
+
+fn sample() -> Catalog {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalog");
+    Catalog::load(&root).unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Who {
+    name: &'static str,
+    kind: PrincipalKind,
+    groups: &'static [&'static str],
+}
+
+const ALICE: Who = Who {
+    name: "alice",
+    kind: PrincipalKind::User,
+    groups: &["sre", "ops"],
+};
+const CAROL: Who = Who {
+    name: "carol",
+    kind: PrincipalKind::User,
+    groups: &["sre-leads", "sre"],
+};
+const BOB: Who = Who {
+    name: "bob",
+    kind: PrincipalKind::User,
+    groups: &["dev"],
+};
+const DEPLOY_BOT: Who = Who {
+    name: "deploy-bot",
+    kind: PrincipalKind::ServiceAccount,
+    groups: &["sre"],
+};
+const ADMIN: Who = Who {
+    name: "admin",
+    kind: PrincipalKind::User,
+    groups: &[],
+};
+
+fn decide(
+    c: &Catalog,
+    who: &Who,
+    verb: Verb,
+    action: &str,
+    origin: &str,
+    target: Option<&str>,
+    requester: Option<&str>,
+) -> Decision {
+    let principal = Principal::new(who.name).unwrap();
+    let groups: BTreeSet<String> = who.groups.iter().map(|g| (*g).to_owned()).collect();
+    let origin = Origin::new(origin).unwrap();
+    let requester = requester.map(|r| Principal::new(r).unwrap());
+    let action = (!verb.is_service_wide()).then(|| c.action(action).unwrap().as_ref());
+    let mut q = Question::new(verb, action, &origin);
+    q.target = target.map(|t| (t, &[][..]));
+    q.requester = requester.as_ref();
+    c.policies.decide(
+        Subject {
+            principal: &principal,
+            kind: who.kind,
+            groups: &groups,
+        },
+        &q,
+    )
+}
+
+/// who, verb, action, door, target, requester, allowed, deciding policy.
+type Row<'a> = (
+    &'a Who,
+    Verb,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    bool,
+    &'a str,
+);
+
+/// The sample policies over principal × verb × action × door × target: each
+/// row is what the user would see, and which policy decided it.
+#[test]
+fn decision_matrix_of_the_sample_policies() {
+    use Verb::*;
+    let c = sample();
+    #[rustfmt::skip]
+    let rows: &[Row] = &[
+        // who, verb, action, door, target, requester, allowed, deciding policy
+        (&BOB, View, "service.restart", "api", None, None, true, "everyone-views-the-catalog"),
+        (&BOB, Run, "host.uptime", "chat:slack:#random", None, None, true, "everyone-runs-read-only-and-demo"),
+        (&BOB, Run, "demo.echo", "web", None, None, true, "everyone-runs-read-only-and-demo"),
+        (&BOB, Run, "service.restart", "cli", None, None, false, ""),
+        (&BOB, Approve, "db.failover", "cli", None, Some("alice"), false, ""),
+        (&BOB, Cancel, "service.restart", "api", None, Some("bob"), true, "requesters-cancel-their-own"),
+        (&BOB, Cancel, "service.restart", "api", None, Some("alice"), false, ""),
+        (&ALICE, Run, "service.restart", "cli", None, None, true, "sre-runs-fleet-actions"),
+        (&ALICE, Run, "service.restart", "chat:slack:#ops", None, None, true, "sre-runs-fleet-actions"),
+        (&ALICE, Run, "service.restart", "chat:slack:#random", None, None, false, ""),
+        (&ALICE, Run, "service.restart", "chat:mattermost:#ops", None, None, false, ""),
+        (&ALICE, Run, "db.failover", "cli", Some("db-2"), None, true, "sre-runs-fleet-actions"),
+        (&ALICE, Run, "db.failover", "schedule", Some("db-2"), None, false, "no-unattended-critical-runs"),
+        (&ALICE, Approve, "db.failover", "cli", Some("db-2"), Some("bob"), false, ""),
+        (&ALICE, Cancel, "db.failover", "api", None, Some("bob"), true, "sre-runs-fleet-actions"),
+        (&CAROL, Approve, "db.failover", "web", Some("db-2"), Some("alice"), true, "sre-leads-approve"),
+        (&CAROL, Approve, "service.restart", "web", None, Some("alice"), false, ""),
+        (&DEPLOY_BOT, Run, "service.restart", "api", None, None, true, "sre-runs-fleet-actions"),
+        (&DEPLOY_BOT, Run, "db.failover", "api", Some("db-2"), None, false, "no-unattended-critical-runs"),
+        (&DEPLOY_BOT, Admin, "", "api", None, None, false, ""),
+        (&ADMIN, Admin, "", "api", None, None, true, BUILTIN_ADMIN),
+        (&ADMIN, Run, "service.restart", "chat:slack:#random", None, None, true, BUILTIN_ADMIN),
+        (&ADMIN, Run, "db.failover", "alert", Some("db-2"), None, false, "no-unattended-critical-runs"),
+    ];
+    for (who, verb, action, origin, target, requester, allowed, policy) in rows {
+        let d = decide(&c, who, *verb, action, origin, *target, *requester);
+        let row = format!("{} {verb} {action} via {origin} → {d:?}", who.name);
+        assert_eq!(d.allowed, *allowed, "{row}");
+        let ids: Vec<&str> = d.policies.iter().map(|p| p.id.as_str()).collect();
+        if policy.is_empty() {
+            assert!(ids.is_empty(), "{row}");
+            assert!(d.reason.starts_with("no policy permits"), "{row}");
+        } else {
+            assert!(ids.contains(policy), "{row}");
+        }
+        assert!(d.errors.is_empty(), "{row}");
+    }
+}
+
+#[test]
+fn reasons_name_the_policy_and_its_place() {
+    let c = sample();
+    let d = decide(
+        &c,
+        &ALICE,
+        Verb::Run,
+        "db.failover",
+        "alert",
+        Some("db-1"),
+        None,
+    );
+    assert_eq!(
+        d.reason,
+        "forbidden by `no-unattended-critical-runs` (policies/guards.cedar:3)"
+    );
+    let d = decide(
+        &c,
+        &BOB,
+        Verb::Run,
+        "db.failover",
+        "cli",
+        Some("db-1"),
+        None,
+    );
+    assert_eq!(d.reason, "no policy permits bob to run db.failover on db-1");
+    let d = decide(&c, &ALICE, Verb::Run, "service.restart", "cli", None, None);
+    assert_eq!(
+        d.reason,
+        "permitted by `sre-runs-fleet-actions` (policies/sre.cedar:3)"
+    );
+}
+
+#[test]
+fn targets_are_checked_against_host_groups() {
+    let c = sample();
+    let text = r#"
+@id("prod-only")
+permit (principal in Group::"sre", action == Action::"run", resource)
+when { context has target && context.target in HostGroup::"prod" };
+"#;
+    let policies = Policies::new(&[PolicyFile {
+        path: "policies/p.cedar".into(),
+        text: text.to_owned(),
+    }])
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let alice = Principal::new("alice").unwrap();
+    let groups = BTreeSet::from(["sre".to_owned()]);
+    let subject = Subject {
+        principal: &alice,
+        kind: PrincipalKind::User,
+        groups: &groups,
+    };
+    let origin = Origin::cli();
+    let action = c.action("db.failover").unwrap();
+    let mut q = Question::new(Verb::Run, Some(action), &origin);
+    let prod = ["prod".to_owned(), "db".to_owned()];
+    q.target = Some(("db-1", &prod));
+    assert!(policies.decide(subject, &q).allowed);
+    let staging = ["staging".to_owned()];
+    q.target = Some(("db-9", &staging));
+    assert!(!policies.decide(subject, &q).allowed);
+    q.target = None;
+    assert!(!policies.decide(subject, &q).allowed);
+}
+
+fn errors_of(text: &str) -> Vec<String> {
+    Policies::new(&[PolicyFile {
+        path: "policies/x.cedar".into(),
+        text: text.to_owned(),
+    }])
+    .unwrap_err()
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+
+#[test]
+fn mistakes_are_reported_with_file_and_line() {
+    let shown = errors_of("permit (principal, action, resource)\nwhen { 1 + };\n");
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].starts_with("policies/x.cedar:2: "), "{shown:?}");
+
+    let shown = errors_of(
+        "// two policies\npermit (principal, action == Action::\"run\", resource)\nwhen { resource.tagz.contains(\"x\") };\n\npermit (principal in Grop::\"x\", action == Action::\"reboot\", resource);\n",
+    );
+    assert!(
+        shown.iter().any(|e| e.starts_with("policies/x.cedar:3: ")
+            && e.contains("`tagz`")
+            && e.contains("did you mean `tags`")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("policies/x.cedar:5: ") && e.contains("`Grop`")),
+        "{shown:?}"
+    );
+
+    let shown = errors_of(
+        "@id(\"a\")\npermit (principal, action, resource);\n@id(\"a\")\nforbid (principal, action, resource);\n",
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.contains("x.cedar:3")
+                && e.contains("`a` is already used at policies/x.cedar:1")),
+        "{shown:?}"
+    );
+
+    let shown = errors_of("permit (principal == ?principal, action, resource);\n");
+    assert!(shown.iter().any(|e| e.contains("templates")), "{shown:?}");
+}
+
+#[test]
+fn the_builtin_admin_policy_is_listed_first() {
+    let c = sample();
+    let first = c.policies.policies().next().unwrap();
+    assert_eq!(first.id, BUILTIN_ADMIN);
+    assert_eq!(first.location, "built in");
+    assert!(c.policies.policy("sre-leads-approve").is_some());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Whatever a policy file holds, loading it answers or errors, never panics.
+    #[test]
+    fn policy_loading_never_panics(text in "(permit|forbid|principal|action|resource|when|unless|in|==|has|like|\\(|\\)|\\{|\\}|;|,|\\.|\"|::|Action|User|Group|@id|\n| |[a-z0-9*]){0,60}") {
+        let _ = Policies::new(&[PolicyFile { path: "policies/p.cedar".into(), text }]);
+    }
+
+    #[test]
+    fn policy_loading_never_panics_on_any_text(text in "\\PC{0,200}") {
+        let _ = Policies::new(&[PolicyFile { path: "policies/p.cedar".into(), text }]);
+    }
+}
