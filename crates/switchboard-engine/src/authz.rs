@@ -12,71 +12,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde::Serialize;
 use switchboard_core::audit::AuditEvent;
-use switchboard_core::directory::PrincipalKind;
+use switchboard_core::directory::{PrincipalEntry, PrincipalKind};
 use switchboard_core::params::{ParamType, ParamValue, ValidatedParams};
-use switchboard_core::policy::{DOORS, Decision, PolicyRef, Question, Subject, Verb};
+use switchboard_core::policy::{Decision, Question, Verb};
+pub use switchboard_core::policy::{Identity, WhoCan};
 use switchboard_core::{Action, Catalog, Execution, ExecutionId, Origin, Principal};
 use switchboard_store::ExecutionFilter;
 
 use crate::{Engine, EngineError};
-
-/// Who a request speaks for, as policies see them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub principal: Principal,
-    pub kind: PrincipalKind,
-    /// Every group, nested ones expanded.
-    pub groups: BTreeSet<String>,
-}
-
-impl Identity {
-    fn subject(&self) -> Subject<'_> {
-        Subject {
-            principal: &self.principal,
-            kind: self.kind,
-            groups: &self.groups,
-        }
-    }
-}
-
-/// One principal who may, and the policies that let them.
-#[derive(Debug, Clone, Serialize)]
-pub struct Grant {
-    pub principal: Principal,
-    pub kind: PrincipalKind,
-    /// The doors through which it is permitted.
-    pub doors: Vec<String>,
-    pub policies: Vec<PolicyRef>,
-}
-
-/// A group whose every member may, whoever they are.
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupGrant {
-    pub group: String,
-    pub doors: Vec<String>,
-    pub policies: Vec<PolicyRef>,
-}
-
-/// The answer to "who can VERB ACTION [on TARGET]?".
-#[derive(Debug, Clone, Serialize)]
-pub struct WhoCan {
-    pub verb: Verb,
-    pub action: Option<String>,
-    pub target: Option<String>,
-    /// The doors considered.
-    pub doors: Vec<String>,
-    /// Known principals (configuration, directory, the built-in admin) who may.
-    pub principals: Vec<Grant>,
-    /// Groups whose membership alone is enough; members the directory does
-    /// not list (for example OIDC users asserting the group) are covered here.
-    pub groups: Vec<GroupGrant>,
-    /// Set when any signed-in principal may, group or not.
-    pub everyone: Option<GroupGrant>,
-    /// Principals examined.
-    pub examined: usize,
-}
 
 /// The hosts an action's parameters target: the values of its `host`
 /// parameters.
@@ -109,22 +53,91 @@ pub fn stored_targets(action: &Action, params: &serde_json::Value) -> Vec<String
 
 impl Engine {
     /// The identity of a principal: its kind and groups from the
-    /// configuration, plus groups its identity provider asserted.
-    pub fn identity_of(&self, principal: &Principal, asserted: &[String]) -> Identity {
+    /// configuration or, for principals it does not declare, from LDAP;
+    /// plus the groups its identity provider asserted; nested groups of the
+    /// configuration's `[groups]` expanded. When LDAP cannot answer, this
+    /// fails and the request is denied: never answered with fewer groups.
+    pub async fn identity_of(
+        &self,
+        principal: &Principal,
+        asserted: &[String],
+    ) -> Result<Identity, EngineError> {
         let dir = &self.shared.config.directory;
-        let mut groups = dir.groups_of(principal);
-        groups.extend(dir.expand_groups(asserted));
-        Identity {
-            kind: dir.get(principal).map_or(PrincipalKind::User, |p| p.kind),
+        let declared = dir.get(principal).cloned();
+        let found = match (declared, &self.shared.ldap) {
+            (Some(p), _) => Some(p),
+            // The built-in admin is never taken from the directory.
+            (None, Some(ldap)) if *principal != Principal::admin() => ldap
+                .user(principal)
+                .await
+                .map_err(|e| EngineError::DirectoryUnavailable(e.to_string()))?,
+            (None, _) => None,
+        };
+        let (kind, mut direct) = found.map_or((PrincipalKind::User, BTreeSet::new()), |p| {
+            (p.kind, p.groups)
+        });
+        direct.extend(asserted.iter().cloned());
+        Ok(Identity {
             principal: principal.clone(),
-            groups,
+            kind,
+            groups: dir.expand_groups(&direct),
+        })
+    }
+
+    /// Every principal the configuration and LDAP know, with the built-in
+    /// admin.
+    async fn known_identities(&self) -> Result<Vec<Identity>, EngineError> {
+        let dir = &self.shared.config.directory;
+        let mut entries: Vec<PrincipalEntry> = dir.principals().cloned().collect();
+        if let Some(ldap) = &self.shared.ldap {
+            let from_ldap = ldap
+                .all_users()
+                .await
+                .map_err(|e| EngineError::DirectoryUnavailable(e.to_string()))?;
+            entries.extend(
+                from_ldap
+                    .into_iter()
+                    .filter(|p| dir.get(&p.name).is_none() && p.name != Principal::admin()),
+            );
+        }
+        if dir.get(&Principal::admin()).is_none() {
+            entries.push(PrincipalEntry {
+                name: Principal::admin(),
+                kind: PrincipalKind::User,
+                display_name: None,
+                groups: BTreeSet::new(),
+            });
+        }
+        Ok(entries
+            .into_iter()
+            .map(|p| Identity {
+                groups: dir.expand_groups(&p.groups),
+                principal: p.name,
+                kind: p.kind,
+            })
+            .collect())
+    }
+
+    /// Whether `principal` is known: declared, in LDAP, or the admin.
+    pub async fn is_known(&self, principal: &Principal) -> Result<bool, EngineError> {
+        if *principal == Principal::admin() || self.shared.config.directory.get(principal).is_some()
+        {
+            return Ok(true);
+        }
+        match &self.shared.ldap {
+            Some(ldap) => Ok(ldap
+                .user(principal)
+                .await
+                .map_err(|e| EngineError::DirectoryUnavailable(e.to_string()))?
+                .is_some()),
+            None => Ok(self.shared.config.directory.is_empty()),
         }
     }
 
     /// Decides without recording anything: for filtering listings.
     pub fn permits(&self, who: &Identity, origin: &Origin, verb: Verb, action: &Action) -> bool {
         let q = Question::new(verb, Some(action), origin);
-        self.catalog().policies.decide(who.subject(), &q).allowed
+        self.catalog().policies.decide(who, &q).allowed
     }
 
     /// Decides a request, records the decision, and refuses with its reason
@@ -144,13 +157,13 @@ impl Engine {
         q.requester = requester;
         let no_groups: &[String] = &[];
         let decisions: Vec<(Option<&str>, Decision)> = if targets.is_empty() {
-            vec![(None, catalog.policies.decide(who.subject(), &q))]
+            vec![(None, catalog.policies.decide(who, &q))]
         } else {
             targets
                 .iter()
                 .map(|t| {
                     q.target = Some((t.as_str(), no_groups));
-                    (Some(t.as_str()), catalog.policies.decide(who.subject(), &q))
+                    (Some(t.as_str()), catalog.policies.decide(who, &q))
                 })
                 .collect()
         };
@@ -197,7 +210,7 @@ impl Engine {
     }
 
     /// Why `principal` may or may not: the decision with its policies.
-    pub fn explain(
+    pub async fn explain(
         &self,
         principal: &Principal,
         verb: Verb,
@@ -207,16 +220,16 @@ impl Engine {
     ) -> Result<(Identity, Decision), EngineError> {
         let catalog = self.catalog();
         let action = resolve(&catalog, verb, action)?;
-        let who = self.identity_of(principal, &[]);
+        let who = self.identity_of(principal, &[]).await?;
         let mut q = Question::new(verb, action.as_deref(), origin);
         q.target = target.map(|t| (t, &[][..]));
-        let decision = catalog.policies.decide(who.subject(), &q);
+        let decision = catalog.policies.decide(&who, &q);
         Ok((who, decision))
     }
 
     /// Every known principal and group that may `verb` `action` (on
     /// `target`), through `door` or, when none is given, through any door.
-    pub fn who_can(
+    pub async fn who_can(
         &self,
         verb: Verb,
         action: Option<&str>,
@@ -225,108 +238,18 @@ impl Engine {
     ) -> Result<WhoCan, EngineError> {
         let catalog = self.catalog();
         let action = resolve(&catalog, verb, action)?;
-        let doors: Vec<String> = match door {
-            Some(d) => vec![door_origin(d)?.to_string()],
-            // Every door, and for chat every room a policy names plus any
-            // other room.
-            None => DOORS
-                .iter()
-                .map(|d| door_origin(d).map(|o| o.as_str().to_owned()))
-                .chain(
-                    catalog
-                        .policies
-                        .named("Channel")
-                        .into_iter()
-                        .map(|c| Ok(format!("chat:{c}"))),
-                )
-                .collect::<Result<_, _>>()?,
-        };
-        let origins: Vec<Origin> = doors
-            .iter()
-            .map(|d| Origin::new(d.clone()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        // Which doors let `who` through, and by which policies.
-        let check = |who: &Identity| -> (Vec<String>, Vec<PolicyRef>) {
-            let mut through = Vec::new();
-            let mut policies: Vec<PolicyRef> = Vec::new();
-            for origin in &origins {
-                let mut q = Question::new(verb, action.as_deref(), origin);
-                q.target = target.map(|t| (t, &[][..]));
-                let d = catalog.policies.decide(who.subject(), &q);
-                if d.allowed {
-                    through.push(origin.to_string());
-                    for p in d.policies {
-                        if !policies.contains(&p) {
-                            policies.push(p);
-                        }
-                    }
-                }
-            }
-            through.dedup();
-            (through, policies)
-        };
-        let dir = &self.shared.config.directory;
-        let mut names: Vec<Principal> = dir.principals().map(|p| p.name.clone()).collect();
-        if !names.contains(&Principal::admin()) {
-            names.push(Principal::admin());
-        }
-        let mut principals = Vec::new();
-        for name in &names {
-            let who = self.identity_of(name, &[]);
-            let (doors, policies) = check(&who);
-            if !doors.is_empty() {
-                principals.push(Grant {
-                    principal: who.principal,
-                    kind: who.kind,
-                    doors,
-                    policies,
-                });
-            }
-        }
-        // A stand-in no policy can name: what membership alone grants.
-        let stand_in = Principal::anonymous();
-        let member_of = |groups: BTreeSet<String>| Identity {
-            principal: stand_in.clone(),
-            kind: PrincipalKind::User,
-            groups,
-        };
-        let everyone = {
-            let (doors, policies) = check(&member_of(BTreeSet::new()));
-            (!doors.is_empty()).then(|| GroupGrant {
-                group: "*".to_owned(),
-                doors,
-                policies,
-            })
-        };
-        let mut all_groups: BTreeSet<String> = BTreeSet::new();
-        for p in dir.principals() {
-            all_groups.extend(dir.groups_of(&p.name));
-        }
-        all_groups.extend(catalog.policies.named("Group"));
-        let mut groups = Vec::new();
-        if everyone.is_none() {
-            for g in all_groups {
-                let (doors, policies) = check(&member_of(dir.expand_groups([&g])));
-                if !doors.is_empty() {
-                    groups.push(GroupGrant {
-                        group: g,
-                        doors,
-                        policies,
-                    });
-                }
-            }
-        }
-        Ok(WhoCan {
-            verb,
-            action: action.map(|a| a.name.to_string()),
-            target: target.map(str::to_owned),
-            doors,
-            examined: names.len(),
-            principals,
-            groups,
-            everyone,
-        })
+        let known = self.known_identities().await?;
+        catalog
+            .policies
+            .who_can(
+                &known,
+                &self.shared.config.directory,
+                verb,
+                action.as_deref(),
+                target,
+                door,
+            )
+            .map_err(EngineError::Invalid)
     }
 }
 
@@ -353,23 +276,10 @@ fn resolve(
     }
 }
 
-/// The origin that stands for a door: `api`, `chat:slack:#ops`, or `chat`
-/// alone for a room no policy names (`chat:*:*`).
-fn door_origin(door: &str) -> Result<Origin, EngineError> {
-    let text = if door == "chat" { "chat:*:*" } else { door };
-    match Origin::new(text) {
-        Ok(o) if o.as_str() != "system" && o.as_str() != "local" => Ok(o),
-        _ => Err(EngineError::Invalid(format!(
-            "unknown door `{door}`: expected one of {} (or `chat:PLATFORM:ROOM`)",
-            DOORS.join(", ")
-        ))),
-    }
-}
-
 impl Engine {
     fn may_admin(&self, who: &Identity, origin: &Origin) -> bool {
         let q = Question::new(Verb::Admin, None, origin);
-        self.catalog().policies.decide(who.subject(), &q).allowed
+        self.catalog().policies.decide(who, &q).allowed
     }
 
     /// The action `name`, if `who` may view it. One they may not is

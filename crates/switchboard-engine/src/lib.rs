@@ -59,6 +59,8 @@ pub struct EngineConfig {
     pub audit_forward: Vec<audit_forward::AuditSink>,
     /// Principals and groups declared in the configuration.
     pub directory: switchboard_core::directory::Directory,
+    /// Principals and groups from LDAP, for those not declared.
+    pub ldap: Option<ldap::LdapConfig>,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +75,7 @@ impl Default for EngineConfig {
             oidc: None,
             audit_forward: Vec::new(),
             directory: switchboard_core::directory::Directory::default(),
+            ldap: None,
         }
     }
 }
@@ -119,6 +122,9 @@ pub enum EngineError {
     UnknownPrincipal(Principal),
     #[error("{0}")]
     Invalid(String),
+    /// The directory could not answer; the request is denied.
+    #[error("the user directory cannot be reached, so the request is denied: {0}")]
+    DirectoryUnavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -185,6 +191,7 @@ struct Shared {
     hub: live::LiveHub,
     audit: audit::AuditLog,
     oidc: Option<oidc::Oidc>,
+    ldap: Option<ldap::LdapDirectory>,
     metrics: metrics::EngineMetrics,
 }
 
@@ -240,6 +247,7 @@ impl Engine {
         let forwarder = audit_forward::Forwarder::start(config.audit_forward.clone());
         let audit_log = audit::AuditLog::start(store.clone(), forwarder);
         let oidc_verifier = config.oidc.clone().map(oidc::Oidc::new);
+        let ldap_directory = config.ldap.clone().map(ldap::LdapDirectory::new);
         let shared = Arc::new(Shared {
             store,
             run_dir,
@@ -255,6 +263,7 @@ impl Engine {
             hub: live::LiveHub::default(),
             audit: audit_log,
             oidc: oidc_verifier,
+            ldap: ldap_directory,
             metrics,
         });
         let engine = Self { shared };

@@ -53,12 +53,27 @@ impl Engine {
         presented: &str,
         origin: &Origin,
     ) -> Result<Authenticated, EngineError> {
+        let result = self.check_credential(presented, origin).await;
+        if let Err(EngineError::DirectoryUnavailable(why)) = &result {
+            let subject = format!("credential:{}", &token_hash(presented)[..12]);
+            let detail =
+                serde_json::json!({"reason": "the user directory cannot be reached", "error": why});
+            self.audit_failed_sign_in(origin, subject, detail).await;
+        }
+        result
+    }
+
+    async fn check_credential(
+        &self,
+        presented: &str,
+        origin: &Origin,
+    ) -> Result<Authenticated, EngineError> {
         let hash = token_hash(presented);
         if let Some(admin) = &self.shared.config.admin_token_hash
             && hashes_equal(&hash, admin)
         {
             return Ok(Authenticated {
-                identity: self.identity_of(&Principal::admin(), &[]),
+                identity: self.identity_of(&Principal::admin(), &[]).await?,
                 scopes: Scope::ALL.to_vec(),
             });
         }
@@ -69,7 +84,7 @@ impl Engine {
         {
             return match oidc.verify(presented).await {
                 Ok(id) => Ok(Authenticated {
-                    identity: self.identity_of(&id.principal, &id.groups),
+                    identity: self.identity_of(&id.principal, &id.groups).await?,
                     scopes: oidc.config.scopes.clone(),
                 }),
                 Err(why) => {
@@ -100,7 +115,7 @@ impl Engine {
                         tracing::warn!(error = %e, "could not record a token's use");
                     }
                     return Ok(Authenticated {
-                        identity: self.identity_of(&t.principal, &[]),
+                        identity: self.identity_of(&t.principal, &[]).await?,
                         scopes: t.scopes.clone(),
                     });
                 }
@@ -168,8 +183,7 @@ impl Engine {
         description: String,
         valid_for: Option<Duration>,
     ) -> Result<(String, TokenRecord), EngineError> {
-        let dir = &self.shared.config.directory;
-        if !dir.is_empty() && principal != Principal::admin() && dir.get(&principal).is_none() {
+        if !self.is_known(&principal).await? {
             return Err(EngineError::UnknownPrincipal(principal));
         }
         let token = generate()?;

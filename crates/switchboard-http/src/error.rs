@@ -164,6 +164,14 @@ impl From<EngineError> for ApiError {
                 err
             }
             EngineError::Invalid(_) => Self::bad_request(e.to_string()),
+            EngineError::DirectoryUnavailable(_) => {
+                tracing::error!(error = %e, "denied: the user directory cannot be reached");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "directory_unavailable",
+                    "the user directory cannot be reached, so the request is denied",
+                )
+            }
             EngineError::TokenNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }

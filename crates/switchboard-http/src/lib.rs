@@ -76,6 +76,9 @@ fn v1() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::tokens::revoke_token))
         .routes(routes!(routes::tokens::whoami))
+        .routes(routes!(routes::authz::who_can))
+        .routes(routes!(routes::authz::explain))
+        .routes(routes!(routes::authz::policies))
         .routes(routes!(routes::ops::openapi_json))
 }
 

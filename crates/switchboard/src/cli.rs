@@ -97,6 +97,53 @@ pub enum Command {
     /// Create, list and revoke API tokens (needs the `admin` scope).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List who may do something, by principal and group, with doors and policies.
+    ///
+    /// Every known principal (configuration, LDAP, the built-in admin) and
+    /// every group is checked against the policies, through every door.
+    #[command(name = "who-can")]
+    WhoCan {
+        #[command(flatten)]
+        question: Question,
+        /// Only through this door (`api`, `cli`, `web`, `chat`,
+        /// `chat:slack:#ops`, `schedule`, `alert`, `webhook`); default: every door.
+        #[arg(long)]
+        door: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show whether a principal may do something, and why.
+    ///
+    /// Prints the decision and the policies behind it. Exits 0 when
+    /// permitted, 1 when denied.
+    Explain {
+        /// The principal, e.g. `alice`.
+        principal: String,
+        #[command(flatten)]
+        question: Question,
+        /// The door asked through (default `api`).
+        #[arg(long)]
+        door: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the authorization policies in force (needs `admin`).
+    Policies {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// A question about authorization: a verb, an action, perhaps a target.
+#[derive(Debug, clap::Args)]
+pub struct Question {
+    /// `view`, `run`, `approve`, `cancel`, `silence` or `admin`.
+    pub verb: String,
+    /// The action (not for `silence` and `admin`), e.g. `host.reboot`.
+    pub action: Option<String>,
+    /// The targeted host.
+    #[arg(long)]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +309,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         }) => client::token_create(&client, &user, &scope, expires.as_deref(), &description).await,
         Command::Whoami { client } => client::whoami(&client).await,
+        Command::WhoCan {
+            question,
+            door,
+            client,
+        } => client::who_can(&client, &question, door.as_deref()).await,
+        Command::Explain {
+            principal,
+            question,
+            door,
+            client,
+        } => client::explain(&client, &principal, &question, door.as_deref()).await,
+        Command::Policies { client } => client::policies(&client).await,
         Command::Token(TokenCommand::List { client }) => client::token_list(&client).await,
         Command::Token(TokenCommand::Revoke { id, client }) => {
             client::token_revoke(&client, id).await

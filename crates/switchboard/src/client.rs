@@ -559,22 +559,199 @@ pub async fn whoami(args: &ClientArgs) -> anyhow::Result<u8> {
         print_json(&me);
         return Ok(terminal::EXIT_OK);
     }
-    let list = |v: &serde_json::Value| {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    };
     println!(
         "principal: {}",
         me["principal"].as_str().unwrap_or_default()
     );
-    println!("scopes:    {}", list(&me["scopes"]));
-    println!("groups:    {}", list(&me["groups"]));
+    println!("scopes:    {}", joined(&me["scopes"]));
+    println!("groups:    {}", joined(&me["groups"]));
+    Ok(terminal::EXIT_OK)
+}
+
+/// The query of an authorization question.
+fn question_query(
+    q: &crate::cli::Question,
+    door: Option<&str>,
+    principal: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut query = vec![("verb", q.verb.clone())];
+    let optional = [
+        ("action", q.action.as_deref()),
+        ("target", q.target.as_deref()),
+        ("door", door),
+        ("principal", principal),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            query.push((key, v.to_owned()));
+        }
+    }
+    query
+}
+
+/// `id (location)` of each policy, comma-separated.
+fn policy_list(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| {
+                    format!(
+                        "{} ({})",
+                        p["id"].as_str().unwrap_or_default(),
+                        p["location"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn joined(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+pub async fn who_can(
+    args: &ClientArgs,
+    q: &crate::cli::Question,
+    door: Option<&str>,
+) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let url =
+        reqwest::Url::parse_with_params(&api.url("/authz/who-can"), question_query(q, door, None))?;
+    let answer: serde_json::Value = api.send(api.http.get(url)).await?.json().await?;
+    if args.output == OutputFormat::Json {
+        print_json(&answer);
+        return Ok(terminal::EXIT_OK);
+    }
+    let mut asked = format!(
+        "{} {}",
+        q.verb,
+        q.action.as_deref().unwrap_or("switchboard")
+    );
+    if let Some(t) = &q.target {
+        asked.push_str(&format!(" on {t}"));
+    }
+    println!("Who can {asked} (doors: {})", joined(&answer["doors"]));
+    let principals = answer["principals"].as_array().cloned().unwrap_or_default();
+    if principals.is_empty() {
+        println!("\nNo known principal.");
+    } else {
+        println!();
+        let rows: Vec<Vec<String>> = principals
+            .iter()
+            .map(|g| {
+                vec![
+                    g["principal"].as_str().unwrap_or_default().to_owned(),
+                    g["kind"].as_str().unwrap_or_default().to_owned(),
+                    joined(&g["doors"]),
+                    policy_list(&g["policies"]),
+                ]
+            })
+            .collect();
+        terminal::print_table(&["PRINCIPAL", "KIND", "DOORS", "POLICIES"], &rows);
+    }
+    if let Some(everyone) = answer["everyone"].as_object() {
+        println!(
+            "\nEvery signed-in principal may, through {}: {}",
+            joined(&everyone["doors"]),
+            policy_list(&everyone["policies"])
+        );
+    }
+    let groups = answer["groups"].as_array().cloned().unwrap_or_default();
+    if !groups.is_empty() {
+        println!(
+            "\nAny member of these groups may (members the directory does not list included):"
+        );
+        let rows: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| {
+                vec![
+                    g["group"].as_str().unwrap_or_default().to_owned(),
+                    joined(&g["doors"]),
+                    policy_list(&g["policies"]),
+                ]
+            })
+            .collect();
+        terminal::print_table(&["GROUP", "DOORS", "POLICIES"], &rows);
+    }
+    println!(
+        "\n{} known principals examined.",
+        answer["examined"].as_u64().unwrap_or_default()
+    );
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn explain(
+    args: &ClientArgs,
+    principal: &str,
+    q: &crate::cli::Question,
+    door: Option<&str>,
+) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let url = reqwest::Url::parse_with_params(
+        &api.url("/authz/explain"),
+        question_query(q, door, Some(principal)),
+    )?;
+    let answer: serde_json::Value = api.send(api.http.get(url)).await?.json().await?;
+    let allowed = answer["allowed"].as_bool().unwrap_or(false);
+    if args.output == OutputFormat::Json {
+        print_json(&answer);
+    } else {
+        let mut asked = format!(
+            "{} {}",
+            answer["verb"].as_str().unwrap_or_default(),
+            answer["action"].as_str().unwrap_or("switchboard")
+        );
+        if let Some(t) = answer["target"].as_str() {
+            asked.push_str(&format!(" on {t}"));
+        }
+        println!(
+            "{} {} {asked} through {}",
+            answer["principal"].as_str().unwrap_or_default(),
+            if allowed { "MAY" } else { "may NOT" },
+            answer["door"].as_str().unwrap_or_default()
+        );
+        println!("reason: {}", answer["reason"].as_str().unwrap_or_default());
+        println!("kind:   {}", answer["kind"].as_str().unwrap_or_default());
+        println!("groups: {}", joined(&answer["groups"]));
+    }
+    Ok(if allowed {
+        terminal::EXIT_OK
+    } else {
+        terminal::EXIT_FAILED
+    })
+}
+
+pub async fn policies(args: &ClientArgs) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let list: serde_json::Value = api.get("/authz/policies").await?;
+    if args.output == OutputFormat::Json {
+        print_json(&list);
+        return Ok(terminal::EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            vec![
+                p["id"].as_str().unwrap_or_default().to_owned(),
+                p["effect"].as_str().unwrap_or_default().to_owned(),
+                p["location"].as_str().unwrap_or_default().to_owned(),
+                p["description"].as_str().unwrap_or("-").to_owned(),
+            ]
+        })
+        .collect();
+    terminal::print_table(&["ID", "EFFECT", "WHERE", "DESCRIPTION"], &rows);
     Ok(terminal::EXIT_OK)
 }
 

@@ -95,6 +95,8 @@ pub struct FileConfig {
     /// Groups that belong to other groups: `sre-leads = ["sre"]`.
     #[serde(default)]
     groups: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Users and groups from LDAP / Active Directory.
+    ldap: Option<switchboard_engine::ldap::LdapConfig>,
 }
 
 /// `[[users]]` or `[[service_accounts]]`: one declared principal.
@@ -238,6 +240,8 @@ pub struct ServeConfig {
     pub audit_forward: Vec<switchboard_engine::audit_forward::AuditSink>,
     /// Declared principals and groups.
     pub directory: switchboard_core::directory::Directory,
+    /// The LDAP directory, when configured.
+    pub ldap: Option<switchboard_engine::ldap::LdapConfig>,
 }
 
 fn host_name() -> String {
@@ -351,6 +355,14 @@ impl ServeArgs {
             admin_token_hash: admin_token_hash(file.admin_token.as_ref())?,
             oidc: file.oidc.map(|o| o.resolve(&base)).transpose()?,
             directory: directory(file.users, file.service_accounts, file.groups)?,
+            ldap: file
+                .ldap
+                .map(|l| {
+                    l.validate()
+                        .map(|()| l)
+                        .map_err(|e| anyhow::anyhow!("[ldap]: {e}"))
+                })
+                .transpose()?,
             audit_forward: file
                 .audit_forward
                 .into_iter()

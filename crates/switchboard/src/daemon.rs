@@ -65,6 +65,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         oidc: config.oidc.clone(),
         audit_forward: config.audit_forward.clone(),
         directory: config.directory.clone(),
+        ldap: config.ldap.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -208,6 +209,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         oidc: None,
         audit_forward: Vec::new(),
         directory: Default::default(),
+        ldap: None,
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

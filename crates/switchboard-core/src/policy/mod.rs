@@ -14,6 +14,9 @@
 
 #[cfg(test)]
 mod tests;
+mod who_can;
+
+pub use who_can::{Grant, GroupGrant, WhoCan, door_origin};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -101,11 +104,11 @@ pub const DOORS: [&str; 7] = ["api", "cli", "web", "chat", "schedule", "alert", 
 
 /// Who is asking: a principal with every group it is in (nested ones
 /// expanded by the caller).
-#[derive(Debug, Clone, Copy)]
-pub struct Subject<'a> {
-    pub principal: &'a Principal,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub principal: Principal,
     pub kind: PrincipalKind,
-    pub groups: &'a BTreeSet<String>,
+    pub groups: BTreeSet<String>,
 }
 
 /// What is asked: a verb on an action (or the service), through a door,
@@ -447,7 +450,7 @@ impl Policies {
 
     /// Answers one question. Never fails: a request Cedar cannot even form
     /// is denied, saying why.
-    pub fn decide(&self, subject: Subject<'_>, q: &Question<'_>) -> Decision {
+    pub fn decide(&self, subject: &Identity, q: &Question<'_>) -> Decision {
         match self.try_decide(subject, q) {
             Ok(d) => d,
             Err(why) => Decision {
@@ -459,7 +462,7 @@ impl Policies {
         }
     }
 
-    fn try_decide(&self, subject: Subject<'_>, q: &Question<'_>) -> Result<Decision, String> {
+    fn try_decide(&self, subject: &Identity, q: &Question<'_>) -> Result<Decision, String> {
         let t = &self.types;
         let mut entities = Vec::new();
         let principal = uid(&t.user, subject.principal.as_str());

@@ -3,7 +3,10 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use super::*;
+use std::collections::BTreeMap;
+
 use crate::catalog::Catalog;
+use crate::directory::Directory;
 
 fn sample() -> Catalog {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalog");
@@ -51,22 +54,21 @@ fn decide(
     target: Option<&str>,
     requester: Option<&str>,
 ) -> Decision {
-    let principal = Principal::new(who.name).unwrap();
-    let groups: BTreeSet<String> = who.groups.iter().map(|g| (*g).to_owned()).collect();
     let origin = Origin::new(origin).unwrap();
     let requester = requester.map(|r| Principal::new(r).unwrap());
     let action = (!verb.is_service_wide()).then(|| c.action(action).unwrap().as_ref());
     let mut q = Question::new(verb, action, &origin);
     q.target = target.map(|t| (t, &[][..]));
     q.requester = requester.as_ref();
-    c.policies.decide(
-        Subject {
-            principal: &principal,
-            kind: who.kind,
-            groups: &groups,
-        },
-        &q,
-    )
+    c.policies.decide(&identity(who), &q)
+}
+
+fn identity(who: &Who) -> Identity {
+    Identity {
+        principal: Principal::new(who.name).unwrap(),
+        kind: who.kind,
+        groups: who.groups.iter().map(|g| (*g).to_owned()).collect(),
+    }
 }
 
 /// who, verb, action, door, target, requester, allowed, deciding policy.
@@ -175,13 +177,7 @@ when { context has target && context.target in HostGroup::"prod" };
         text: text.to_owned(),
     }])
     .unwrap_or_else(|e| panic!("{e:?}"));
-    let alice = Principal::new("alice").unwrap();
-    let groups = BTreeSet::from(["sre".to_owned()]);
-    let subject = Subject {
-        principal: &alice,
-        kind: PrincipalKind::User,
-        groups: &groups,
-    };
+    let subject = &identity(&ALICE);
     let origin = Origin::cli();
     let action = c.action("db.failover").unwrap();
     let mut q = Question::new(Verb::Run, Some(action), &origin);
@@ -193,6 +189,68 @@ when { context has target && context.target in HostGroup::"prod" };
     assert!(!policies.decide(subject, &q).allowed);
     q.target = None;
     assert!(!policies.decide(subject, &q).allowed);
+}
+
+#[test]
+fn who_can_lists_principals_groups_and_doors() {
+    let c = sample();
+    let dir = Directory::new(
+        Vec::new(),
+        BTreeMap::from([("sre-leads".to_owned(), BTreeSet::from(["sre".to_owned()]))]),
+    )
+    .unwrap();
+    let known: Vec<Identity> = [&ALICE, &BOB, &CAROL, &DEPLOY_BOT, &ADMIN]
+        .map(identity)
+        .to_vec();
+    let restart = c.action("service.restart").unwrap();
+    let w = c
+        .policies
+        .who_can(&known, &dir, Verb::Run, Some(restart), None, None)
+        .unwrap();
+    let names: Vec<&str> = w.principals.iter().map(|g| g.principal.as_str()).collect();
+    assert_eq!(names, ["alice", "carol", "deploy-bot", "admin"]);
+    assert_eq!(
+        w.principals[0].doors,
+        ["api", "cli", "web", "chat:slack:#ops"],
+        "sre runs from the CLI, the API, the web and #ops only"
+    );
+    assert_eq!(w.principals[0].policies[0].id, "sre-runs-fleet-actions");
+    assert!(w.everyone.is_none());
+    let groups: Vec<&str> = w.groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(groups, ["sre", "sre-leads"], "sre-leads are in sre");
+
+    let failover = c.action("db.failover").unwrap();
+    let w = c
+        .policies
+        .who_can(
+            &known,
+            &dir,
+            Verb::Approve,
+            Some(failover),
+            Some("db-1"),
+            Some("web"),
+        )
+        .unwrap();
+    let names: Vec<&str> = w.principals.iter().map(|g| g.principal.as_str()).collect();
+    assert_eq!(names, ["carol", "admin"]);
+
+    let echo = c.action("demo.echo").unwrap();
+    let w = c
+        .policies
+        .who_can(&known, &dir, Verb::Run, Some(echo), None, Some("chat"))
+        .unwrap();
+    assert_eq!(w.principals.len(), 5);
+    assert_eq!(
+        w.everyone.unwrap().policies[0].id,
+        "everyone-runs-read-only-and-demo"
+    );
+
+    assert!(
+        c.policies
+            .who_can(&known, &dir, Verb::Run, Some(echo), None, Some("pigeon"))
+            .unwrap_err()
+            .contains("unknown door")
+    );
 }
 
 fn errors_of(text: &str) -> Vec<String> {

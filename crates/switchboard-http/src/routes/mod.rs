@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod authz;
 pub mod catalog;
 pub mod executions;
 pub mod ops;

@@ -10,6 +10,7 @@
 mod api;
 mod audit;
 mod auth;
+mod authz;
 mod cli;
 mod harness;
 mod lifecycle;
