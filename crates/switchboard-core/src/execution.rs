@@ -103,6 +103,20 @@ pub struct Execution {
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// The two-person rule it was asked for under, if any.
+    pub approval_rule: Option<crate::catalog::ApprovalRule>,
+    /// While awaiting approval: when the request lapses.
+    pub approval_expires_at: Option<Timestamp>,
+}
+
+/// An approver's answer to an execution awaiting approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub approver: Principal,
+    pub approved: bool,
+    pub reason: Option<String>,
+    pub origin: Origin,
+    pub at: Timestamp,
 }
 
 impl Execution {

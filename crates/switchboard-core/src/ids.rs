@@ -218,6 +218,14 @@ impl Timestamp {
     pub fn until(self, later: Timestamp) -> Duration {
         Duration::from_micros(u64::try_from(later.0 - self.0).unwrap_or(0))
     }
+
+    /// This time plus `d` (saturating).
+    pub fn after(self, d: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
 }
 
 impl fmt::Display for Timestamp {

@@ -21,7 +21,7 @@ pub mod template;
 pub mod token;
 
 pub use catalog::{Action, Catalog, CatalogError, CatalogErrors, Runner};
-pub use execution::{Execution, ExecutionStatus, OutputChunk, Stream};
+pub use execution::{Approval, Execution, ExecutionStatus, OutputChunk, Stream};
 pub use ids::{ActionName, ExecutionId, IdError, Origin, Principal, Timestamp};
 pub use masking::Masker;
 pub use params::{ParamError, ParamSpec, ParamType, ParamValue, RawParams, ValidatedParams};

@@ -69,6 +69,8 @@ async fn main() {
             origin: Origin::api(),
             status: ExecutionStatus::Succeeded,
             created_at: Timestamp::now(),
+            approval_rule: None,
+            approval_expires_at: None,
         };
         for _ in 0..prefill {
             store.insert_execution(&new).await.unwrap();

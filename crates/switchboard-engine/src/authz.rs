@@ -67,10 +67,9 @@ impl Engine {
         let found = match (declared, &self.shared.ldap) {
             (Some(p), _) => Some(p),
             // The built-in admin is never taken from the directory.
-            (None, Some(ldap)) if *principal != Principal::admin() => ldap
-                .user(principal)
-                .await
-                .map_err(|e| EngineError::DirectoryUnavailable(e.to_string()))?,
+            (None, Some(_)) if *principal != Principal::admin() => {
+                self.ldap_entry(principal).await?
+            }
             (None, _) => None,
         };
         let (kind, mut direct) = found.map_or((PrincipalKind::User, BTreeSet::new()), |p| {
@@ -118,6 +117,24 @@ impl Engine {
             .collect())
     }
 
+    /// The directory's entry of exactly `principal`. LDAP matches names
+    /// regardless of case; a name spelt otherwise than the directory spells
+    /// it is not that user (or `ALICE` would get alice's groups while
+    /// escaping policies that name `User::"alice"`).
+    async fn ldap_entry(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<PrincipalEntry>, EngineError> {
+        let Some(ldap) = &self.shared.ldap else {
+            return Ok(None);
+        };
+        let entry = ldap
+            .user(principal)
+            .await
+            .map_err(|e| EngineError::DirectoryUnavailable(e.to_string()))?;
+        Ok(entry.filter(|p| p.name == *principal))
+    }
+
     /// Whether `principal` is known: declared, in LDAP, or the admin.
     pub async fn is_known(&self, principal: &Principal) -> Result<bool, EngineError> {
         if *principal == Principal::admin() || self.shared.config.directory.get(principal).is_some()
@@ -125,11 +142,7 @@ impl Engine {
             return Ok(true);
         }
         match &self.shared.ldap {
-            Some(ldap) => Ok(ldap
-                .user(principal)
-                .await
-                .map_err(|e| EngineError::DirectoryUnavailable(e.to_string()))?
-                .is_some()),
+            Some(_) => Ok(self.ldap_entry(principal).await?.is_some()),
             None => Ok(self.shared.config.directory.is_empty()),
         }
     }
@@ -167,12 +180,17 @@ impl Engine {
                 })
                 .collect()
         };
-        let (target, decision) = decisions
+        let (target, mut decision) = decisions
             .iter()
             .find(|(_, d)| !d.allowed)
             .or_else(|| decisions.first())
             .cloned()
             .ok_or_else(|| EngineError::Internal("no decision was made".to_owned()))?;
+        if decision.allowed {
+            // Any target that may be acted on only with approval makes the
+            // whole request wait for it.
+            decision.approval = decisions.iter().find_map(|(_, d)| d.approval.clone());
+        }
         for error in &decision.errors {
             tracing::warn!(%error, "a policy failed to evaluate and was skipped");
         }
@@ -198,6 +216,7 @@ impl Engine {
                     "groups": who.groups,
                     "policies": decision.policies,
                     "reason": decision.reason,
+                    "approval": decision.approval,
                 }),
             ))
             .await;

@@ -8,6 +8,7 @@
 //! authorization and approval will slot in at [`Engine::submit`], before the
 //! execution is recorded.
 
+mod approvals;
 mod audit;
 pub mod audit_forward;
 pub mod authz;
@@ -35,6 +36,7 @@ use switchboard_store::{CatalogLoad, ExecutionFilter, Store, StoreError};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
+pub use approvals::ApprovalOutcome;
 pub use authz::Identity;
 pub use live::LiveEvent;
 pub use runner::{RunEvent, RunLimits, RunOutcome};
@@ -122,6 +124,13 @@ pub enum EngineError {
     UnknownPrincipal(Principal),
     #[error("{0}")]
     Invalid(String),
+    #[error("execution {id} is not awaiting approval (it is {status})")]
+    NotAwaitingApproval {
+        id: ExecutionId,
+        status: ExecutionStatus,
+    },
+    #[error("{by} already answered for execution {id}")]
+    AlreadyAnswered { id: ExecutionId, by: Principal },
     /// The directory could not answer; the request is denied.
     #[error("the user directory cannot be reached, so the request is denied: {0}")]
     DirectoryUnavailable(String),
@@ -154,7 +163,7 @@ pub enum WatchEvent {
     Finished(Box<Execution>),
 }
 
-struct Pending {
+pub(crate) struct Pending {
     action: Arc<Action>,
     params: ValidatedParams,
     /// Whether its `execution.requested` record is stored; it must be
@@ -186,6 +195,8 @@ struct Shared {
     /// dispatcher claims, so a claimed execution always finds its pending entry.
     claim_gate: tokio::sync::RwLock<()>,
     wake: Notify,
+    /// Wakes the approval expiry timer when a new request is made.
+    approval_wake: Notify,
     idle: Notify,
     accepting: AtomicBool,
     hub: live::LiveHub,
@@ -258,6 +269,7 @@ impl Engine {
             state: Mutex::new(State::default()),
             claim_gate: tokio::sync::RwLock::new(()),
             wake: Notify::new(),
+            approval_wake: Notify::new(),
             idle: Notify::new(),
             accepting: AtomicBool::new(true),
             hub: live::LiveHub::default(),
@@ -276,6 +288,10 @@ impl Engine {
         engine.record_catalog_load().await;
         engine.recover_queue().await?;
         tokio::spawn(dispatch::run(engine.shared.clone()));
+        tokio::spawn(approvals::expiry_timer(
+            engine.clone(),
+            engine.shared.clone(),
+        ));
         Ok(engine)
     }
 
@@ -375,22 +391,32 @@ impl Engine {
         let params = ValidatedParams::validate(&action.params, &req.params)
             .map_err(EngineError::InvalidParams)?;
         let targets = authz::targets(&action, &params);
-        self.authorize(
-            &req.requester,
-            &req.origin,
-            Verb::Run,
-            Some(&action),
-            &targets,
-            None,
-        )
-        .await?;
+        let decision = self
+            .authorize(
+                &req.requester,
+                &req.origin,
+                Verb::Run,
+                Some(&action),
+                &targets,
+                None,
+            )
+            .await?;
+        // The action's own rule, else one a permitting policy demands.
+        let approval = action.approval.clone().or(decision.approval);
+        let now = Timestamp::now();
         let new = switchboard_store::NewExecution {
             action: action.name.clone(),
             params: params.to_masked_json(&action.params),
             requester: req.requester.principal,
             origin: req.origin,
-            status: ExecutionStatus::Queued,
-            created_at: Timestamp::now(),
+            status: if approval.is_some() {
+                ExecutionStatus::AwaitingApproval
+            } else {
+                ExecutionStatus::Queued
+            },
+            created_at: now,
+            approval_expires_at: approval.as_ref().map(|rule| now.after(rule.expires)),
+            approval_rule: approval,
         };
         let (execution, stored) = {
             let _gate = self.shared.claim_gate.read().await;
@@ -401,8 +427,8 @@ impl Engine {
                 origin: execution.origin.clone(),
                 kind: "execution.requested".to_owned(),
                 subject: format!("execution:{}", execution.id),
-                outcome: "queued".to_owned(),
-                detail: serde_json::json!({"action": execution.action, "params": execution.params}),
+                outcome: execution.status.as_str().to_owned(),
+                detail: serde_json::json!({"action": execution.action, "params": execution.params, "approval": execution.approval_rule}),
             };
             // The run waits for this record (see `dispatch::run_one`), so no
             // execution starts without it; the gate is not held meanwhile.
@@ -419,7 +445,11 @@ impl Engine {
             );
             (execution, stored)
         };
-        self.shared.wake.notify_one();
+        if execution.status == ExecutionStatus::AwaitingApproval {
+            self.shared.approval_wake.notify_one();
+        } else {
+            self.shared.wake.notify_one();
+        }
         if let Err(e) = audit::wait_stored(stored).await {
             // The run will not start; it ends `cancelled` saying why.
             return Err(EngineError::Audit(e));
@@ -816,7 +846,10 @@ impl Engine {
 }
 
 /// Re-validates the stored parameters of an execution queued before a restart.
-fn resume_params(action: &Action, stored: &serde_json::Value) -> Result<ValidatedParams, String> {
+pub(crate) fn resume_params(
+    action: &Action,
+    stored: &serde_json::Value,
+) -> Result<ValidatedParams, String> {
     let raw: RawParams = match stored {
         serde_json::Value::Object(map) => map.clone().into_iter().collect(),
         _ => return Err("its stored parameters are malformed".to_owned()),

@@ -188,12 +188,7 @@ impl Engine {
         }
         let token = generate()?;
         let now = Timestamp::now();
-        let expires_at = valid_for.map(|d| {
-            Timestamp(
-                now.micros()
-                    .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-            )
-        });
+        let expires_at = valid_for.map(|d| now.after(d));
         let new = NewToken {
             hash: token_hash(&token),
             principal,

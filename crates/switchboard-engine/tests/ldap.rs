@@ -19,16 +19,27 @@
 //                auditors = groupOfUniqueNames {carol}
 // Only bound users may read it. The `memberof` overlay keeps `memberOf` for
 // groupOfNames, so carol has no `memberOf`.
+//
+// The last tests go through the `Engine` with LDAP configured and the
+// sample catalog (examples/catalog), whose policies let group `sre` run
+// `service.*` from the API, the CLI and the web UI, and forbid service
+// accounts to run critical actions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use switchboard_core::Principal;
-use switchboard_core::directory::{PrincipalEntry, PrincipalKind};
+use switchboard_core::audit::AuditRecord;
+use switchboard_core::directory::{Directory, PrincipalEntry, PrincipalKind};
+use switchboard_core::policy::Verb;
+use switchboard_core::token::{Scope, token_hash};
+use switchboard_core::{Catalog, Origin, Principal, Timestamp};
 use switchboard_engine::ldap::{LdapConfig, LdapDirectory, LdapError, Membership};
+use switchboard_engine::tokens::Authenticated;
+use switchboard_engine::{Engine, EngineConfig, EngineError, Identity};
+use switchboard_store::NewToken;
 
 const SUFFIX: &str = "dc=example,dc=org";
 const ROOT_DN: &str = "cn=admin,dc=example,dc=org";
@@ -662,4 +673,499 @@ async fn answers_are_cached_and_errors_are_not() {
     assert!(cached.user(&principal("bob")).await.is_err());
     assert!(uncached.user(&principal("alice")).await.is_err());
     assert!(uncached.all_users().await.is_err());
+}
+
+// ---------------------------------------------------------------------
+// Through the engine: identities, who-can and tokens with LDAP configured.
+// ---------------------------------------------------------------------
+
+/// The bootstrap admin token the engine tests configure (by its hash).
+const ADMIN_TOKEN: &str = "sb_ldap_engine_test_admin_token_0123456789";
+
+/// An engine on a fresh database in its own folder, with the sample
+/// catalog, `ldap`, the bootstrap admin token, and one principal declared
+/// in the configuration: carol (also in LDAP, in `auditors`), declared in
+/// `sre`, since the configuration wins over the directory.
+struct TestEngine {
+    engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_engine(ldap: LdapConfig) -> TestEngine {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog =
+        Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalog"))
+            .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let store = switchboard_store::open(&url).await.unwrap();
+    let directory = Directory::new(
+        vec![PrincipalEntry {
+            name: principal("carol"),
+            kind: PrincipalKind::User,
+            display_name: Some("Carol (declared)".to_owned()),
+            groups: groups(&["sre"]),
+        }],
+        BTreeMap::new(),
+    )
+    .unwrap();
+    let config = EngineConfig {
+        temp_dir: dir.path().to_path_buf(),
+        admin_token_hash: Some(token_hash(ADMIN_TOKEN)),
+        directory,
+        ldap: Some(ldap),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store, catalog, config).await.unwrap();
+    TestEngine { engine, _dir: dir }
+}
+
+/// Awaits an engine call that talks to the directory, failing the test if
+/// it never returns (it must give up on its own).
+async fn bounded<T>(what: &str, call: impl Future<Output = T>) -> T {
+    tokio::time::timeout(HANG, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never returned"))
+}
+
+fn identity(name: &str, kind: PrincipalKind, member_of: &[&str]) -> Identity {
+    Identity {
+        principal: principal(name),
+        kind,
+        groups: groups(member_of),
+    }
+}
+
+/// A token for `name`, issued by the admin through the engine.
+async fn issue(engine: &Engine, name: &str, scopes: Vec<Scope>) -> String {
+    let (token, record) = bounded(
+        "create_token",
+        engine.create_token(
+            &Principal::admin(),
+            &Origin::api(),
+            principal(name),
+            scopes,
+            format!("for {name}"),
+            Some(Duration::from_secs(3600)),
+        ),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("creating a token for {name}: {e}"));
+    assert_eq!(record.principal, principal(name));
+    token
+}
+
+async fn authenticate(engine: &Engine, token: &str) -> Result<Authenticated, EngineError> {
+    bounded("authenticate", engine.authenticate(token, &Origin::api())).await
+}
+
+async fn audit(engine: &Engine) -> Vec<AuditRecord> {
+    engine.audit_records(0, None, 1000).await.unwrap()
+}
+
+/// The `auth.failed` records saying the directory could not be reached.
+fn directory_failures(records: &[AuditRecord]) -> Vec<&AuditRecord> {
+    records
+        .iter()
+        .filter(|r| r.event.kind == "auth.failed")
+        .filter(|r| r.event.detail["reason"] == "the user directory cannot be reached")
+        .collect()
+}
+
+/// Checks what the engine does while `url`, its directory, cannot answer:
+/// `token` (of the LDAP user alice) is refused as `DirectoryUnavailable`
+/// and audited as such, and nothing that needs LDAP answers; the admin
+/// and the declared carol (whose `carol_token` is given) still sign in.
+async fn check_fails_closed(engine: &Engine, url: &str, token: &str, carol_token: Option<&str>) {
+    let failures_before = directory_failures(&audit(engine).await).len();
+    for _ in 0..2 {
+        match authenticate(engine, token).await {
+            Err(EngineError::DirectoryUnavailable(why)) => {
+                assert!(why.contains(url), "{why}");
+            }
+            Err(e) => panic!("expected DirectoryUnavailable, got {e:?}"),
+            Ok(who) => panic!("signed in while the directory is down: {who:?}"),
+        }
+    }
+    let records = audit(engine).await;
+    let failures = directory_failures(&records);
+    assert_eq!(failures.len(), failures_before + 2, "{records:#?}");
+    let subject = format!("credential:{}", &token_hash(token)[..12]);
+    for r in failures {
+        assert_eq!(r.event.subject, subject);
+        assert_eq!(r.event.outcome, "denied");
+        assert_eq!(r.event.actor, Principal::anonymous());
+        assert_eq!(r.event.origin, Origin::api());
+        let error = r.event.detail["error"].as_str().unwrap();
+        assert!(error.contains(url), "{error}");
+    }
+    // The token itself is never written down.
+    let all = serde_json::to_string(&records).unwrap();
+    assert!(!all.contains(token));
+
+    // Nothing else that needs the directory answers either.
+    let who_can = bounded(
+        "who_can",
+        engine.who_can(Verb::Run, Some("service.restart"), None, None),
+    )
+    .await;
+    assert!(
+        matches!(who_can, Err(EngineError::DirectoryUnavailable(_))),
+        "{who_can:?}"
+    );
+    let alice = principal("alice");
+    let explained = bounded(
+        "explain",
+        engine.explain(
+            &alice,
+            Verb::Run,
+            Some("service.restart"),
+            None,
+            &Origin::api(),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(explained, Err(EngineError::DirectoryUnavailable(_))),
+        "{explained:?}"
+    );
+    let known = bounded("is_known", engine.is_known(&principal("bob"))).await;
+    assert!(
+        matches!(known, Err(EngineError::DirectoryUnavailable(_))),
+        "{known:?}"
+    );
+    // "Cannot tell" is neither "unknown principal" nor a new token.
+    let created = bounded(
+        "create_token",
+        engine.create_token(
+            &Principal::admin(),
+            &Origin::api(),
+            principal("bob"),
+            vec![Scope::Read],
+            "while down".to_owned(),
+            None,
+        ),
+    )
+    .await;
+    assert!(
+        matches!(created, Err(EngineError::DirectoryUnavailable(_))),
+        "{created:?}"
+    );
+
+    // Those never looked up still sign in.
+    let admin = authenticate(engine, ADMIN_TOKEN).await.unwrap();
+    assert_eq!(admin.principal(), &Principal::admin());
+    assert_eq!(admin.scopes, Scope::ALL.to_vec());
+    if let Some(carol_token) = carol_token {
+        let carol = authenticate(engine, carol_token).await.unwrap();
+        assert_eq!(
+            carol.identity,
+            identity("carol", PrincipalKind::User, &["sre"])
+        );
+    }
+}
+
+#[tokio::test]
+async fn engine_identities_who_can_and_tokens_come_from_ldap() {
+    let slapd = Slapd::start();
+    let t = start_engine(slapd.config(Membership::Member, serde_json::json!({}))).await;
+    let engine = &t.engine;
+
+    // Identities carry the directory's groups, nested ones included, and
+    // its kind; the configuration wins for the principals it declares.
+    for (name, expected) in [
+        (
+            "alice",
+            identity("alice", PrincipalKind::User, &["ops", "sre"]),
+        ),
+        (
+            "deploy-bot",
+            identity("deploy-bot", PrincipalKind::ServiceAccount, &["dev"]),
+        ),
+        ("carol", identity("carol", PrincipalKind::User, &["sre"])),
+    ] {
+        let got = bounded("identity_of", engine.identity_of(&principal(name), &[]))
+            .await
+            .unwrap();
+        assert_eq!(got, expected);
+    }
+    // Asserted groups (from an identity provider) are added, not substituted.
+    let got = bounded(
+        "identity_of",
+        engine.identity_of(&principal("bob"), &["oncall".to_owned()]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        got,
+        identity(
+            "bob",
+            PrincipalKind::User,
+            &["dev", "loop-a", "loop-b", "oncall"]
+        )
+    );
+    for (name, known) in [
+        ("alice", true),
+        ("deploy-bot", true),
+        ("carol", true),
+        ("admin", true),
+        ("nobody", false),
+    ] {
+        assert_eq!(
+            bounded("is_known", engine.is_known(&principal(name)))
+                .await
+                .unwrap(),
+            known,
+            "{name}"
+        );
+    }
+
+    // Who can restart a service: alice through `sre`, carol as declared,
+    // and the admin; no other LDAP user. `sre` may through the API, the
+    // CLI, the web UI and the #ops room.
+    let who = bounded(
+        "who_can",
+        engine.who_can(Verb::Run, Some("service.restart"), None, None),
+    )
+    .await
+    .unwrap();
+    let names: BTreeSet<&str> = who
+        .principals
+        .iter()
+        .map(|g| g.principal.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["admin", "alice", "carol"]),
+        "{who:#?}"
+    );
+    // Everyone known was examined: carol once (the configuration's), the
+    // other LDAP users and the admin.
+    assert_eq!(who.examined, 5, "{who:#?}");
+    let alice = who
+        .principals
+        .iter()
+        .find(|g| g.principal.as_str() == "alice")
+        .unwrap();
+    assert_eq!(alice.kind, PrincipalKind::User);
+    let doors: BTreeSet<&str> = alice.doors.iter().map(String::as_str).collect();
+    assert_eq!(
+        doors,
+        BTreeSet::from(["api", "cli", "web", "chat:slack:#ops"]),
+        "{alice:#?}"
+    );
+    assert!(
+        alice
+            .policies
+            .iter()
+            .any(|p| p.id == "sre-runs-fleet-actions"),
+        "{alice:#?}"
+    );
+    assert!(who.everyone.is_none(), "{who:#?}");
+    let group_names: BTreeSet<&str> = who.groups.iter().map(|g| g.group.as_str()).collect();
+    assert!(group_names.contains("sre"), "{who:#?}");
+    assert!(!group_names.contains("dev"), "{who:#?}");
+    assert!(!group_names.contains("ops"), "{who:#?}");
+
+    // The directory's kind reaches the policies: service accounts may not
+    // run critical actions, whatever their groups.
+    let (who, decision) = bounded(
+        "explain",
+        engine.explain(
+            &principal("deploy-bot"),
+            Verb::Run,
+            Some("db.failover"),
+            None,
+            &Origin::api(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(who.kind, PrincipalKind::ServiceAccount);
+    assert!(!decision.allowed);
+    assert!(
+        decision
+            .policies
+            .iter()
+            .any(|p| p.id == "no-unattended-critical-runs"),
+        "{decision:#?}"
+    );
+    let (_, decision) = bounded(
+        "explain",
+        engine.explain(
+            &principal("bob"),
+            Verb::Run,
+            Some("service.restart"),
+            None,
+            &Origin::api(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(!decision.allowed, "{decision:#?}");
+
+    // Tokens: LDAP users are known; their tokens sign in with the
+    // directory's groups, and the policies decide with them.
+    let catalog = engine.catalog();
+    let restart = catalog.action("service.restart").unwrap();
+    let token = issue(engine, "alice", vec![Scope::Read, Scope::Run]).await;
+    let alice = authenticate(engine, &token).await.unwrap();
+    assert_eq!(
+        alice.identity,
+        identity("alice", PrincipalKind::User, &["ops", "sre"])
+    );
+    assert_eq!(alice.scopes, vec![Scope::Read, Scope::Run]);
+    engine
+        .authorize(
+            &alice.identity,
+            &Origin::api(),
+            Verb::Run,
+            Some(restart),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    let token = issue(engine, "deploy-bot", vec![Scope::Read]).await;
+    let bot = authenticate(engine, &token).await.unwrap();
+    assert_eq!(
+        bot.identity,
+        identity("deploy-bot", PrincipalKind::ServiceAccount, &["dev"])
+    );
+    let token = issue(engine, "bob", vec![Scope::Run]).await;
+    let bob = authenticate(engine, &token).await.unwrap();
+    let denied = engine
+        .authorize(
+            &bob.identity,
+            &Origin::api(),
+            Verb::Run,
+            Some(restart),
+            &[],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(denied, Err(EngineError::Forbidden(_))),
+        "{denied:?}"
+    );
+
+    // A name neither declared nor in the directory gets no token; nor does
+    // one that is no valid principal in the directory ("bad name" cannot
+    // even be asked for), nor a filter injection, nor another spelling of a
+    // directory user (LDAP would match `ALICE` to alice).
+    for name in ["nobody", "a*)(uid=*", "*", "ALICE"] {
+        let refused = bounded(
+            "create_token",
+            engine.create_token(
+                &Principal::admin(),
+                &Origin::api(),
+                principal(name),
+                vec![Scope::Read],
+                "should fail".to_owned(),
+                None,
+            ),
+        )
+        .await;
+        match refused {
+            Err(EngineError::UnknownPrincipal(p)) => assert_eq!(p, principal(name)),
+            other => panic!("{name}: expected UnknownPrincipal, got {other:?}"),
+        }
+    }
+    let shouting = bounded("identity_of", engine.identity_of(&principal("ALICE"), &[]))
+        .await
+        .unwrap();
+    assert!(
+        shouting.groups.is_empty(),
+        "ALICE is not alice: {shouting:?}"
+    );
+    assert!(directory_failures(&audit(engine).await).is_empty());
+
+    engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn engine_fails_closed_when_the_directory_goes_away() {
+    let mut slapd = Slapd::start();
+    // Nothing cached: every sign-in asks the directory.
+    let t = start_engine(slapd.config(
+        Membership::Member,
+        serde_json::json!({"cache_ttl": "0s", "timeout": "2s"}),
+    ))
+    .await;
+    let engine = &t.engine;
+    let token = issue(engine, "alice", vec![Scope::Read, Scope::Run]).await;
+    let carol_token = issue(engine, "carol", vec![Scope::Read]).await;
+    assert_eq!(
+        authenticate(engine, &token).await.unwrap().identity,
+        identity("alice", PrincipalKind::User, &["ops", "sre"])
+    );
+
+    slapd.stop();
+    check_fails_closed(engine, &slapd.url(), &token, Some(&carol_token)).await;
+
+    // Errors are not remembered: once the directory is back, alice signs
+    // in with her groups again.
+    slapd.restart();
+    assert_eq!(
+        authenticate(engine, &token).await.unwrap().identity,
+        identity("alice", PrincipalKind::User, &["ops", "sre"])
+    );
+    assert!(
+        bounded(
+            "who_can",
+            engine.who_can(Verb::Run, Some("service.restart"), None, None)
+        )
+        .await
+        .unwrap()
+        .principals
+        .iter()
+        .any(|g| g.principal.as_str() == "alice")
+    );
+
+    engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn engine_fails_closed_when_the_directory_is_unreachable() {
+    let (password_env, _) = service_password();
+    // Nothing listens: refused at once. A listener that never answers: the
+    // bind times out.
+    let silent = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    for port in [closed_port(), silent_port] {
+        let url = format!("ldap://127.0.0.1:{port}/");
+        let t = start_engine(config(
+            &url,
+            &password_env,
+            Membership::Member,
+            serde_json::json!({"cache_ttl": "0s", "timeout": "500ms"}),
+        ))
+        .await;
+        let engine = &t.engine;
+        // The engine cannot issue a token for alice without the directory,
+        // so this one goes into the store directly, as if issued earlier.
+        let token = "sb_ldap_engine_test_alice_token_0123456789";
+        engine
+            .store()
+            .create_token(&NewToken {
+                hash: token_hash(token),
+                principal: principal("alice"),
+                scopes: vec![Scope::Read, Scope::Run],
+                description: "issued while the directory was up".to_owned(),
+                created_by: Principal::admin(),
+                created_at: Timestamp::now(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        check_fails_closed(engine, &url, token, None).await;
+        // A token nobody issued is refused as such, without asking the
+        // directory and without saying more.
+        let unknown = authenticate(engine, "sb_never_issued_0123456789").await;
+        assert!(
+            matches!(unknown, Err(EngineError::Unauthenticated(_))),
+            "{unknown:?}"
+        );
+        engine.shutdown(Duration::from_secs(1)).await;
+    }
+    drop(silent);
 }

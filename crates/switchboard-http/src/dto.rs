@@ -86,8 +86,44 @@ pub struct ActionDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<usize>,
     pub idempotent: bool,
+    /// The two-person rule, when runs need approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRuleDto>,
     /// The catalog file it is declared in.
     pub file: String,
+}
+
+/// Who must approve a run, how many, and how long a request waits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRuleDto {
+    /// `group:NAME` or `user:NAME`.
+    pub approvers: Vec<String>,
+    pub count: u32,
+    /// How long a request waits, e.g. `30m`.
+    pub expires: String,
+}
+
+/// An approver's answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalDto {
+    pub approver: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub reason: Option<String>,
+    pub origin: String,
+    pub at: String,
+}
+
+impl From<&switchboard_core::Approval> for ApprovalDto {
+    fn from(a: &switchboard_core::Approval) -> Self {
+        Self {
+            approver: a.approver.to_string(),
+            decision: if a.approved { "approved" } else { "rejected" }.to_owned(),
+            reason: a.reason.clone(),
+            origin: a.origin.to_string(),
+            at: a.at.to_string(),
+        }
+    }
 }
 
 impl From<&Action> for ActionDto {
@@ -111,6 +147,11 @@ impl From<&Action> for ActionDto {
                 .collect(),
             concurrency: a.concurrency,
             idempotent: a.idempotent,
+            approval: a.approval.as_ref().map(|r| ApprovalRuleDto {
+                approvers: r.approvers.iter().map(ToString::to_string).collect(),
+                count: r.count,
+                expires: humantime::format_duration(r.expires).to_string(),
+            }),
             file: a.file.display().to_string(),
         }
     }
@@ -142,6 +183,13 @@ pub struct ExecutionDto {
     pub finished_at: Option<String>,
     /// Milliseconds from start to end (or to now while running).
     pub duration_ms: Option<u64>,
+    /// While awaiting approval: when the request lapses (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_expires_at: Option<String>,
+    /// The approvers' answers (when showing one execution of an action that
+    /// needs approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Vec<ApprovalDto>>,
 }
 
 impl From<&Execution> for ExecutionDto {
@@ -165,6 +213,8 @@ impl From<&Execution> for ExecutionDto {
             duration_ms: e
                 .duration(Timestamp::now())
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            approval_expires_at: e.approval_expires_at.map(|t| t.to_string()),
+            approvals: None,
         }
     }
 }
@@ -247,43 +297,60 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    status,
-                    "body_too_large",
-                    format!(
-                        "request body is larger than {} bytes",
-                        crate::MAX_BODY_BYTES
-                    ),
-                )
-            } else {
-                ApiError::bad_request(format!(
-                    "cannot read the request body: {}",
-                    rejection.body_text()
-                ))
-            }
-        })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de)
-            .map(JsonBody)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                let message = if inner.is_syntax() || inner.is_eof() {
-                    format!("request body is not valid JSON: {inner}")
-                } else {
-                    format!("invalid request body: {inner}")
-                };
-                let mut err =
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message.clone());
-                if field != "." {
-                    err.details.push(FieldError { field, message });
-                }
-                err
-            })
+        parse_body(&read_body(req, state).await?).map(JsonBody)
     }
+}
+
+/// An empty body is `None`: for requests whose body is optional.
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        parse_body(&bytes).map(|b| Some(JsonBody(b)))
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "body_too_large",
+                format!(
+                    "request body is larger than {} bytes",
+                    crate::MAX_BODY_BYTES
+                ),
+            )
+        } else {
+            ApiError::bad_request(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    })
+}
+
+fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("request body is not valid JSON: {inner}")
+        } else {
+            format!("invalid request body: {inner}")
+        };
+        let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message.clone());
+        if field != "." {
+            err.details.push(FieldError { field, message });
+        }
+        err
+    })
 }
 
 /// A single path segment as text; a malformed one (bad percent-encoding,

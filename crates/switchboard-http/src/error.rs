@@ -117,6 +117,12 @@ impl From<EngineError> for ApiError {
             EngineError::AlreadyFinished { .. } => {
                 Self::new(StatusCode::CONFLICT, "already_finished", e.to_string())
             }
+            EngineError::NotAwaitingApproval { .. } => {
+                Self::new(StatusCode::CONFLICT, "not_awaiting_approval", e.to_string())
+            }
+            EngineError::AlreadyAnswered { .. } => {
+                Self::new(StatusCode::CONFLICT, "already_answered", e.to_string())
+            }
             EngineError::Catalog(errors) => {
                 let mut err = Self::new(
                     StatusCode::UNPROCESSABLE_ENTITY,

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use switchboard_core::audit::{AuditEvent, AuditRecord};
 use switchboard_core::token::{Scope, TokenRecord};
 use switchboard_core::{
-    ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Timestamp,
+    ActionName, Approval, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal,
+    Timestamp,
 };
 
 pub use sqlite::SqliteStore;
@@ -44,6 +45,10 @@ pub struct NewExecution {
     pub origin: Origin,
     pub status: ExecutionStatus,
     pub created_at: Timestamp,
+    /// For `awaiting_approval`: the rule it waits under.
+    pub approval_rule: Option<switchboard_core::catalog::ApprovalRule>,
+    /// For `awaiting_approval`: when the request lapses.
+    pub approval_expires_at: Option<Timestamp>,
 }
 
 /// How an execution ended.
@@ -148,6 +153,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError>;
+
+    /// Records an approver's answer; `false` when this approver already
+    /// answered for this execution.
+    async fn record_approval(
+        &self,
+        id: ExecutionId,
+        approval: &Approval,
+    ) -> Result<bool, StoreError>;
+
+    /// The answers an execution received, oldest first.
+    async fn approvals(&self, id: ExecutionId) -> Result<Vec<Approval>, StoreError>;
+
+    /// Moves an `awaiting_approval` execution to the queue; `false` when it
+    /// was no longer waiting.
+    async fn release_approved(&self, id: ExecutionId) -> Result<bool, StoreError>;
+
+    /// Executions awaiting approval whose request lapsed at or before `now`.
+    async fn lapsed_approvals(&self, now: Timestamp) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// When the next request for approval lapses, if any is waiting.
+    async fn next_approval_expiry(&self) -> Result<Option<Timestamp>, StoreError>;
 
     async fn list_executions(&self, filter: &ExecutionFilter)
     -> Result<Vec<Execution>, StoreError>;

@@ -83,6 +83,31 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Approve an execution that waits for approval (never your own).
+    Approve {
+        /// Execution id.
+        id: String,
+        /// Why, shown to the requester and kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reject an execution that waits for approval; it is cancelled.
+    Reject {
+        /// Execution id.
+        id: String,
+        /// Why, shown to the requester and kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the executions waiting for your approval.
+    Approvals {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Check or reload a catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -299,6 +324,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         } => client::logs(&client, &id, follow, timestamps).await,
         Command::Cancel { id, client } => client::cancel(&client, &id).await,
+        Command::Approve { id, reason, client } => {
+            client::answer(&client, &id, true, reason.as_deref()).await
+        }
+        Command::Reject { id, reason, client } => {
+            client::answer(&client, &id, false, reason.as_deref()).await
+        }
+        Command::Approvals { client } => client::approvals(&client).await,
         Command::Catalog(CatalogCommand::Check { dir, output }) => offline::check(&dir, output),
         Command::Catalog(CatalogCommand::Reload { client }) => client::reload(&client).await,
         Command::Token(TokenCommand::Create {

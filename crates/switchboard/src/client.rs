@@ -263,6 +263,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         return Ok(terminal::EXIT_OK);
     }
+    if execution.status == "awaiting_approval" && args.client.output == OutputFormat::Text {
+        eprintln!(
+            "#{} {} waits for approval (`switchboard approve {}` by an approver)…",
+            execution.id, execution.action, execution.id
+        );
+    }
     follow(&api, &execution, args.timestamps, args.client.output).await
 }
 
@@ -379,10 +385,7 @@ pub async fn logs(
     timestamps: bool,
 ) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
-    let id: i64 = id
-        .trim_start_matches('#')
-        .parse()
-        .with_context(|| format!("`{id}` is not an execution id"))?;
+    let id = execution_id(id)?;
     let execution: ExecutionView = api.get(&format!("/executions/{id}")).await?;
     if follow_it {
         return follow(&api, &execution, timestamps, args.output).await;
@@ -476,12 +479,94 @@ pub async fn executions(args: ExecutionsArgs) -> anyhow::Result<u8> {
     Ok(terminal::EXIT_OK)
 }
 
+fn execution_id(text: &str) -> anyhow::Result<i64> {
+    text.trim_start_matches('#')
+        .parse()
+        .with_context(|| format!("`{text}` is not an execution id"))
+}
+
+/// Approves or rejects an execution awaiting approval.
+pub async fn answer(
+    args: &ClientArgs,
+    id: &str,
+    approve: bool,
+    reason: Option<&str>,
+) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let id = execution_id(id)?;
+    let verb = if approve { "approve" } else { "reject" };
+    let raw: serde_json::Value = api
+        .post(
+            &format!("/executions/{id}/{verb}"),
+            &serde_json::json!({ "reason": reason }),
+        )
+        .await?;
+    if args.output == OutputFormat::Json {
+        print_json(&raw);
+        return Ok(terminal::EXIT_OK);
+    }
+    if approve {
+        let e: ExecutionView = serde_json::from_value(raw["execution"].clone())?;
+        println!(
+            "#{} {} approved ({} of {} needed): {}",
+            e.id,
+            e.action,
+            raw["approvals"].as_u64().unwrap_or_default(),
+            raw["needed"].as_u64().unwrap_or_default(),
+            e.status
+        );
+    } else {
+        let e: ExecutionView = serde_json::from_value(raw)?;
+        println!(
+            "#{} {} {}: {}",
+            e.id,
+            e.action,
+            e.status,
+            e.error.unwrap_or_default()
+        );
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+pub async fn approvals(args: &ClientArgs) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let list: Vec<serde_json::Value> = api.get("/approvals").await?;
+    if args.output == OutputFormat::Json {
+        print_json(&serde_json::Value::Array(list));
+        return Ok(terminal::EXIT_OK);
+    }
+    if list.is_empty() {
+        println!("Nothing waits for your approval.");
+        return Ok(terminal::EXIT_OK);
+    }
+    let time = |v: &serde_json::Value| {
+        v.as_str().map_or("-".to_owned(), |t| {
+            t.chars().take(19).collect::<String>().replace('T', " ")
+        })
+    };
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|e| {
+            vec![
+                e["id"].to_string(),
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["requester"].as_str().unwrap_or_default().to_owned(),
+                e["params"].to_string(),
+                time(&e["created_at"]),
+                time(&e["approval_expires_at"]),
+            ]
+        })
+        .collect();
+    terminal::print_table(
+        &["ID", "ACTION", "REQUESTER", "PARAMS", "ASKED", "EXPIRES"],
+        &rows,
+    );
+    Ok(terminal::EXIT_OK)
+}
+
 pub async fn cancel(args: &ClientArgs, id: &str) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
-    let id: i64 = id
-        .trim_start_matches('#')
-        .parse()
-        .with_context(|| format!("`{id}` is not an execution id"))?;
+    let id = execution_id(id)?;
     let raw: serde_json::Value = api
         .post(&format!("/executions/{id}/cancel"), &serde_json::json!({}))
         .await?;

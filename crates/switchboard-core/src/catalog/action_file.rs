@@ -355,41 +355,15 @@ fn read_approval(r: &mut Reader<'_>, v: &Value<'_>) -> Option<super::ApprovalRul
         OneOrMany::One(t) => vec![t],
         OneOrMany::Many(ts) => ts,
     };
-    let mut approvers = Vec::new();
-    for t in &texts {
-        match super::Approver::parse(t) {
-            Ok(a) => approvers.push(a),
-            Err(e) => r.error(v.span(), "approval.approvers", e),
+    match super::ApprovalRule::from_parts(&texts, raw.count, raw.expires.as_deref()) {
+        Ok(rule) => Some(rule),
+        Err(problems) => {
+            for (part, message) in problems {
+                r.error(v.span(), &format!("approval.{part}"), message);
+            }
+            None
         }
     }
-    if texts.is_empty() {
-        r.error(
-            v.span(),
-            "approval.approvers",
-            "name at least one approver (`group:NAME` or `user:NAME`)",
-        );
-    }
-    let count = raw.count.unwrap_or(1);
-    if count == 0 {
-        r.error(v.span(), "approval.count", "must be at least 1");
-    }
-    let expires = match raw.expires.as_deref().map(parse_duration) {
-        None => Duration::from_secs(30 * 60),
-        Some(Ok(d)) if !d.is_zero() => d,
-        Some(Ok(_)) => {
-            r.error(v.span(), "approval.expires", "must be longer than zero");
-            return None;
-        }
-        Some(Err(e)) => {
-            r.error(v.span(), "approval.expires", e);
-            return None;
-        }
-    };
-    Some(super::ApprovalRule {
-        approvers,
-        count,
-        expires,
-    })
 }
 
 fn read_env(r: &mut Reader<'_>, v: &Value<'_>) -> BTreeMap<String, String> {

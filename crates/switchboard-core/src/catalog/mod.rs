@@ -50,9 +50,9 @@ pub struct Alias {
     pub description: Option<String>,
 }
 
-/// Who may approve: a group, or one named principal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// Who may approve: a group, or one named principal. Shown and serialized
+/// as `group:NAME` or `user:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approver {
     Group(String),
     User(crate::ids::Principal),
@@ -84,6 +84,12 @@ impl fmt::Display for Approver {
     }
 }
 
+impl Serialize for Approver {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// An action's two-person rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApprovalRule {
@@ -91,8 +97,86 @@ pub struct ApprovalRule {
     pub approvers: Vec<Approver>,
     /// Distinct approvals needed.
     pub count: u32,
-    /// How long a request waits before it is cancelled.
+    /// How long a request waits before it is cancelled (`"30m"` when shown).
+    #[serde(serialize_with = "duration_text")]
     pub expires: Duration,
+}
+
+fn duration_text<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*d))
+}
+
+impl ApprovalRule {
+    /// How long a request waits when the rule does not say.
+    pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(30 * 60);
+
+    /// A rule from its written parts (`approvers` as `group:NAME` or
+    /// `user:NAME`, `count` at least 1, `expires` a duration above zero);
+    /// each problem names its part.
+    pub fn from_parts(
+        approvers: &[String],
+        count: Option<u32>,
+        expires: Option<&str>,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let mut parsed = Vec::new();
+        for text in approvers {
+            match Approver::parse(text.trim()) {
+                Ok(a) => parsed.push(a),
+                Err(e) => problems.push(("approvers", e)),
+            }
+        }
+        if approvers.is_empty() {
+            problems.push((
+                "approvers",
+                "name at least one approver (`group:NAME` or `user:NAME`)".to_owned(),
+            ));
+        }
+        let count = count.unwrap_or(1);
+        if count == 0 {
+            problems.push(("count", "must be at least 1".to_owned()));
+        }
+        let expires = match expires.map(crate::params::parse_duration) {
+            None => Self::DEFAULT_EXPIRES,
+            Some(Ok(d)) if !d.is_zero() => d,
+            Some(Ok(_)) => {
+                problems.push(("expires", "must be longer than zero".to_owned()));
+                Duration::ZERO
+            }
+            Some(Err(e)) => {
+                problems.push(("expires", e));
+                Duration::ZERO
+            }
+        };
+        if problems.is_empty() {
+            Ok(Self {
+                approvers: parsed,
+                count,
+                expires,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ApprovalRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Written {
+            approvers: Vec<String>,
+            count: u32,
+            expires: String,
+        }
+        let w = Written::deserialize(d)?;
+        Self::from_parts(&w.approvers, Some(w.count), Some(&w.expires)).map_err(|problems| {
+            let shown: Vec<String> = problems
+                .into_iter()
+                .map(|(part, message)| format!("{part}: {message}"))
+                .collect();
+            serde::de::Error::custom(shown.join("; "))
+        })
+    }
 }
 
 /// A validated action.

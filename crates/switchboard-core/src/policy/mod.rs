@@ -30,7 +30,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Action, CatalogError};
+use crate::catalog::{Action, ApprovalRule, CatalogError};
 use crate::directory::PrincipalKind;
 use crate::ids::{Origin, Principal};
 
@@ -178,6 +178,10 @@ pub struct PolicyInfo {
     pub effect: Effect,
     /// Its `@description("…")` annotation, if any.
     pub description: Option<String>,
+    /// What it permits needs approval first: its `@approval("group:…")`,
+    /// `@approval_count("2")` and `@approval_expires("30m")` annotations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRule>,
     /// The policy's text as written.
     pub text: String,
 }
@@ -212,6 +216,10 @@ pub struct Decision {
     /// Policies that failed to evaluate (they are skipped, as Cedar does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Allowed, but only once approved: set when every permitting policy
+    /// demands approval (the first one's rule, by id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRule>,
 }
 
 /// The catalog's policies, validated, ready to decide.
@@ -353,6 +361,20 @@ impl Policies {
                     cedar_policy::Effect::Permit => Effect::Permit,
                     cedar_policy::Effect::Forbid => Effect::Forbid,
                 };
+                let approval = match approval_of(policy, effect) {
+                    Ok(rule) => rule,
+                    Err(problems) => {
+                        for message in problems {
+                            errors.push(CatalogError {
+                                file: path.clone(),
+                                line: Some(line),
+                                key: Some("@approval".to_owned()),
+                                message,
+                            });
+                        }
+                        None
+                    }
+                };
                 info.insert(
                     id.clone(),
                     PolicyInfo {
@@ -360,6 +382,7 @@ impl Policies {
                         location,
                         effect,
                         description: policy.annotation("description").map(str::to_owned),
+                        approval,
                         text: written,
                     },
                 );
@@ -458,6 +481,7 @@ impl Policies {
                 policies: Vec::new(),
                 reason: format!("denied: the request could not be evaluated ({why})"),
                 errors: vec![why],
+                approval: None,
             },
         }
     }
@@ -623,13 +647,73 @@ impl Policies {
                 q.describe()
             ),
         };
+        // Approval is needed only when no permitting policy lets it through
+        // without one.
+        let approval = if allowed {
+            let rules: Vec<Option<&ApprovalRule>> = policies
+                .iter()
+                .map(|p| self.info.get(&p.id).and_then(|i| i.approval.as_ref()))
+                .collect();
+            if rules.iter().all(Option::is_some) {
+                rules.into_iter().flatten().next().cloned()
+            } else {
+                None
+            }
+        } else {
+            None
+        };
         Ok(Decision {
             allowed,
             policies,
             reason,
             errors,
+            approval,
         })
     }
+}
+
+/// The approval a policy demands, from its annotations.
+fn approval_of(
+    policy: &cedar_policy::Policy,
+    effect: Effect,
+) -> Result<Option<ApprovalRule>, Vec<String>> {
+    let approvers = policy.annotation("approval");
+    let count = policy.annotation("approval_count");
+    let expires = policy.annotation("approval_expires");
+    let Some(approvers) = approvers else {
+        return if count.is_some() || expires.is_some() {
+            Err(vec![
+                "`@approval_count` and `@approval_expires` need `@approval(\"group:NAME\")`"
+                    .to_owned(),
+            ])
+        } else {
+            Ok(None)
+        };
+    };
+    if effect == Effect::Forbid {
+        return Err(vec![
+            "only a `permit` can demand approval (a `forbid` refuses outright)".to_owned(),
+        ]);
+    }
+    let count = match count.map(|c| c.trim().parse::<u32>()) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Err(vec!["`@approval_count` must be a whole number".to_owned()]),
+    };
+    let texts: Vec<String> = approvers
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    ApprovalRule::from_parts(&texts, count, expires)
+        .map(Some)
+        .map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|(part, message)| format!("approval {part}: {message}"))
+                .collect()
+        })
 }
 
 /// The line a byte offset falls on, counting from 1.

@@ -253,6 +253,69 @@ fn who_can_lists_principals_groups_and_doors() {
     );
 }
 
+#[test]
+fn a_policy_can_demand_approval() {
+    let c = sample();
+    let text = r#"
+@id("devs-restart-with-a-lead")
+@approval("group:sre-leads, user:carol")
+@approval_count("2")
+@approval_expires("1h")
+permit (principal in Group::"dev", action == Action::"run", resource)
+when { resource.name == "service.restart" };
+"#;
+    let policies = Policies::new(&[PolicyFile {
+        path: "policies/p.cedar".into(),
+        text: text.to_owned(),
+    }])
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let rule = policies
+        .policy("devs-restart-with-a-lead")
+        .unwrap()
+        .approval
+        .clone()
+        .unwrap();
+    assert_eq!(rule.count, 2);
+    assert_eq!(rule.expires, std::time::Duration::from_secs(3600));
+    let origin = Origin::cli();
+    let q = Question::new(
+        Verb::Run,
+        Some(c.action("service.restart").unwrap()),
+        &origin,
+    );
+    let d = policies.decide(&identity(&BOB), &q);
+    assert!(d.allowed);
+    assert_eq!(d.approval, Some(rule), "every permitting policy demands it");
+    // The admin is also let through by the built-in policy, which demands nothing.
+    let d = policies.decide(&identity(&ADMIN), &q);
+    assert!(d.allowed);
+    assert_eq!(d.approval, None);
+
+    let shown = errors_of(
+        "@approval(\"sre\")\n@approval_count(\"two\")\npermit (principal, action, resource);\n\n@approval(\"group:x\")\nforbid (principal, action, resource);\n\n@approval_expires(\"1h\")\npermit (principal, action, resource);\n",
+    );
+    assert!(shown.iter().any(|e| e.starts_with("policies/x.cedar:1: @approval: ") && e.contains("whole number")), "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("policies/x.cedar:5: ") && e.contains("only a `permit`")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("policies/x.cedar:8: ") && e.contains("need `@approval")),
+        "{shown:?}"
+    );
+    let shown = errors_of("@approval(\"sre\")\npermit (principal, action, resource);\n");
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.contains("must be `group:NAME` or `user:NAME`")),
+        "{shown:?}"
+    );
+}
+
 fn errors_of(text: &str) -> Vec<String> {
     Policies::new(&[PolicyFile {
         path: "policies/x.cedar".into(),

@@ -11,18 +11,18 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::token::Scope;
 use switchboard_core::{ActionName, ExecutionId, ExecutionStatus, Origin, Principal, Stream};
 use switchboard_engine::{SubmitRequest, WatchEvent};
 use switchboard_store::ExecutionFilter;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::caller::Caller;
 use crate::dto::{
-    ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, PathText, SubmitBody,
-    field_error, page_limit, query_time,
+    ApprovalDto, ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, PathText,
+    SubmitBody, field_error, page_limit, query_time,
 };
 use crate::error::{ApiError, ErrorBody};
 
@@ -166,7 +166,12 @@ pub async fn get_execution(
         .engine
         .get_visible(caller.identity(), &caller.origin, parse_id(&id)?)
         .await?;
-    Ok(Json(ExecutionDto::from(&execution)))
+    let mut dto = ExecutionDto::from(&execution);
+    let answers = state.engine.approvals(execution.id).await?;
+    if !answers.is_empty() || execution.status == ExecutionStatus::AwaitingApproval {
+        dto.approvals = Some(answers.iter().map(ApprovalDto::from).collect());
+    }
+    Ok(Json(dto))
 }
 
 /// Stops an execution: a queued one at once, a running one by signalling
@@ -189,6 +194,98 @@ pub async fn cancel(
         .cancel(parse_id(&id)?, caller.identity(), &caller.origin)
         .await?;
     Ok(Json(ExecutionDto::from(&execution)))
+}
+
+/// An approver's answer.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    /// Why, shown to the requester and kept in the audit log.
+    pub reason: Option<String>,
+}
+
+/// The result of an approval.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovedDto {
+    pub execution: ExecutionDto,
+    /// Approvals so far.
+    pub approvals: u32,
+    /// Approvals needed before it runs.
+    pub needed: u32,
+}
+
+/// Approves an execution awaiting approval. The approver must be named by
+/// the action's rule, permitted `approve`, and not the requester; the
+/// execution is queued once enough distinct approvers said yes.
+#[utoipa::path(
+    post, path = "/executions/{id}/approve", tag = "approvals",
+    params(("id" = i64, Path, description = "Execution id")),
+    request_body = AnswerBody,
+    responses((status = 200, body = ApprovedDto), (status = 403, body = ErrorBody), (status = 409, description = "Not awaiting approval, or already answered", body = ErrorBody))
+)]
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathText(id): PathText,
+    body: Option<JsonBody<AnswerBody>>,
+) -> Result<Json<ApprovedDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Run, "approve executions")
+        .await?;
+    let reason = body.and_then(|JsonBody(b)| b.reason);
+    let outcome = state
+        .engine
+        .approve(parse_id(&id)?, caller.identity(), &caller.origin, reason)
+        .await?;
+    Ok(Json(ApprovedDto {
+        execution: ExecutionDto::from(&outcome.execution),
+        approvals: outcome.approvals,
+        needed: outcome.needed,
+    }))
+}
+
+/// Rejects an execution awaiting approval: it ends `cancelled`, saying who
+/// rejected it and why.
+#[utoipa::path(
+    post, path = "/executions/{id}/reject", tag = "approvals",
+    params(("id" = i64, Path, description = "Execution id")),
+    request_body = AnswerBody,
+    responses((status = 200, body = ExecutionDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathText(id): PathText,
+    body: Option<JsonBody<AnswerBody>>,
+) -> Result<Json<ExecutionDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Run, "reject executions")
+        .await?;
+    let reason = body.and_then(|JsonBody(b)| b.reason);
+    let execution = state
+        .engine
+        .reject(parse_id(&id)?, caller.identity(), &caller.origin, reason)
+        .await?;
+    Ok(Json(ExecutionDto::from(&execution)))
+}
+
+/// The executions awaiting approval that the caller may answer, newest first.
+#[utoipa::path(
+    get, path = "/approvals", tag = "approvals",
+    responses((status = 200, body = Vec<ExecutionDto>))
+)]
+pub async fn approval_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ExecutionDto>>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see requests for approval")
+        .await?;
+    let queue = state
+        .engine
+        .approval_queue(caller.identity(), &caller.origin)
+        .await?;
+    Ok(Json(queue.iter().map(ExecutionDto::from).collect()))
 }
 
 fn wants(headers: &HeaderMap, kind: &str) -> bool {

@@ -13,8 +13,8 @@ use sqlx::{QueryBuilder, Sqlite};
 use switchboard_core::audit::{AuditEvent, AuditRecord, GENESIS};
 use switchboard_core::token::{Scope, TokenRecord};
 use switchboard_core::{
-    ActionName, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
-    Timestamp,
+    ActionName, Approval, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal,
+    Stream, Timestamp,
 };
 
 use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, NewToken, Store, StoreError};
@@ -23,7 +23,8 @@ use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, NewToken, Store,
 macro_rules! columns {
     () => {
         "id, action, params, requester, origin, status, node, exit_code, result, error, \
-         output_bytes, output_truncated, created_at, started_at, finished_at"
+         output_bytes, output_truncated, created_at, started_at, finished_at, approval_rule, \
+         approval_expires_at"
     };
 }
 
@@ -79,6 +80,8 @@ struct ExecutionRow {
     created_at: i64,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    approval_rule: Option<String>,
+    approval_expires_at: Option<i64>,
 }
 
 fn corrupt(id: i64, what: impl std::fmt::Display) -> StoreError {
@@ -108,6 +111,12 @@ impl TryFrom<ExecutionRow> for Execution {
             created_at: Timestamp(r.created_at),
             started_at: r.started_at.map(Timestamp),
             finished_at: r.finished_at.map(Timestamp),
+            approval_rule: r
+                .approval_rule
+                .as_deref()
+                .map(|t| serde_json::from_str(t).map_err(|e| corrupt(id, e)))
+                .transpose()?,
+            approval_expires_at: r.approval_expires_at.map(Timestamp),
         })
     }
 }
@@ -180,8 +189,8 @@ impl Store for SqliteStore {
         // keeps its transaction open, and then the WAL is never checkpointed
         // and grows without bound (the test `sqlite_checkpoints_its_write_ahead_log`).
         let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
-            "INSERT INTO executions (action, params, requester, origin, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING ",
+            "INSERT INTO executions (action, params, requester, origin, status, created_at, \
+             approval_rule, approval_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
             columns!()
         ))
         .bind(new.action.as_str())
@@ -190,6 +199,14 @@ impl Store for SqliteStore {
         .bind(new.origin.as_str())
         .bind(new.status.as_str())
         .bind(new.created_at.micros())
+        .bind(
+            new.approval_rule
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("approval rule: {e}")))?,
+        )
+        .bind(new.approval_expires_at.map(Timestamp::micros))
         .fetch_all(&self.writer)
         .await?;
         rows.into_iter()
@@ -299,6 +316,82 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_approval(
+        &self,
+        id: ExecutionId,
+        approval: &Approval,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO approvals (execution_id, approver, decision, reason, origin, at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id, approver) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(approval.approver.as_str())
+        .bind(if approval.approved {
+            "approved"
+        } else {
+            "rejected"
+        })
+        .bind(approval.reason.as_deref())
+        .bind(approval.origin.as_str())
+        .bind(approval.at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn approvals(&self, id: ExecutionId) -> Result<Vec<Approval>, StoreError> {
+        let rows: Vec<(String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT approver, decision, reason, origin, at FROM approvals \
+             WHERE execution_id = ? ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|(approver, decision, reason, origin, at)| {
+                Ok(Approval {
+                    approver: Principal::new(approver).map_err(|e| corrupt(id.0, e))?,
+                    approved: decision == "approved",
+                    reason,
+                    origin: Origin::new(origin).map_err(|e| corrupt(id.0, e))?,
+                    at: Timestamp(at),
+                })
+            })
+            .collect()
+    }
+
+    async fn release_approved(&self, id: ExecutionId) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE executions SET status = 'queued', approval_expires_at = NULL \
+             WHERE id = ? AND status = 'awaiting_approval'",
+        )
+        .bind(id.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn lapsed_approvals(&self, now: Timestamp) -> Result<Vec<ExecutionId>, StoreError> {
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM executions WHERE status = 'awaiting_approval' \
+             AND approval_expires_at <= ? ORDER BY id",
+        )
+        .bind(now.micros())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| ExecutionId(id)).collect())
+    }
+
+    async fn next_approval_expiry(&self) -> Result<Option<Timestamp>, StoreError> {
+        let next: (Option<i64>,) = sqlx::query_as(
+            "SELECT MIN(approval_expires_at) FROM executions WHERE status = 'awaiting_approval'",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(next.0.map(Timestamp))
     }
 
     async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>, StoreError> {

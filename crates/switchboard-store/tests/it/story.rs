@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use switchboard_core::{
-    ActionName, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream, Timestamp,
+    ActionName, Approval, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
+    Timestamp,
 };
 use switchboard_store::{ExecutionFilter, Finish, NewExecution, Store};
 
@@ -21,6 +22,8 @@ fn new(action: &str, requester: &str, origin: &str) -> NewExecution {
         origin: Origin::new(origin).unwrap(),
         status: ExecutionStatus::Queued,
         created_at: Timestamp::now(),
+        approval_rule: None,
+        approval_expires_at: None,
     }
 }
 
@@ -177,6 +180,64 @@ async fn restart_marks_running_lost_and_cancels_waiting(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
+}
+
+/// Two-person rule: a waiting execution is not claimed, each approver
+/// answers once, release queues it, lapsed requests are found by time.
+async fn approvals_hold_and_release(store: Arc<dyn Store>) {
+    let now = Timestamp::now();
+    let mut waiting = new("db.failover", "alice", "cli");
+    waiting.status = ExecutionStatus::AwaitingApproval;
+    waiting.approval_expires_at = Some(now.after(std::time::Duration::from_secs(60)));
+    let held = store.insert_execution(&waiting).await.unwrap();
+    waiting.approval_expires_at = Some(now.after(std::time::Duration::from_secs(1)));
+    let soon = store.insert_execution(&waiting).await.unwrap();
+    assert_eq!(
+        held.approval_expires_at,
+        Some(now.after(std::time::Duration::from_secs(60)))
+    );
+    assert!(
+        store
+            .claim_queued("n1", 10, &[], now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing waiting for approval is claimed"
+    );
+    assert_eq!(
+        store.next_approval_expiry().await.unwrap(),
+        soon.approval_expires_at
+    );
+    let later = now.after(std::time::Duration::from_secs(2));
+    assert_eq!(store.lapsed_approvals(later).await.unwrap(), [soon.id]);
+    assert!(store.lapsed_approvals(now).await.unwrap().is_empty());
+
+    let answer = Approval {
+        approver: Principal::new("carol").unwrap(),
+        approved: true,
+        reason: Some("ok".into()),
+        origin: Origin::new("web").unwrap(),
+        at: now,
+    };
+    assert!(store.record_approval(held.id, &answer).await.unwrap());
+    assert!(
+        !store.record_approval(held.id, &answer).await.unwrap(),
+        "one answer per approver"
+    );
+    assert_eq!(store.approvals(held.id).await.unwrap(), [answer]);
+    assert!(store.release_approved(held.id).await.unwrap());
+    assert!(!store.release_approved(held.id).await.unwrap());
+    let released = store.get_execution(held.id).await.unwrap().unwrap();
+    assert_eq!(released.status, ExecutionStatus::Queued);
+    assert_eq!(released.approval_expires_at, None);
+    let claimed = store.claim_queued("n1", 10, &[], now).await.unwrap();
+    assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [held.id]);
+}
+
+#[tokio::test]
+async fn sqlite_approvals_hold_and_release() {
+    let (_dir, store) = sqlite().await;
+    approvals_hold_and_release(store).await;
 }
 
 #[tokio::test]

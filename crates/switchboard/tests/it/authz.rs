@@ -14,22 +14,6 @@ pub const TEAM: &str = "[[users]]\nname = \"alice\"\ngroups = [\"sre\"]\n\n\
     [[service_accounts]]\nname = \"svc:deploy\"\ngroups = [\"sre\"]\n\n\
     [groups]\nsre-leads = [\"sre\"]\n";
 
-/// A token of `user` with the read and run scopes.
-pub fn token_of(server: &Server, user: &str) -> String {
-    let out = server.cli(&["token", "create", "--user", user]);
-    assert!(out.status.success(), "{out:?}");
-    text(&out.stdout).trim().to_owned()
-}
-
-fn cli_as(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(crate::harness::BIN)
-        .args(args)
-        .env("SWITCHBOARD_URL", &server.url)
-        .env("SWITCHBOARD_TOKEN", token)
-        .output()
-        .unwrap()
-}
-
 async fn audit_kinds(server: &Server, kind: &str) -> Vec<Value> {
     let (_, page) = server.get("/audit?limit=5000").await;
     page["records"]
@@ -52,9 +36,9 @@ async fn every_door_gets_the_policies_answer_and_denials_are_audited() {
     )
     .unwrap();
     let server = Server::start_with_config(dir.path(), TEAM);
-    let alice = Api::with_token(server.url.clone(), &token_of(&server, "alice"));
-    let bob = Api::with_token(server.url.clone(), &token_of(&server, "bob"));
-    let deploy = Api::with_token(server.url.clone(), &token_of(&server, "svc:deploy"));
+    let alice = Api::with_token(server.url.clone(), &server.token_for("alice"));
+    let bob = Api::with_token(server.url.clone(), &server.token_for("bob"));
+    let deploy = Api::with_token(server.url.clone(), &server.token_for("svc:deploy"));
 
     // Permitted: sre runs fleet actions through the API.
     let id = alice
@@ -261,9 +245,9 @@ async fn who_can_and_explain_answer_the_auditor() {
     assert_eq!(policies[0]["id"], "builtin:admin");
 
     // Listing the policies is for admins; bob may ask about what he can see.
-    let bob = token_of(&server, "bob");
-    let out = cli_as(&server, &bob, &["policies"]);
+    let bob = server.token_for("bob");
+    let out = server.cli_as(&bob, &["policies"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
-    let out = cli_as(&server, &bob, &["explain", "bob", "run", "host.uptime"]);
+    let out = server.cli_as(&bob, &["explain", "bob", "run", "host.uptime"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }

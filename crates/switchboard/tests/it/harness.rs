@@ -164,15 +164,27 @@ impl Server {
         self.spawn();
     }
 
-    /// Runs the CLI against this server.
+    /// Runs the CLI against this server as the bootstrap admin.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_as(ADMIN_TOKEN, args)
+    }
+
+    /// Runs the CLI against this server, signed in with `token`.
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
         Command::new(BIN)
             .args(args)
             .env("SWITCHBOARD_URL", &self.url)
-            .env("SWITCHBOARD_TOKEN", ADMIN_TOKEN)
+            .env("SWITCHBOARD_TOKEN", token)
             .stdin(Stdio::null())
             .output()
             .unwrap()
+    }
+
+    /// A new token of `user` with the read and run scopes.
+    pub fn token_for(&self, user: &str) -> String {
+        let out = self.cli(&["token", "create", "--user", user]);
+        assert!(out.status.success(), "{out:?}");
+        text(&out.stdout).trim().to_owned()
     }
 }
 

@@ -8,6 +8,7 @@
 // CLI, as a user would. If you are adding a feature, its test goes in the
 // module of the door it comes through.
 mod api;
+mod approvals;
 mod audit;
 mod auth;
 mod authz;
