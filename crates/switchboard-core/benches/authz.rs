@@ -1,6 +1,7 @@
 //! The cost of authorization: one `Policies::decide` with the sample
 //! catalog's policies and with 100 generated ones in force, and
-//! `Policies::who_can` over 10,000 principals, for one door and for all.
+//! `Policies::who_can` over 10,000 principals, for one door and for all,
+//! with random group sets and with 200 shared ones.
 //!
 //! Run: `cargo bench -p switchboard-core --bench authz`
 //! (decisions only: `cargo bench -p switchboard-core --bench authz -- decide`)
@@ -193,8 +194,10 @@ fn group_names() -> Vec<String> {
 }
 
 /// 10,000 principals in 1–4 direct groups each (a tenth service accounts);
-/// `team{i}-oncall` is inside `team{i}`.
-fn population() -> (Vec<Identity>, Directory) {
+/// `team{i}-oncall` is inside `team{i}`. With `shared_sets`, the group sets
+/// are drawn from that many distinct ones, as in a directory where people
+/// of a team share their groups; otherwise nearly every set is unique.
+fn population(shared_sets: Option<usize>) -> (Vec<Identity>, Directory) {
     let groups = group_names();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -204,12 +207,20 @@ fn population() -> (Vec<Identity>, Directory) {
         state ^= state >> 27;
         state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     };
+    let mut draw = move || {
+        let count = 1 + (next() % 4) as usize;
+        (0..count)
+            .map(|_| groups[(next() % groups.len() as u64) as usize].clone())
+            .collect::<BTreeSet<String>>()
+    };
+    let sets: Vec<BTreeSet<String>> = (0..shared_sets.unwrap_or(0)).map(|_| draw()).collect();
     let entries: Vec<PrincipalEntry> = (0..PRINCIPALS)
         .map(|n| {
-            let count = 1 + (next() % 4) as usize;
-            let direct: BTreeSet<String> = (0..count)
-                .map(|_| groups[(next() % groups.len() as u64) as usize].clone())
-                .collect();
+            let direct = if sets.is_empty() {
+                draw()
+            } else {
+                sets[n % sets.len()].clone()
+            };
             let (name, kind) = if n % 10 == 9 {
                 (format!("svc:bot{n:05}"), PrincipalKind::ServiceAccount)
             } else {
@@ -450,14 +461,25 @@ fn bench_who_can(c: &mut Criterion) {
     }])
     .unwrap();
     let deploy = action(&catalog, "team7.deploy");
-    let (known, directory) = population();
+    let (known, directory) = population(None);
+    let (known_in_teams, directory_in_teams) = population(Some(200));
     let mut g = c.benchmark_group("who_can/10k_principals");
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
     g.warm_up_time(Duration::from_secs(1));
     // One call takes about 0.8 s for one door and 27 s for all of them on
     // the 2-core machine of docs/benchmarks.md: one call per sample.
-    for (name, door, secs) in [("door_api", Some("api"), 8), ("all_doors", None, 250)] {
+    for (name, shared, door, secs) in [
+        ("door_api", false, Some("api"), 8),
+        ("all_doors", false, None, 250),
+        ("200_group_sets/door_api", true, Some("api"), 3),
+        ("200_group_sets/all_doors", true, None, 8),
+    ] {
+        let (known, directory) = if shared {
+            (&known_in_teams, &directory_in_teams)
+        } else {
+            (&known, &directory)
+        };
         g.measurement_time(Duration::from_secs(secs));
         // Said once, when this benchmark is selected, so that a reader
         // sees what was answered.
@@ -466,7 +488,7 @@ fn bench_who_can(c: &mut Criterion) {
             if !said {
                 said = true;
                 let w = policies
-                    .who_can(&known, &directory, Verb::Run, Some(&deploy), None, door)
+                    .who_can(known, directory, Verb::Run, Some(&deploy), None, door)
                     .unwrap();
                 assert!(!w.principals.is_empty());
                 eprintln!(
@@ -480,8 +502,8 @@ fn bench_who_can(c: &mut Criterion) {
             b.iter(|| {
                 policies
                     .who_can(
-                        black_box(&known),
-                        &directory,
+                        black_box(known),
+                        directory,
                         Verb::Run,
                         Some(&deploy),
                         None,

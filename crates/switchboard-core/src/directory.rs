@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::Principal;
 
 /// What kind of principal an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrincipalKind {
     User,

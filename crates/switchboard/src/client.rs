@@ -767,9 +767,10 @@ pub async fn who_can(
             .collect();
         terminal::print_table(&["GROUP", "DOORS", "POLICIES"], &rows);
     }
+    let examined = answer["examined"].as_u64().unwrap_or_default();
     println!(
-        "\n{} known principals examined.",
-        answer["examined"].as_u64().unwrap_or_default()
+        "\n{examined} known principal{} examined.",
+        if examined == 1 { "" } else { "s" }
     );
     Ok(terminal::EXIT_OK)
 }

@@ -251,6 +251,26 @@ fn who_can_lists_principals_groups_and_doors() {
             .unwrap_err()
             .contains("unknown door")
     );
+
+    // Principals alike in kind and groups share one evaluation, unless a
+    // policy names one of them.
+    let policies = Policies::new(&[PolicyFile {
+        path: "policies/p.cedar".into(),
+        text: "permit (principal == User::\"dave\", action == Action::\"run\", resource);\n"
+            .to_owned(),
+    }])
+    .unwrap();
+    let twin = |name: &str| Identity {
+        principal: Principal::new(name).unwrap(),
+        kind: PrincipalKind::User,
+        groups: BTreeSet::from(["dev".to_owned()]),
+    };
+    let known = [twin("erin"), twin("dave"), twin("frank")];
+    let w = policies
+        .who_can(&known, &dir, Verb::Run, Some(echo), None, Some("api"))
+        .unwrap();
+    let names: Vec<&str> = w.principals.iter().map(|g| g.principal.as_str()).collect();
+    assert_eq!(names, ["dave"]);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! It evaluates the policies one principal and door at a time; it does not
 //! look anyone up.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -52,6 +52,9 @@ pub struct WhoCan {
     pub examined: usize,
 }
 
+/// The doors that let someone through, and the policies that did.
+type Through = (Vec<String>, Vec<PolicyRef>);
+
 /// The origin that stands for a door: `api`, `chat:slack:#ops`, or `chat`
 /// alone for a room no policy names (`chat:*:*`).
 pub fn door_origin(door: &str) -> Result<Origin, String> {
@@ -92,7 +95,7 @@ impl Policies {
                 .collect::<Result<_, _>>()?,
         };
         // Which doors let `who` through, and by which policies.
-        let check = |who: &Identity| -> (Vec<String>, Vec<PolicyRef>) {
+        let check = |who: &Identity| -> Through {
             let mut through = Vec::new();
             let mut policies: Vec<PolicyRef> = Vec::new();
             for origin in &origins {
@@ -110,9 +113,22 @@ impl Policies {
             }
             (through, policies)
         };
+        // A principal no policy names is decided by its kind and groups
+        // alone (who-can sets no requester), so principals alike in those
+        // share one evaluation: directories have far fewer distinct group
+        // sets than people.
+        let named_users = self.named("User");
+        let mut by_class: HashMap<(PrincipalKind, &BTreeSet<String>), Through> = HashMap::new();
         let mut principals = Vec::new();
         for who in known {
-            let (doors, policies) = check(who);
+            let (doors, policies) = if named_users.contains(who.principal.as_str()) {
+                check(who)
+            } else {
+                by_class
+                    .entry((who.kind, &who.groups))
+                    .or_insert_with(|| check(who))
+                    .clone()
+            };
             if !doors.is_empty() {
                 principals.push(Grant {
                     principal: who.principal.clone(),
