@@ -84,25 +84,9 @@ pub enum Command {
         client: ClientArgs,
     },
     /// Approve an execution that waits for approval (never your own).
-    Approve {
-        /// Execution id.
-        id: String,
-        /// Why, shown to the requester and kept in the audit log.
-        #[arg(long)]
-        reason: Option<String>,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Approve(Answer),
     /// Reject an execution that waits for approval; it is cancelled.
-    Reject {
-        /// Execution id.
-        id: String,
-        /// Why, shown to the requester and kept in the audit log.
-        #[arg(long)]
-        reason: Option<String>,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Reject(Answer),
     /// List the executions waiting for your approval.
     Approvals {
         #[command(flatten)]
@@ -157,6 +141,18 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// An approver's answer to a request for approval.
+#[derive(Debug, clap::Args)]
+pub struct Answer {
+    /// Execution id.
+    pub id: String,
+    /// Why, shown to the requester and kept in the audit log.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// A question about authorization: a verb, an action, perhaps a target.
@@ -324,12 +320,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         } => client::logs(&client, &id, follow, timestamps).await,
         Command::Cancel { id, client } => client::cancel(&client, &id).await,
-        Command::Approve { id, reason, client } => {
-            client::answer(&client, &id, true, reason.as_deref()).await
-        }
-        Command::Reject { id, reason, client } => {
-            client::answer(&client, &id, false, reason.as_deref()).await
-        }
+        Command::Approve(a) => client::answer(&a, true).await,
+        Command::Reject(a) => client::answer(&a, false).await,
         Command::Approvals { client } => client::approvals(&client).await,
         Command::Catalog(CatalogCommand::Check { dir, output }) => offline::check(&dir, output),
         Command::Catalog(CatalogCommand::Reload { client }) => client::reload(&client).await,

@@ -486,14 +486,11 @@ fn execution_id(text: &str) -> anyhow::Result<i64> {
 }
 
 /// Approves or rejects an execution awaiting approval.
-pub async fn answer(
-    args: &ClientArgs,
-    id: &str,
-    approve: bool,
-    reason: Option<&str>,
-) -> anyhow::Result<u8> {
+pub async fn answer(answer: &crate::cli::Answer, approve: bool) -> anyhow::Result<u8> {
+    let args = &answer.client;
+    let reason = answer.reason.as_deref();
     let api = Api::new(args)?;
-    let id = execution_id(id)?;
+    let id = execution_id(&answer.id)?;
     let verb = if approve { "approve" } else { "reject" };
     let raw: serde_json::Value = api
         .post(
