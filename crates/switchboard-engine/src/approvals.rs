@@ -149,7 +149,7 @@ impl Engine {
                 .is_none_or(|rule| is_named_approver(rule, who));
             if named
                 && e.requester != who.principal
-                && self.permits(who, origin, Verb::Approve, action)
+                && self.permits(who, origin, Verb::Approve, Some(action))
             {
                 mine.push(e);
             }

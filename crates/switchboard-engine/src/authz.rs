@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use switchboard_core::audit::AuditEvent;
 use switchboard_core::directory::{PrincipalEntry, PrincipalKind};
-use switchboard_core::params::{ParamType, ParamValue, ValidatedParams};
+use switchboard_core::params::ParamType;
 use switchboard_core::policy::{Decision, Question, Verb};
 pub use switchboard_core::policy::{Identity, WhoCan};
 use switchboard_core::{Action, Catalog, Execution, ExecutionId, Origin, Principal};
@@ -23,21 +23,9 @@ use switchboard_store::ExecutionFilter;
 use crate::{Engine, EngineError};
 
 /// The hosts an action's parameters target: the values of its `host`
-/// parameters.
-pub fn targets(action: &Action, params: &ValidatedParams) -> Vec<String> {
-    action
-        .params
-        .iter()
-        .filter(|p| p.ty == ParamType::Host)
-        .filter_map(|p| match params.get(&p.name) {
-            Some(ParamValue::Text(host)) => Some(host.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The targets of a stored execution, from its recorded parameters.
-pub fn stored_targets(action: &Action, params: &serde_json::Value) -> Vec<String> {
+/// parameters, read from the parameters as stored (host values are never
+/// secret, so masking leaves them as they are).
+pub fn targets(action: &Action, params: &serde_json::Value) -> Vec<String> {
     action
         .params
         .iter()
@@ -148,8 +136,14 @@ impl Engine {
     }
 
     /// Decides without recording anything: for filtering listings.
-    pub fn permits(&self, who: &Identity, origin: &Origin, verb: Verb, action: &Action) -> bool {
-        let q = Question::new(verb, Some(action), origin);
+    pub fn permits(
+        &self,
+        who: &Identity,
+        origin: &Origin,
+        verb: Verb,
+        action: Option<&Action>,
+    ) -> bool {
+        let q = Question::new(verb, action, origin);
         self.catalog().policies.decide(who, &q).allowed
     }
 
@@ -270,6 +264,77 @@ impl Engine {
             )
             .map_err(EngineError::Invalid)
     }
+
+    /// The action `name`, if `who` may view it. One they may not is
+    /// answered as unknown, so its existence does not leak; the denial is
+    /// audited.
+    pub async fn visible_action(
+        &self,
+        who: &Identity,
+        origin: &Origin,
+        name: &str,
+    ) -> Result<Arc<Action>, EngineError> {
+        // "Did you mean" only among the actions `who` may see, so that a
+        // suggestion never names a hidden one.
+        let unknown = || {
+            let visible = self.visible_actions(who, origin);
+            let names: Vec<&str> = visible.iter().map(|a| a.name.as_str()).collect();
+            EngineError::UnknownAction {
+                name: name.to_owned(),
+                suggestion: switchboard_core::params::closest(name, &names).map(str::to_owned),
+            }
+        };
+        let action = self.catalog().action(name).cloned().ok_or_else(unknown)?;
+        match self
+            .authorize(who, origin, Verb::View, Some(&action), &[], None)
+            .await
+        {
+            Ok(_) => Ok(action),
+            Err(EngineError::Forbidden(_)) => Err(unknown()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The catalog's actions `who` may view, by name.
+    pub fn visible_actions(&self, who: &Identity, origin: &Origin) -> Vec<Arc<Action>> {
+        self.catalog()
+            .actions()
+            .filter(|a| self.permits(who, origin, Verb::View, Some(a)))
+            .cloned()
+            .collect()
+    }
+
+    /// A page of the executions `who` may view. Executions of actions that
+    /// left the catalog are shown to those permitted `admin` only.
+    pub async fn list_visible(
+        &self,
+        who: &Identity,
+        origin: &Origin,
+        mut filter: ExecutionFilter,
+    ) -> Result<Vec<Execution>, EngineError> {
+        if !self.permits(who, origin, Verb::Admin, None) {
+            let names = self
+                .visible_actions(who, origin)
+                .into_iter()
+                .map(|a| a.name.clone())
+                .collect();
+            filter.actions_in = Some(names);
+        }
+        self.list(&filter).await
+    }
+
+    /// One execution, if `who` may view it.
+    pub async fn get_visible(
+        &self,
+        who: &Identity,
+        origin: &Origin,
+        id: ExecutionId,
+    ) -> Result<Execution, EngineError> {
+        let execution = self.get(id).await?;
+        self.authorize_on_execution(who, origin, Verb::View, &execution)
+            .await?;
+        Ok(execution)
+    }
 }
 
 /// The action a verb needs (none for service-wide verbs).
@@ -292,78 +357,5 @@ fn resolve(
             suggestion: catalog.suggest(name).map(str::to_owned),
             name: name.to_owned(),
         }),
-    }
-}
-
-impl Engine {
-    fn may_admin(&self, who: &Identity, origin: &Origin) -> bool {
-        let q = Question::new(Verb::Admin, None, origin);
-        self.catalog().policies.decide(who, &q).allowed
-    }
-
-    /// The action `name`, if `who` may view it. One they may not is
-    /// answered as unknown, so its existence does not leak; the denial is
-    /// audited.
-    pub async fn visible_action(
-        &self,
-        who: &Identity,
-        origin: &Origin,
-        name: &str,
-    ) -> Result<Arc<Action>, EngineError> {
-        let catalog = self.catalog();
-        let unknown = || EngineError::UnknownAction {
-            name: name.to_owned(),
-            suggestion: None,
-        };
-        let action = resolve(&catalog, Verb::View, Some(name))?.ok_or_else(unknown)?;
-        match self
-            .authorize(who, origin, Verb::View, Some(&action), &[], None)
-            .await
-        {
-            Ok(_) => Ok(action),
-            Err(EngineError::Forbidden(_)) => Err(unknown()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The catalog's actions `who` may view, by name.
-    pub fn visible_actions(&self, who: &Identity, origin: &Origin) -> Vec<Arc<Action>> {
-        self.catalog()
-            .actions()
-            .filter(|a| self.permits(who, origin, Verb::View, a))
-            .cloned()
-            .collect()
-    }
-
-    /// A page of the executions `who` may view. Executions of actions that
-    /// left the catalog are shown to those permitted `admin` only.
-    pub async fn list_visible(
-        &self,
-        who: &Identity,
-        origin: &Origin,
-        mut filter: ExecutionFilter,
-    ) -> Result<Vec<Execution>, EngineError> {
-        if !self.may_admin(who, origin) {
-            let names = self
-                .visible_actions(who, origin)
-                .into_iter()
-                .map(|a| a.name.clone())
-                .collect();
-            filter.actions_in = Some(names);
-        }
-        self.list(&filter).await
-    }
-
-    /// One execution, if `who` may view it.
-    pub async fn get_visible(
-        &self,
-        who: &Identity,
-        origin: &Origin,
-        id: ExecutionId,
-    ) -> Result<Execution, EngineError> {
-        let execution = self.get(id).await?;
-        self.authorize_on_execution(who, origin, Verb::View, &execution)
-            .await?;
-        Ok(execution)
     }
 }

@@ -4,9 +4,9 @@
 //! streams its output to every watcher and records how it ended.
 //!
 //! It does not speak HTTP or chat (the doors translate), and it writes
-//! nothing to the database except through the `Store` trait. Authentication,
-//! authorization and approval will slot in at [`Engine::submit`], before the
-//! execution is recorded.
+//! nothing to the database except through the `Store` trait. Identities,
+//! authorization and approvals are decided here too (`authz`, `approvals`),
+//! so every door gets the same answers.
 
 mod approvals;
 mod audit;
@@ -390,7 +390,8 @@ impl Engine {
         };
         let params = ValidatedParams::validate(&action.params, &req.params)
             .map_err(EngineError::InvalidParams)?;
-        let targets = authz::targets(&action, &params);
+        let masked = params.to_masked_json(&action.params);
+        let targets = authz::targets(&action, &masked);
         let decision = self
             .authorize(
                 &req.requester,
@@ -406,7 +407,7 @@ impl Engine {
         let now = Timestamp::now();
         let new = switchboard_store::NewExecution {
             action: action.name.clone(),
-            params: params.to_masked_json(&action.params),
+            params: masked,
             requester: req.requester.principal,
             origin: req.origin,
             status: if approval.is_some() {
@@ -499,7 +500,7 @@ impl Engine {
         let catalog = self.catalog();
         match catalog.action(execution.action.as_str()) {
             Some(action) => {
-                let targets = authz::stored_targets(action, &execution.params);
+                let targets = authz::targets(action, &execution.params);
                 self.authorize(
                     by,
                     origin,

@@ -583,24 +583,12 @@ impl Policies {
                 RestrictedExpression::new_entity_uid(id),
             ));
         }
+        // Only who the requester is: compare it with `principal`. Its kind
+        // and groups are not looked up, so no entity is made up for it.
         if let Some(requester) = q.requester {
-            let id = uid(&t.user, requester.as_str());
-            if id != principal {
-                entities.push(
-                    Entity::new(
-                        id.clone(),
-                        HashMap::from([(
-                            "kind".to_owned(),
-                            RestrictedExpression::new_string("user".to_owned()),
-                        )]),
-                        HashSet::new(),
-                    )
-                    .map_err(|e| e.to_string())?,
-                );
-            }
             context.push((
                 "requester".to_owned(),
-                RestrictedExpression::new_entity_uid(id),
+                RestrictedExpression::new_entity_uid(uid(&t.user, requester.as_str())),
             ));
         }
         let context = Context::from_pairs(context).map_err(|e| e.to_string())?;
