@@ -1,13 +1,18 @@
 //! The chat alias grammar: parses an alias `format` such as
 //! `logs {host} [lines={lines}]` into words, typed captures and optional
 //! groups, and checks it against the action's parameters. Matching chat text
-//! against formats is the conversation engine's job and is not done here.
+//! against formats is done by [`crate::command`].
 //!
 //! Grammar: words are separated by spaces; `{name}` captures a parameter (a
 //! word may mix literal text and one capture, as in `lines={lines}`); `[ … ]`
-//! makes its contents optional and may nest.
+//! makes its contents optional and may nest. A format has at most
+//! [`MAX_VARIANTS`] combinations of its optional groups.
 
 use std::collections::BTreeSet;
+
+/// Most combinations of optional groups one format may have (six independent
+/// groups); rarely used parameters can be given as `key=value` instead.
+pub const MAX_VARIANTS: usize = 64;
 
 /// A piece of a word: literal text or a parameter capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +60,12 @@ impl AliasFormat {
                 );
             }
         }
+        if count_variants(&parts) > MAX_VARIANTS {
+            return Err(format!(
+                "too many optional groups (at most {MAX_VARIANTS} combinations); \
+                 leave rarely used parameters out, they can be given as `name=value`"
+            ));
+        }
         let format = Self {
             text: text.to_owned(),
             parts,
@@ -87,6 +98,47 @@ impl AliasFormat {
         let mut out = Vec::new();
         walk(&self.parts, false, &mut out);
         out
+    }
+
+    /// Every sequence of words the format accepts, one per combination of
+    /// its optional groups, in the order chat text is tried against them:
+    /// a group present before it is absent, the leftmost group deciding
+    /// first. `logs [{file}] [lines={lines}]` gives `logs {file} lines={lines}`,
+    /// `logs {file}`, `logs lines={lines}`, `logs`.
+    pub fn variants(&self) -> Vec<Vec<&[Piece]>> {
+        expand(&self.parts)
+    }
+}
+
+/// How many word sequences `parts` accepts (saturating).
+fn count_variants(parts: &[Part]) -> usize {
+    parts.iter().fold(1usize, |n, part| match part {
+        Part::Word(_) => n,
+        Part::Optional(inner) => n.saturating_mul(count_variants(inner).saturating_add(1)),
+    })
+}
+
+/// The word sequences `parts` accepts, in order of preference.
+fn expand(parts: &[Part]) -> Vec<Vec<&[Piece]>> {
+    let Some((first, rest)) = parts.split_first() else {
+        return vec![Vec::new()];
+    };
+    let tails = expand(rest);
+    match first {
+        Part::Word(pieces) => tails
+            .into_iter()
+            .map(|tail| std::iter::once(pieces.as_slice()).chain(tail).collect())
+            .collect(),
+        Part::Optional(inner) => {
+            let mut out = Vec::new();
+            for head in expand(inner) {
+                for tail in &tails {
+                    out.push(head.iter().chain(tail).copied().collect());
+                }
+            }
+            out.extend(tails);
+            out
+        }
     }
 }
 
@@ -210,10 +262,49 @@ mod tests {
             ("reboot {a}{b}", "touch"),
             ("reboot {a} {a}", "twice"),
             ("reboot []", "empty optional"),
+            (
+                "x [{a}] [{b}] [{c}] [{d}] [{e}] [{f}] [{g}]",
+                "too many optional groups",
+            ),
         ] {
             let err = AliasFormat::parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn variants_try_groups_present_before_absent_leftmost_first() {
+        let f = AliasFormat::parse("logs [{file}] [lines={lines} [x]]").unwrap();
+        let shown: Vec<String> = f
+            .variants()
+            .iter()
+            .map(|words| {
+                let texts: Vec<String> = words
+                    .iter()
+                    .map(|w| {
+                        w.iter()
+                            .map(|p| match p {
+                                Piece::Literal(l) => l.clone(),
+                                Piece::Capture(c) => format!("{{{c}}}"),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                texts.join(" ")
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "logs {file} lines={lines} x",
+                "logs {file} lines={lines}",
+                "logs {file}",
+                "logs lines={lines} x",
+                "logs lines={lines}",
+                "logs",
+            ]
+        );
+        assert!(AliasFormat::parse("x [{a}] [{b}] [{c}] [{d}] [{e}] [{f}]").is_ok());
     }
 
     proptest! {

@@ -9,6 +9,8 @@
 pub mod alias;
 pub mod audit;
 pub mod catalog;
+pub mod chat;
+pub mod command;
 pub mod directory;
 pub mod execution;
 pub mod ids;

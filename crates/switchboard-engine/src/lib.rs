@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 pub mod audit_forward;
 pub mod authz;
+pub mod chat;
 mod dispatch;
 pub mod ldap;
 mod live;
@@ -63,6 +64,8 @@ pub struct EngineConfig {
     pub directory: switchboard_core::directory::Directory,
     /// Principals and groups from LDAP, for those not declared.
     pub ldap: Option<ldap::LdapConfig>,
+    /// How the chat front door converses.
+    pub chat: chat::ChatSettings,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +81,7 @@ impl Default for EngineConfig {
             audit_forward: Vec::new(),
             directory: switchboard_core::directory::Directory::default(),
             ldap: None,
+            chat: chat::ChatSettings::default(),
         }
     }
 }

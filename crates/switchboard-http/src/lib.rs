@@ -12,6 +12,7 @@ mod dto;
 mod error;
 mod routes;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -28,10 +29,14 @@ pub use error::ApiError;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The configured chat adapters, by platform name.
+pub type ChatAdapters = BTreeMap<&'static str, Arc<dyn switchboard_connectors::chat::ChatAdapter>>;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
+    chat: Arc<ChatAdapters>,
     openapi_json: Arc<String>,
 }
 
@@ -48,6 +53,7 @@ pub struct AppState {
         (name = "catalog", description = "The catalog itself"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "tokens", description = "API tokens"),
+        (name = "chat", description = "The chat console and linked chat accounts"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -82,6 +88,12 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::authz::who_can))
         .routes(routes!(routes::authz::explain))
         .routes(routes!(routes::authz::policies))
+        .routes(routes!(routes::chat::console))
+        .routes(routes!(
+            routes::chat::list_links,
+            routes::chat::confirm_link
+        ))
+        .routes(routes!(routes::chat::unlink))
         .routes(routes!(routes::ops::openapi_json))
 }
 
@@ -99,8 +111,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     assemble(v1()).into_openapi()
 }
 
-/// The whole HTTP application.
-pub fn router(engine: Engine) -> Router {
+/// The whole HTTP application, with the chat platforms' inbound routes
+/// for `chat`.
+pub fn router(engine: Engine, chat: ChatAdapters) -> Router {
     let guarded = v1().route_layer(axum::middleware::from_fn_with_state(
         engine.clone(),
         caller::authenticate,
@@ -109,6 +122,10 @@ pub fn router(engine: Engine) -> Router {
     let openapi_json = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
     router
         .route("/", axum::routing::get(routes::ops::index))
+        .route(
+            "/chat/{platform}/{endpoint}",
+            axum::routing::post(routes::chat::platform_hook),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -116,6 +133,7 @@ pub fn router(engine: Engine) -> Router {
         .layer(TraceLayer::new_for_http())
         .with_state(AppState {
             engine,
+            chat: Arc::new(chat),
             openapi_json,
         })
 }

@@ -226,6 +226,47 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Records a chat delivery; `false` when it was recorded before (a
+    /// platform's retry). Deliveries older than `forget_before` are dropped.
+    async fn record_chat_delivery(
+        &self,
+        platform: &str,
+        delivery_id: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a link code (its hash) for a chat identity.
+    async fn create_link_code(
+        &self,
+        code_hash: &str,
+        chat_identity: &str,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Uses a link code: when it exists, is unused and has not expired, marks
+    /// it used and links its chat identity to `principal` (replacing an
+    /// earlier link of that identity). Returns the chat identity linked.
+    async fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        principal: &Principal,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// The principal a chat identity is linked to.
+    async fn linked_principal(&self, chat_identity: &str) -> Result<Option<Principal>, StoreError>;
+
+    /// The chat identities linked to a principal, with when.
+    async fn chat_links_of(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError>;
+
+    /// Removes a link; `false` when there was none.
+    async fn unlink_chat_identity(&self, chat_identity: &str) -> Result<bool, StoreError>;
+
     /// Audit records with `seq > after`, in chain order, at most `limit`;
     /// only those at or after `since` when given.
     async fn audit_records(

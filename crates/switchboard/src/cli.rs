@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{client, config, daemon, offline};
+use crate::{chat, client, config, daemon, offline};
 
 /// Switchboard: run your operations automation from the command line, an
 /// HTTP API, chat, schedules and alerts — one service, one audit trail.
@@ -98,6 +98,36 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Chat with the server from the terminal, as you would in Slack: `help`,
+    /// `uptime`, `logs lines=50`. Each line runs at once; replies print as
+    /// they come.
+    Chat {
+        /// Say just this and exit when everything it started is reported.
+        #[arg(long, short = 'c')]
+        command: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Link the chat account that received CODE (say `link` to the bot) to
+    /// the principal you are signed in as.
+    Link {
+        /// The code from the bot's direct message, e.g. `ABCD-EFGH`.
+        code: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the chat accounts linked to you.
+    Links {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a chat account's link (`slack:T01ABC/U123`).
+    Unlink {
+        /// The chat account, as `links` shows it.
+        identity: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Show who your credential speaks for: principal, scopes, groups.
     Whoami {
         #[command(flatten)]
@@ -333,6 +363,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         }) => client::token_create(&client, &user, &scope, expires.as_deref(), &description).await,
         Command::Whoami { client } => client::whoami(&client).await,
+        Command::Chat { command, client } => chat::shell(&client, command.as_deref()).await,
+        Command::Link { code, client } => chat::link(&client, &code).await,
+        Command::Links { client } => chat::links(&client).await,
+        Command::Unlink { identity, client } => chat::unlink(&client, &identity).await,
         Command::WhoCan {
             question,
             door,

@@ -97,6 +97,60 @@ pub struct FileConfig {
     groups: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
     /// Users and groups from LDAP / Active Directory.
     ldap: Option<switchboard_engine::ldap::LdapConfig>,
+    /// The chat front door: how the bot converses, and each platform.
+    chat: Option<ChatFile>,
+}
+
+/// `[chat]`: how the bot converses on every platform.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatFile {
+    /// A prefix that addresses the bot in rooms (`"!"` makes `!uptime` a
+    /// command); mentions and direct messages always do. `""` turns it off.
+    prefix: Option<String>,
+    /// Switchboard's public base URL, for links to executions in replies.
+    public_url: Option<String>,
+    /// A run still going after this long gets progress updates (`"3s"`).
+    #[serde(default, with = "humantime_serde_opt")]
+    progress_after: Option<Duration>,
+    /// How often progress is updated (`"5s"`).
+    #[serde(default, with = "humantime_serde_opt")]
+    progress_every: Option<Duration>,
+    /// Lines of output shown in a result; longer output is attached.
+    tail_lines: Option<usize>,
+    /// How long a link code works (`"10m"`).
+    #[serde(default, with = "humantime_serde_opt")]
+    link_code_ttl: Option<Duration>,
+}
+
+impl ChatFile {
+    fn resolve(self) -> anyhow::Result<switchboard_engine::chat::ChatSettings> {
+        let defaults = switchboard_engine::chat::ChatSettings::default();
+        if let Some(url) = &self.public_url {
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "[chat] public_url: `{url}` must start with https:// or http://"
+            );
+        }
+        let tail_lines = self.tail_lines.unwrap_or(defaults.tail_lines);
+        anyhow::ensure!(
+            (1..=200).contains(&tail_lines),
+            "[chat] tail_lines: must be between 1 and 200"
+        );
+        Ok(switchboard_engine::chat::ChatSettings {
+            prefix: match self.prefix {
+                Some(p) if p.trim().is_empty() => None,
+                Some(p) => Some(p),
+                None => defaults.prefix,
+            },
+            public_url: self.public_url,
+            progress_after: self.progress_after.unwrap_or(defaults.progress_after),
+            progress_every: self.progress_every.unwrap_or(defaults.progress_every),
+            tail_lines,
+            link_code_ttl: self.link_code_ttl.unwrap_or(defaults.link_code_ttl),
+            max_text: defaults.max_text,
+        })
+    }
 }
 
 /// `[[users]]` or `[[service_accounts]]`: one declared principal.
@@ -242,6 +296,8 @@ pub struct ServeConfig {
     pub directory: switchboard_core::directory::Directory,
     /// The LDAP directory, when configured.
     pub ldap: Option<switchboard_engine::ldap::LdapConfig>,
+    /// How the bot converses.
+    pub chat: switchboard_engine::chat::ChatSettings,
 }
 
 fn host_name() -> String {
@@ -363,6 +419,7 @@ impl ServeArgs {
                         .map_err(|e| anyhow::anyhow!("[ldap]: {e}"))
                 })
                 .transpose()?,
+            chat: file.chat.unwrap_or_default().resolve()?,
             audit_forward: file
                 .audit_forward
                 .into_iter()

@@ -66,9 +66,11 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         audit_forward: config.audit_forward.clone(),
         directory: config.directory.clone(),
         ldap: config.ldap.clone(),
+        chat: config.chat.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
+    let chat_adapters = switchboard_http::ChatAdapters::new();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -89,7 +91,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
     });
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = switchboard_http::router(engine.clone());
+    let app = switchboard_http::router(engine.clone(), chat_adapters.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -210,6 +212,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         audit_forward: Vec::new(),
         directory: Default::default(),
         ldap: None,
+        chat: Default::default(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();
@@ -228,6 +231,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
              \n  switchboard run host.disk path=/ warn_above=95 --follow\
              \n  switchboard run demo.login token=s3cr3t --follow   # the token is shown as ****\
              \n  switchboard executions\
+             \n  switchboard chat                               # the chat console: try `help`, `uptime`\
              \n  curl {url}/api/v1/openapi.json\
              \n  switchboard run host.uptime --local --catalog {cat}   # no server needed\
              \n\n(`cargo run --release --` in place of `switchboard` from a source checkout.)\

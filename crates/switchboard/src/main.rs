@@ -1,11 +1,12 @@
 //! The `switchboard` binary: one program that is the daemon (`serve`,
 //! `demo`), the client of a running daemon (`run`, `actions`, `executions`,
-//! `logs`, `cancel`, `catalog reload`) and the offline runner (`run --local`).
+//! `logs`, `cancel`, `chat`, `link`, `catalog reload`) and the offline runner (`run --local`).
 //!
 //! This crate wires the others together: command-line parsing, configuration,
 //! logging, signals and terminal output. It holds no automation logic; that
 //! is the engine's. It is the only crate that uses `anyhow`.
 
+mod chat;
 mod cli;
 mod client;
 mod config;

@@ -56,11 +56,16 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// The 1-based line of a byte offset.
+    fn line(&self, offset: usize) -> usize {
+        self.src
+            .get(..offset.min(self.src.len()))
+            .map_or(0, |before| before.matches('\n').count())
+            + 1
+    }
+
     fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
-        let line = self.src[..span.start.min(self.src.len())]
-            .matches('\n')
-            .count()
-            + 1;
+        let line = self.line(span.start);
         self.errors.push(CatalogError {
             file: self.file.to_path_buf(),
             line: Some(line),
@@ -688,6 +693,7 @@ fn read_aliases(
             format,
             ack,
             description,
+            line: r.line(fv.span().start),
         });
     }
     aliases

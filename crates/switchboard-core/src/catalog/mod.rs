@@ -48,6 +48,9 @@ pub struct Alias {
     /// Text the bot answers before running, e.g. `Rebooting {host}…`.
     pub ack: Option<String>,
     pub description: Option<String>,
+    /// The line of its `format` in the action's file (`Action::file`), for
+    /// errors that name the alias, such as overlapping aliases.
+    pub line: usize,
 }
 
 /// Who may approve: a group, or one named principal. Shown and serialized
@@ -285,6 +288,16 @@ impl Catalog {
                 origin_of.insert(action.name.clone(), rel.clone());
                 actions.insert(action.name.clone(), Arc::new(action));
             }
+        }
+        // Two aliases that accept the same chat text would make that text
+        // ambiguous: `catalog check` names both and a text they share.
+        for overlap in crate::command::overlaps_among(actions.values()) {
+            errors.push(CatalogError {
+                file: overlap.first.file.clone(),
+                line: Some(overlap.first.line),
+                key: Some(format!("aliases[{}].format", overlap.first.index)),
+                message: overlap.to_string(),
+            });
         }
         let policies = match crate::policy::Policies::load(root) {
             Ok(p) => Some(p),

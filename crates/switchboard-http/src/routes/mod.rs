@@ -4,6 +4,7 @@ pub mod actions;
 pub mod audit;
 pub mod authz;
 pub mod catalog;
+pub mod chat;
 pub mod executions;
 pub mod ops;
 pub mod tokens;

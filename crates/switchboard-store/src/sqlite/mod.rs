@@ -666,6 +666,133 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn record_chat_delivery(
+        &self,
+        platform: &str,
+        delivery_id: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM chat_deliveries WHERE received_at < ?")
+            .bind(forget_before.micros())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO chat_deliveries (platform, delivery_id, received_at) \
+             VALUES (?, ?, ?)",
+        )
+        .bind(platform)
+        .bind(delivery_id)
+        .bind(at.micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_link_code(
+        &self,
+        code_hash: &str,
+        chat_identity: &str,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // Only the newest code of an identity works; spent and lapsed codes go.
+        sqlx::query(
+            "DELETE FROM chat_link_codes WHERE chat_identity = ? OR expires_at < ? \
+             OR used_at IS NOT NULL",
+        )
+        .bind(chat_identity)
+        .bind(at.micros())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO chat_link_codes (code_hash, chat_identity, created_at, expires_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(code_hash)
+        .bind(chat_identity)
+        .bind(at.micros())
+        .bind(expires_at.micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn redeem_link_code(
+        &self,
+        code_hash: &str,
+        principal: &Principal,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let used: Vec<(String,)> = sqlx::query_as(
+            "UPDATE chat_link_codes SET used_at = ? \
+             WHERE code_hash = ? AND used_at IS NULL AND expires_at >= ? \
+             RETURNING chat_identity",
+        )
+        .bind(now.micros())
+        .bind(code_hash)
+        .bind(now.micros())
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some((identity,)) = used.into_iter().next() else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO chat_links (chat_identity, principal, linked_at) VALUES (?, ?, ?) \
+             ON CONFLICT (chat_identity) DO UPDATE SET principal = excluded.principal, \
+             linked_at = excluded.linked_at",
+        )
+        .bind(&identity)
+        .bind(principal.as_str())
+        .bind(now.micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(identity))
+    }
+
+    async fn linked_principal(&self, chat_identity: &str) -> Result<Option<Principal>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT principal FROM chat_links WHERE chat_identity = ?")
+                .bind(chat_identity)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|(p,)| {
+            Principal::new(p).map_err(|e| StoreError::Corrupt(format!("chat link: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn chat_links_of(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT chat_identity, linked_at FROM chat_links WHERE principal = ? \
+             ORDER BY chat_identity",
+        )
+        .bind(principal.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at)| (id, Timestamp(at)))
+            .collect())
+    }
+
+    async fn unlink_chat_identity(&self, chat_identity: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM chat_links WHERE chat_identity = ?")
+            .bind(chat_identity)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn register_offline_run(
         &self,
         id: &str,

@@ -234,6 +234,96 @@ async fn approvals_hold_and_release(store: Arc<dyn Store>) {
     assert_eq!(claimed.iter().map(|e| e.id).collect::<Vec<_>>(), [held.id]);
 }
 
+async fn chat_links_and_deliveries(store: Arc<dyn Store>) {
+    let t = |s: i64| Timestamp(s * 1_000_000);
+    let alice = Principal::new("alice").unwrap();
+    let mallory = Principal::new("mallory").unwrap();
+    // A retried delivery is recognised; one older than the memory is forgotten.
+    assert!(
+        store
+            .record_chat_delivery("slack", "Ev1", t(100), t(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_chat_delivery("slack", "Ev1", t(101), t(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_chat_delivery("mattermost", "Ev1", t(101), t(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_chat_delivery("slack", "Ev2", t(5000), t(200))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_chat_delivery("slack", "Ev1", t(5001), t(200))
+            .await
+            .unwrap()
+    );
+
+    // A code links once, only before it lapses, and only the newest code works.
+    store
+        .create_link_code("h1", "slack:T1/U1", t(100), t(700))
+        .await
+        .unwrap();
+    store
+        .create_link_code("h2", "slack:T1/U1", t(110), t(710))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.redeem_link_code("h1", &alice, t(120)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.redeem_link_code("h2", &alice, t(711)).await.unwrap(),
+        None
+    );
+    store
+        .create_link_code("h3", "slack:T1/U1", t(800), t(1400))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_link_code("h3", &alice, t(900))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("slack:T1/U1")
+    );
+    assert_eq!(
+        store
+            .redeem_link_code("h3", &mallory, t(901))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.linked_principal("slack:T1/U1").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.linked_principal("slack:T1/U2").await.unwrap(), None);
+    let links = store.chat_links_of(&alice).await.unwrap();
+    assert_eq!(links, vec![("slack:T1/U1".to_owned(), t(900))]);
+    assert!(store.unlink_chat_identity("slack:T1/U1").await.unwrap());
+    assert!(!store.unlink_chat_identity("slack:T1/U1").await.unwrap());
+    assert_eq!(store.linked_principal("slack:T1/U1").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_chat_links_and_deliveries() {
+    let (_dir, store) = sqlite().await;
+    chat_links_and_deliveries(store).await;
+}
+
 #[tokio::test]
 async fn sqlite_approvals_hold_and_release() {
     let (_dir, store) = sqlite().await;

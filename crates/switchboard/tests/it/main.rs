@@ -12,6 +12,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod authz;
+mod chat;
 mod cli;
 mod harness;
 mod lifecycle;

@@ -1,0 +1,188 @@
+//! Reporting a run back to the chat thread that asked for it: progress
+//! edited into the acknowledgement while it runs (where the platform can
+//! edit), then the result with the last lines of output, and the whole
+//! output attached as a file when the tail is not all of it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard_core::chat::{Attachment, ChatOutlet, Destination, ExecutionRef, Posted, Reply};
+use switchboard_core::{Execution, ExecutionStatus};
+
+use crate::{Engine, WatchEvent};
+
+/// Largest output attached as a file; longer output is cut at the end.
+const MAX_ATTACHMENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The last lines of a run's output (each output chunk is one line).
+struct Tail {
+    lines: VecDeque<String>,
+    keep: usize,
+    /// Whether lines fell off the front.
+    dropped: bool,
+}
+
+impl Tail {
+    fn new(keep: usize) -> Self {
+        Self {
+            lines: VecDeque::new(),
+            keep: keep.max(1),
+            dropped: false,
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        self.lines.push_back(line.to_owned());
+        if self.lines.len() > self.keep {
+            self.lines.pop_front();
+            self.dropped = true;
+        }
+    }
+
+    fn text(&self) -> String {
+        self.lines
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Follows `execution` to its end and reports it in `thread`.
+pub(super) async fn report(
+    engine: Engine,
+    execution: Execution,
+    reference: ExecutionRef,
+    ack: String,
+    acknowledgement: Posted,
+    thread: Destination,
+    outlet: Arc<dyn ChatOutlet>,
+) {
+    let settings = engine.chat_settings().clone();
+    let can_edit = outlet.capabilities().edits;
+    let mut events = engine.watch(execution.id);
+    let mut tail = Tail::new(settings.tail_lines);
+    let started = tokio::time::Instant::now();
+    let mut ticks = tokio::time::interval_at(
+        started + settings.progress_after,
+        settings.progress_every.max(Duration::from_millis(100)),
+    );
+    let mut seen_output = false;
+    let mut progress_shown = false;
+    let finished = loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(WatchEvent::Output(chunk)) => {
+                    seen_output = true;
+                    tail.push(&chunk.text);
+                }
+                Some(WatchEvent::Finished(e)) => break Some(*e),
+                None => break None,
+            },
+            _ = ticks.tick(), if can_edit => {
+                // A request waiting for approval has no progress to show.
+                if !seen_output && execution.status == ExecutionStatus::AwaitingApproval {
+                    continue;
+                }
+                let progress = Reply::Progress {
+                    execution: reference.clone(),
+                    ack: ack.clone(),
+                    elapsed: started.elapsed(),
+                    tail: tail.text(),
+                };
+                match outlet.update(&acknowledgement, &progress).await {
+                    Ok(()) => progress_shown = true,
+                    Err(e) => tracing::debug!(id = %execution.id, error = %e, "progress update failed"),
+                }
+            }
+        }
+    };
+    let Some(end) = finished else {
+        tracing::warn!(id = %execution.id, "lost track of an execution reported in chat");
+        return;
+    };
+    let partial = tail.dropped;
+    if progress_shown {
+        // The acknowledgement stops saying "running for …".
+        let accepted = Reply::Accepted {
+            execution: reference.clone(),
+            ack: ack.clone(),
+        };
+        let _ = outlet.update(&acknowledgement, &accepted).await;
+    }
+    let reply = Reply::Finished {
+        execution: reference.clone(),
+        status: end.status,
+        duration: match (end.started_at, end.finished_at) {
+            (Some(s), Some(f)) => Some(Duration::from_micros(
+                u64::try_from(f.micros() - s.micros()).unwrap_or(0),
+            )),
+            _ => None,
+        },
+        exit_code: end.exit_code,
+        tail: tail.text(),
+        partial,
+        error: end.error.clone(),
+    };
+    if let Err(e) = outlet.post(&thread, &reply).await {
+        tracing::warn!(id = %end.id, error = %e, "posting a result in chat failed");
+        return;
+    }
+    if partial && outlet.capabilities().files {
+        match full_output(&engine, &end).await {
+            Ok(bytes) => {
+                let file = Attachment {
+                    filename: format!("{}-{}.log", end.action, end.id),
+                    content_type: "text/plain".to_owned(),
+                    title: format!("Output of {} #{}", end.action, end.id),
+                    bytes,
+                };
+                if let Err(e) = outlet.upload(&thread, &file).await {
+                    tracing::warn!(id = %end.id, error = %e, "attaching output in chat failed");
+                }
+            }
+            Err(e) => tracing::warn!(id = %end.id, error = %e, "reading output to attach failed"),
+        }
+    }
+}
+
+/// The stored output of an execution (secrets already masked), cut at
+/// [`MAX_ATTACHMENT_BYTES`].
+async fn full_output(engine: &Engine, e: &Execution) -> Result<Vec<u8>, crate::EngineError> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = engine.store().output(e.id, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for chunk in &page {
+            out.extend_from_slice(chunk.text.as_bytes());
+            out.push(b'\n');
+        }
+        if out.len() >= MAX_ATTACHMENT_BYTES {
+            out.truncate(MAX_ATTACHMENT_BYTES);
+            out.extend_from_slice(b"\n[cut: the output goes on]\n");
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tail;
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_and_knows_when_it_is_partial() {
+        let mut t = Tail::new(2);
+        t.push("one");
+        t.push("two");
+        assert_eq!(t.text(), "one\ntwo");
+        assert!(!t.dropped);
+        t.push("three");
+        assert_eq!(t.text(), "two\nthree");
+        assert!(t.dropped);
+    }
+}

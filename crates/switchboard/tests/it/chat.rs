@@ -1,0 +1,255 @@
+//! The chat front door through the console (`switchboard chat`, the web
+//! console's `POST /api/v1/chat`): the same conversation engine every chat
+//! platform uses, with the caller signed in by token.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::authz::TEAM;
+use crate::harness::{BIN, Server, copy_catalog, sample_catalog, text};
+
+/// The console events a line produces (`switchboard chat -o json -c LINE`).
+fn console_events(server: &Server, token: &str, line: &str) -> Vec<Value> {
+    let out = server.cli_as(token, &["chat", "-o", "json", "-c", line]);
+    assert!(out.status.success(), "{out:?}");
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn posts(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "post")
+        .map(|e| e["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_chat_command_runs_through_the_engine_as_the_signed_in_user() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start_with_config(dir.path(), TEAM);
+    let alice = server.token_for("alice");
+
+    let out = server.cli_as(&alice, &["chat", "-c", "echo hello big   world"]);
+    assert!(out.status.success(), "{out:?}");
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("» Running demo.echo… (demo.echo #1)"),
+        "{said}"
+    );
+    assert!(said.contains("» demo.echo #1 succeeded in"), "{said}");
+    assert!(said.contains("  hello big world"), "{said}");
+
+    let (_, e) = server.get("/executions/1").await;
+    assert_eq!(e["requester"], "alice");
+    assert_eq!(e["origin"], "chat:shell:console");
+    assert_eq!(e["params"]["message"], "hello big world");
+}
+
+#[tokio::test]
+async fn help_lists_only_what_the_asker_may_run_here_and_denials_give_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start_with_config(dir.path(), TEAM);
+    let bob = server.token_for("bob");
+
+    let help = posts(&console_events(&server, &bob, "help")).join("\n");
+    assert!(help.contains("uptime "), "{help}");
+    assert!(help.contains("echo {message}"), "{help}");
+    // service.restart is not bob's to run, so help does not offer it.
+    assert!(!help.contains("restart {service}"), "{help}");
+    // The admin may run everything.
+    let help = posts(&console_events(
+        &server,
+        crate::harness::ADMIN_TOKEN,
+        "help",
+    ))
+    .join("\n");
+    assert!(help.contains("restart {service}"), "{help}");
+
+    // A command bob may see but not run is refused with the policy's reason, and audited.
+    let said = posts(&console_events(&server, &bob, "restart cron"));
+    assert_eq!(
+        said,
+        ["Refused: no policy permits bob to run service.restart"]
+    );
+    let (_, page) = server.get("/audit?limit=1000").await;
+    let denial = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "authz.decision" && r["outcome"] == "denied" && r["actor"] == "bob")
+        .cloned()
+        .unwrap();
+    assert_eq!(denial["origin"], "chat:shell:console");
+
+    // sre may restart services, but from chat only in #ops: the policy sees the room.
+    let alice = server.token_for("alice");
+    let said = posts(&console_events(&server, &alice, "restart cron"));
+    assert_eq!(
+        said,
+        ["Refused: no policy permits alice to run service.restart"]
+    );
+}
+
+#[tokio::test]
+async fn help_for_one_command_near_misses_and_bad_arguments_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start(dir.path());
+    let admin = crate::harness::ADMIN_TOKEN;
+
+    let help = posts(&console_events(&server, admin, "help logs")).join("\n");
+    assert!(
+        help.contains("logs [{file}] [lines={lines}] [grep={grep}]"),
+        "{help}"
+    );
+    assert!(help.contains("lines"), "{help}");
+    assert!(help.contains("10"), "the default is shown: {help}");
+
+    assert_eq!(
+        posts(&console_events(&server, admin, "logz")),
+        ["Refused: no command `logz`; did you mean `logs`? Say `help` for the list"]
+    );
+    let said = posts(&console_events(&server, admin, "logs lines=ten")).join("\n");
+    assert!(said.starts_with("Refused: "), "{said}");
+    assert!(said.contains("lines"), "{said}");
+    assert!(said.contains("logs [{file}]"), "the usage is shown: {said}");
+    let said = posts(&console_events(&server, admin, "echo \"unbalanced")).join("\n");
+    assert!(said.contains("never closed"), "{said}");
+    // Nothing ran.
+    let (_, page) = server.get("/executions").await;
+    assert_eq!(page["executions"].as_array().unwrap().len(), 0, "{page}");
+}
+
+#[tokio::test]
+async fn huge_messages_and_control_characters_are_refused_without_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start(dir.path());
+    let admin = crate::harness::ADMIN_TOKEN;
+
+    let huge = format!("echo {}", "x".repeat(5000));
+    let said = posts(&console_events(&server, admin, &huge)).join("\n");
+    assert!(said.contains("longer than 4000 characters"), "{said}");
+    let said = posts(&console_events(&server, admin, "echo a\u{7}b")).join("\n");
+    assert!(said.starts_with("Refused:"), "{said}");
+    // Text that reads otherwise than it runs (right-to-left override, zero-width space).
+    for sneaky in ["echo \u{202e}evil", "restart nginx\u{200b}"] {
+        let said = posts(&console_events(&server, admin, sneaky)).join("\n");
+        assert!(
+            said.starts_with("Refused: the message contains an invisible"),
+            "{said}"
+        );
+    }
+    let (status, body) = server.post("/chat", json!({"text": 5})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server
+        .post("/chat", json!({"text": "help", "client": "irc"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (_, page) = server.get("/executions").await;
+    let ran: Vec<&Value> = page["executions"].as_array().unwrap().iter().collect();
+    assert!(ran.is_empty(), "{ran:?}");
+}
+
+#[tokio::test]
+async fn long_output_shows_its_tail_and_comes_whole_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start(dir.path());
+    let log = tempfile::Builder::new()
+        .prefix("sb-chat")
+        .tempfile_in("/tmp")
+        .unwrap();
+    for i in 1..=100 {
+        writeln!(log.as_file(), "line {i}").unwrap();
+    }
+    let line = format!("logs {} lines=100", log.path().display());
+    let events = console_events(&server, crate::harness::ADMIN_TOKEN, &line);
+    let result = posts(&events).last().cloned().unwrap();
+    assert!(result.contains("succeeded"), "{result}");
+    assert!(
+        result.contains("line 100") && result.contains("line 86"),
+        "{result}"
+    );
+    assert!(!result.contains("line 85\n"), "only the tail: {result}");
+    let file = events.iter().find(|e| e["event"] == "file").unwrap();
+    let whole = file["text"].as_str().unwrap();
+    assert_eq!(whole.lines().count(), 100, "{whole}");
+    assert!(whole.starts_with("line 1\n"), "{whole}");
+    assert_eq!(file["filename"], "host.logs-1.log");
+}
+
+#[tokio::test]
+async fn long_runs_show_progress_edited_into_the_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start_with_config(
+        dir.path(),
+        "[chat]\nprogress_after = \"300ms\"\nprogress_every = \"300ms\"\n",
+    );
+    let events = console_events(
+        &server,
+        crate::harness::ADMIN_TOKEN,
+        "slow steps=4 every 500ms",
+    );
+    let ack_id = events[0]["id"].as_str().unwrap();
+    let updates: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "update" && e["id"] == ack_id)
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        updates.iter().any(|u| u.contains("running for")),
+        "{events:?}"
+    );
+    let last = posts(&events).last().cloned().unwrap();
+    assert!(last.contains("demo.slow #1 succeeded"), "{last}");
+}
+
+#[tokio::test]
+async fn lines_typed_into_the_shell_run_concurrently_and_all_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start(dir.path());
+    let mut child = Command::new(BIN)
+        .arg("chat")
+        .env("SWITCHBOARD_URL", &server.url)
+        .env("SWITCHBOARD_TOKEN", crate::harness::ADMIN_TOKEN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"slow steps=2 every 300ms\necho second\nwhoami\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out.stdout);
+    // The lines run at once, so which gets which number is not fixed.
+    let slow = said
+        .find("» demo.slow #")
+        .unwrap_or_else(|| panic!("{said}"));
+    let echo = said
+        .find("» demo.echo #")
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        said[slow..].lines().next().unwrap().contains("succeeded"),
+        "{said}"
+    );
+    assert!(
+        said[echo..].lines().next().unwrap().contains("succeeded"),
+        "{said}"
+    );
+    assert!(said.contains("You are admin"), "{said}");
+    // The quick echo is reported before the slow run ends.
+    assert!(echo < slow, "{said}");
+}
