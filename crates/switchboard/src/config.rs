@@ -121,10 +121,22 @@ struct ChatFile {
     /// How long a link code works (`"10m"`).
     #[serde(default, with = "humantime_serde_opt")]
     link_code_ttl: Option<Duration>,
+    /// Slack (Events API, slash commands, buttons, Socket Mode).
+    slack: Option<switchboard_connectors::chat::slack::SlackFile>,
+    /// Mattermost (slash commands, outgoing webhooks, REST API v4, websocket).
+    mattermost: Option<switchboard_connectors::chat::mattermost::MattermostFile>,
+}
+
+/// The chat platforms configured, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct ChatPlatforms {
+    pub slack: Option<switchboard_connectors::chat::slack::SlackConfig>,
+    pub mattermost: Option<switchboard_connectors::chat::mattermost::MattermostConfig>,
 }
 
 impl ChatFile {
-    fn resolve(self) -> anyhow::Result<switchboard_engine::chat::ChatSettings> {
+    /// The conversation settings, and the platforms with their secrets resolved.
+    fn resolve(self) -> anyhow::Result<(switchboard_engine::chat::ChatSettings, ChatPlatforms)> {
         let defaults = switchboard_engine::chat::ChatSettings::default();
         if let Some(url) = &self.public_url {
             anyhow::ensure!(
@@ -137,7 +149,23 @@ impl ChatFile {
             (1..=200).contains(&tail_lines),
             "[chat] tail_lines: must be between 1 and 200"
         );
-        Ok(switchboard_engine::chat::ChatSettings {
+        let platforms = ChatPlatforms {
+            slack: self
+                .slack
+                .map(|f| {
+                    f.compile()
+                        .map_err(|e| anyhow::anyhow!("[chat.slack]: {e}"))
+                })
+                .transpose()?,
+            mattermost: self
+                .mattermost
+                .map(|f| {
+                    f.compile()
+                        .map_err(|e| anyhow::anyhow!("[chat.mattermost]: {e}"))
+                })
+                .transpose()?,
+        };
+        let settings = switchboard_engine::chat::ChatSettings {
             prefix: match self.prefix {
                 Some(p) if p.trim().is_empty() => None,
                 Some(p) => Some(p),
@@ -149,7 +177,8 @@ impl ChatFile {
             tail_lines,
             link_code_ttl: self.link_code_ttl.unwrap_or(defaults.link_code_ttl),
             max_text: defaults.max_text,
-        })
+        };
+        Ok((settings, platforms))
     }
 }
 
@@ -298,6 +327,8 @@ pub struct ServeConfig {
     pub ldap: Option<switchboard_engine::ldap::LdapConfig>,
     /// How the bot converses.
     pub chat: switchboard_engine::chat::ChatSettings,
+    /// The chat platforms to connect.
+    pub chat_platforms: ChatPlatforms,
 }
 
 fn host_name() -> String {
@@ -379,6 +410,7 @@ impl ServeArgs {
             .context("no storage: pass --storage sqlite:///path/switchboard.db, set SWITCHBOARD_STORAGE, or `storage` in the configuration file")?;
         let max_concurrency = self.max_concurrency.or(file.max_concurrency).unwrap_or(16);
         anyhow::ensure!(max_concurrency >= 1, "max_concurrency must be at least 1");
+        let (chat, chat_platforms) = file.chat.unwrap_or_default().resolve()?;
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -419,7 +451,8 @@ impl ServeArgs {
                         .map_err(|e| anyhow::anyhow!("[ldap]: {e}"))
                 })
                 .transpose()?,
-            chat: file.chat.unwrap_or_default().resolve()?,
+            chat,
+            chat_platforms,
             audit_forward: file
                 .audit_forward
                 .into_iter()

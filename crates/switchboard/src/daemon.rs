@@ -70,7 +70,8 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
-    let chat_adapters = switchboard_http::ChatAdapters::new();
+    let (stop_chat, chat_stopped) = tokio::sync::watch::channel(false);
+    let chat_adapters = start_chat(&config.chat_platforms, &engine, chat_stopped).await;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -106,6 +107,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
+    let _ = stop_chat.send(true);
     engine.shutdown(config.drain_timeout).await;
     let _ = stop_http.send(());
     match tokio::time::timeout(HTTP_GRACE, server).await {
@@ -116,6 +118,48 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
     }
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// Builds the configured chat adapters, learns each bot's own identity,
+/// and keeps their long-lived connections (Slack Socket Mode, the
+/// Mattermost websocket) until `stop`.
+async fn start_chat(
+    platforms: &crate::config::ChatPlatforms,
+    engine: &Engine,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> switchboard_http::ChatAdapters {
+    use std::sync::Arc;
+    use switchboard_connectors::chat::ChatAdapter;
+    use switchboard_connectors::chat::mattermost::MattermostAdapter;
+    use switchboard_connectors::chat::slack::SlackAdapter;
+
+    let mut adapters = switchboard_http::ChatAdapters::new();
+    if let Some(config) = &platforms.slack {
+        let slack = Arc::new(SlackAdapter::new(config.clone()));
+        // Without it mentions are still recognised from each event's
+        // `authorizations`; replies work regardless.
+        if let Err(e) = slack.learn_identity().await {
+            tracing::warn!(error = %e, "Slack: cannot learn the bot's identity (auth.test)");
+        }
+        adapters.insert(slack.platform(), slack);
+    }
+    if let Some(config) = &platforms.mattermost {
+        let mattermost = Arc::new(MattermostAdapter::new(config.clone()));
+        if let Err(e) = mattermost.learn_identity().await {
+            tracing::warn!(error = %e, "Mattermost: cannot learn the bot's identity (users/me)");
+        }
+        adapters.insert(mattermost.platform(), mattermost);
+    }
+    let handler: Arc<dyn switchboard_core::chat::ChatHandler> =
+        Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));
+    for (platform, adapter) in &adapters {
+        tracing::info!(%platform, "chat platform configured");
+        let adapter = adapter.clone();
+        let handler = handler.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { adapter.connect(handler, stop).await });
+    }
+    adapters
 }
 
 /// The demo's admin token: made once, kept (mode 0600) in the data folder.
@@ -213,6 +257,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         directory: Default::default(),
         ldap: None,
         chat: Default::default(),
+        chat_platforms: Default::default(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

@@ -115,6 +115,16 @@ pub trait ChatAdapter: Send + Sync {
     /// messages it carried. Unknown endpoints answer 404.
     fn webhook(&self, endpoint: &str, req: &HookRequest, now: Timestamp) -> HookResponse;
 
+    /// Completes what a request could not say by itself, such as a room's
+    /// name (Slack events carry only the channel id), asking the platform
+    /// (cached) where needed. Called before the conversation engine sees a
+    /// message from [`ChatAdapter::webhook`]; adapters call it themselves on
+    /// messages from [`ChatAdapter::connect`]. Never fails: what cannot be
+    /// learnt stays unknown.
+    async fn complete(&self, inbound: Inbound) -> Inbound {
+        inbound
+    }
+
     /// Keeps the platform's long-lived connection (Slack Socket Mode, a
     /// Mattermost websocket) open, reconnecting when it drops, handing each
     /// message to `handler`, until `stop` turns true. Adapters without one

@@ -285,7 +285,9 @@ pub async fn platform_hook(
     for inbound in answer.inbound {
         let engine = state.engine.clone();
         let outlet = outlet.clone();
+        let adapter = adapter.clone();
         tokio::spawn(async move {
+            let inbound = adapter.complete(inbound).await;
             if let Err(e) = engine.converse(inbound, outlet).await {
                 tracing::warn!(error = %e, "a chat message could not be answered");
             }

@@ -109,8 +109,9 @@ impl ChatOutlet for ConsoleOutlet {
     }
 
     async fn upload(&self, to: &Destination, file: &Attachment) -> Result<(), OutletError> {
-        let text = (file.bytes.len() <= INLINE_FILE_BYTES && file.content_type.starts_with("text/"))
-            .then(|| String::from_utf8_lossy(&file.bytes).into_owned());
+        let text = (file.bytes.len() <= INLINE_FILE_BYTES
+            && file.content_type.starts_with("text/"))
+        .then(|| String::from_utf8_lossy(&file.bytes).into_owned());
         self.send(ConsoleEvent::File {
             thread: to.thread.clone(),
             filename: file.filename.clone(),

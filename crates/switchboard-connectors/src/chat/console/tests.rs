@@ -24,6 +24,8 @@ async fn posts_and_updates_arrive_in_order_and_the_stream_ends_with_the_outlet()
         seen.push(e);
     }
     assert!(matches!(&seen[0], ConsoleEvent::Post { id, text, .. } if id == "1" && text == "one"));
-    assert!(matches!(&seen[1], ConsoleEvent::Update { id, text, .. } if id == "1" && text == "two"));
+    assert!(
+        matches!(&seen[1], ConsoleEvent::Update { id, text, .. } if id == "1" && text == "two")
+    );
     assert_eq!(seen.len(), 2);
 }

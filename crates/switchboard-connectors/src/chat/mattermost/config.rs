@@ -27,13 +27,15 @@ pub struct MattermostFile {
     pub bot_token: SecretRef,
     /// The tokens of the slash commands that call
     /// `/chat/mattermost/commands` (Mattermost shows one when a slash
-    /// command is created). Several are allowed, e.g. one per team. A slash
-    /// command whose token is not listed is refused.
+    /// command is created; set its request method to POST). Several are
+    /// allowed, e.g. one per team. A slash command whose token is not
+    /// listed is refused.
     #[serde(default)]
     pub command_tokens: Vec<SecretRef>,
     /// The tokens of the outgoing webhooks that call
-    /// `/chat/mattermost/webhook`. An outgoing webhook whose token is not
-    /// listed is refused.
+    /// `/chat/mattermost/webhook` (either content type will do; the trigger
+    /// word, e.g. `!sb`, is removed from the message). An outgoing webhook
+    /// whose token is not listed is refused.
     #[serde(default)]
     pub webhook_tokens: Vec<SecretRef>,
     /// The bot account's user id. When unset it is asked from the server
@@ -234,7 +236,11 @@ fn check_base_url(text: &str) -> Result<Url, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("`{text}` has no host"));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(format!(
             "`{text}` must be a base URL, without user, query or fragment"
         ));

@@ -316,7 +316,7 @@ fn outgoing_webhook(
     let channel_name = fields.get("channel_name");
     let trigger = fields.get("trigger_word");
     let text = fields.get("text");
-    let text = text.strip_prefix(trigger).unwrap_or(text).trim();
+    let text = strip_trigger(text, trigger).trim();
     let inbound = Inbound {
         delivery_id: Some(post_id.to_owned()),
         sender: sender(config, user_id)?,
@@ -338,6 +338,17 @@ fn outgoing_webhook(
         mentioned: true,
     };
     Ok(HookResponse::ok_empty(vec![inbound]))
+}
+
+/// The text without the trigger word it starts with (compared without
+/// regard to ASCII case).
+fn strip_trigger<'a>(text: &'a str, trigger: &str) -> &'a str {
+    match text.get(..trigger.len()) {
+        Some(start) if !trigger.is_empty() && start.eq_ignore_ascii_case(trigger) => {
+            &text[trigger.len()..]
+        }
+        _ => text,
+    }
 }
 
 /// A button press, as Mattermost sends it.

@@ -222,46 +222,29 @@ impl MattermostOutlet {
     /// thread named is itself a reply (as an outgoing webhook's post may
     /// be), Mattermost refuses it, and the post is made again under that
     /// reply's root.
-    async fn create_post(&self, body: serde_json::Value) -> Result<PostAnswer, OutletError> {
-        let send = |body: serde_json::Value| {
-            let url = self.api("posts");
-            async move {
-                self.call(|| self.http.post(&url).json(&body))
-                    .await
-                    .and_then(|b| {
-                        serde_json::from_slice::<PostAnswer>(&b).map_err(|e| CallError::Api {
-                            status: StatusCode::OK,
-                            id: String::new(),
-                            message: format!("unexpected JSON: {e}"),
-                        })
-                    })
-            }
-        };
-        match send(body.clone()).await {
-            Err(CallError::Api { status, id, .. })
-                if status == StatusCode::BAD_REQUEST && id.contains("root_id") =>
-            {
-                let Some(thread) = body["root_id"].as_str() else {
-                    return Err(OutletError::Refused(
-                        "create post: Mattermost refused the thread".to_owned(),
-                    ));
-                };
-                let parent: PostAnswer = self
-                    .call_json("look up the thread", || {
-                        self.http.get(self.api(&format!("posts/{thread}")))
-                    })
-                    .await?;
-                if parent.root_id.is_empty() || parent.root_id == thread {
-                    return Err(OutletError::Refused(format!(
-                        "create post: Mattermost refused thread `{thread}`"
-                    )));
-                }
-                let mut body = body;
+    async fn create_post(&self, mut body: serde_json::Value) -> Result<PostAnswer, OutletError> {
+        const WHAT: &str = "create post";
+        let url = self.api("posts");
+        let mut answer = self.call(|| self.http.post(&url).json(&body)).await;
+        if let Err(CallError::Api { status, id, .. }) = &answer
+            && *status == StatusCode::BAD_REQUEST
+            && id.contains("root_id")
+            && let Some(thread) = body["root_id"].as_str().map(str::to_owned)
+        {
+            let parent: PostAnswer = self
+                .call_json("look up the thread", || {
+                    self.http.get(self.api(&format!("posts/{thread}")))
+                })
+                .await?;
+            if !parent.root_id.is_empty() && parent.root_id != thread {
                 body["root_id"] = json!(parent.root_id);
-                send(body).await.map_err(|e| e.into_outlet("create post"))
+                answer = self.call(|| self.http.post(&url).json(&body)).await;
             }
-            other => other.map_err(|e| e.into_outlet("create post")),
         }
+        let answer = answer.map_err(|e| e.into_outlet(WHAT))?;
+        serde_json::from_slice(&answer).map_err(|e| {
+            OutletError::Refused(format!("{WHAT}: Mattermost answered unexpected JSON: {e}"))
+        })
     }
 }
 

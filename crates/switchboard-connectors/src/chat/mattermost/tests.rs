@@ -294,6 +294,29 @@ fn outgoing_webhooks_in_form_and_json_give_the_same_message() {
 }
 
 #[test]
+fn only_a_leading_trigger_word_is_removed() {
+    let a = adapter();
+    for (text, trigger, expected) in [
+        ("!SB uptime", "!sb", "uptime"),
+        ("uptime web-1", "", "uptime web-1"),
+        ("deploy !sb now", "!sb", "deploy !sb now"),
+        ("é", "!sb", "é"),
+    ] {
+        let mut fields = outgoing_fields("hook-token", NOW_MS);
+        for (k, v) in &mut fields {
+            match *k {
+                "text" => *v = text.into(),
+                "trigger_word" => *v = trigger.into(),
+                _ => {}
+            }
+        }
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = a.webhook("webhook", &form(&pairs), NOW);
+        assert_eq!(only_inbound(&r).text, expected);
+    }
+}
+
+#[test]
 fn an_outgoing_webhook_with_a_wrong_token_is_refused() {
     let a = adapter();
     refused(
@@ -720,13 +743,10 @@ fn mentions_are_recognised_and_removed() {
         (" uptime", true)
     );
     assert_eq!(strip_mention("@switchboard", "switchboard"), ("", true));
-    assert_eq!(
-        strip_mention("@switchboard2 uptime", "switchboard").1,
-        false
-    );
-    assert_eq!(strip_mention("@switchboard.ops hi", "switchboard").1, false);
-    assert_eq!(strip_mention("hi @switchboard", "switchboard").1, false);
-    assert_eq!(strip_mention("@é", "switchboard").1, false);
+    assert!(!strip_mention("@switchboard2 uptime", "switchboard").1);
+    assert!(!strip_mention("@switchboard.ops hi", "switchboard").1);
+    assert!(!strip_mention("hi @switchboard", "switchboard").1);
+    assert!(!strip_mention("@é", "switchboard").1);
 }
 
 // ------------------------------------------------ a local Mattermost server
@@ -748,11 +768,19 @@ struct Connection {
     hang_up: bool,
 }
 
+/// An answer the server gives once to a call of `path`.
+struct Scripted {
+    path: &'static str,
+    status: u16,
+    retry_after: Option<&'static str>,
+    body: Value,
+}
+
 #[derive(Default)]
 struct Mock {
     calls: Mutex<Vec<Call>>,
-    /// Answers to give before the normal ones: (path, status, retry-after, body).
-    scripted: Mutex<VecDeque<(String, u16, Option<&'static str>, Value)>>,
+    /// Answers to give before the normal ones.
+    scripted: Mutex<VecDeque<Scripted>>,
     connections: Mutex<VecDeque<Connection>>,
     /// The first frame of each websocket connection, and its Authorization header.
     handshakes: Mutex<Vec<(String, String)>>,
@@ -777,8 +805,13 @@ impl Mock {
 
     fn scripted(&self, path: &str) -> Option<Response> {
         let mut scripted = self.scripted.lock().unwrap();
-        let i = scripted.iter().position(|(p, ..)| p == path)?;
-        let (_, status, retry_after, body) = scripted.remove(i)?;
+        let i = scripted.iter().position(|s| s.path == path)?;
+        let Scripted {
+            status,
+            retry_after,
+            body,
+            ..
+        } = scripted.remove(i)?;
         let mut response =
             (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
         if let Some(seconds) = retry_after {
@@ -1091,12 +1124,15 @@ async fn a_direct_message_opens_the_direct_channel_first() {
 #[tokio::test]
 async fn a_refusal_names_mattermosts_message() {
     let (mock, a) = served_adapter().await;
-    mock.scripted.lock().unwrap().push_back((
-        "/api/v4/posts".into(),
-        403,
-        None,
-        json!({ "id": "api.context.permissions.app_error", "message": "You do not have the appropriate permissions." }),
-    ));
+    mock.scripted.lock().unwrap().push_back(Scripted {
+        path: "/api/v4/posts",
+        status: 403,
+        retry_after: None,
+        body: json!({
+            "id": "api.context.permissions.app_error",
+            "message": "You do not have the appropriate permissions.",
+        }),
+    });
     let to = Destination {
         room: CHANNEL.into(),
         thread: None,
@@ -1121,12 +1157,12 @@ async fn a_refusal_names_mattermosts_message() {
 #[tokio::test]
 async fn a_rate_limited_call_is_retried_after_the_wait_asked() {
     let (mock, a) = served_adapter().await;
-    mock.scripted.lock().unwrap().push_back((
-        "/api/v4/posts/approvalpost/patch".into(),
-        429,
-        Some("0"),
-        json!({ "message": "too many requests" }),
-    ));
+    mock.scripted.lock().unwrap().push_back(Scripted {
+        path: "/api/v4/posts/approvalpost/patch",
+        status: 429,
+        retry_after: Some("0"),
+        body: json!({ "message": "too many requests" }),
+    });
     let posted = Posted {
         room: CHANNEL.into(),
         id: "approvalpost".into(),
@@ -1140,12 +1176,12 @@ async fn a_rate_limited_call_is_retried_after_the_wait_asked() {
 
     // A server that keeps refusing is given up on.
     for _ in 0..10 {
-        mock.scripted.lock().unwrap().push_back((
-            "/api/v4/posts/approvalpost/patch".into(),
-            429,
-            Some("0"),
-            json!({ "message": "too many requests" }),
-        ));
+        mock.scripted.lock().unwrap().push_back(Scripted {
+            path: "/api/v4/posts/approvalpost/patch",
+            status: 429,
+            retry_after: Some("0"),
+            body: json!({ "message": "too many requests" }),
+        });
     }
     let err = a
         .outlet()

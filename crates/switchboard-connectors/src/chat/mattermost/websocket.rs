@@ -170,7 +170,7 @@ async fn session(
                 return dropped(authenticated, format!("the server closed: {frame:?}"));
             }
             Ok(Some(Ok(Message::Text(text)))) => text,
-            // Pings are answered by the library; nothing else is expected.
+            // tungstenite answers pings; nothing else is expected.
             Ok(Some(Ok(_))) => continue,
         };
         let Ok(event) = serde_json::from_str::<Event>(text.as_str()) else {
