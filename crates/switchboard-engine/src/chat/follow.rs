@@ -130,6 +130,14 @@ pub(super) async fn report(
         tracing::warn!(id = %end.id, error = %e, "posting a result in chat failed");
         return;
     }
+    let files = result_attachments(&end);
+    if !files.is_empty() && outlet.capabilities().files {
+        for file in &files {
+            if let Err(e) = outlet.upload(&thread, file).await {
+                tracing::warn!(id = %end.id, file = %file.filename, error = %e, "attaching a result file in chat failed");
+            }
+        }
+    }
     if partial && outlet.capabilities().files {
         match full_output(&engine, &end).await {
             Ok(bytes) => {
@@ -146,6 +154,52 @@ pub(super) async fn report(
             Err(e) => tracing::warn!(id = %end.id, error = %e, "reading output to attach failed"),
         }
     }
+}
+
+/// Most files an action may return for chat.
+const MAX_RESULT_FILES: usize = 8;
+
+/// The files an action returned in its result, to upload beside the
+/// result: `{"attachments": [{"filename": "load.png", "content_type":
+/// "image/png", "base64": "…"}]}` (graphs, reports). Entries that are not
+/// well-formed are skipped with a warning; the result itself is unchanged.
+fn result_attachments(e: &Execution) -> Vec<Attachment> {
+    use base64::Engine as _;
+    let Some(list) = e
+        .result
+        .as_ref()
+        .and_then(|r| r.get("attachments"))
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in list.iter().take(MAX_RESULT_FILES) {
+        let text = |key: &str| entry.get(key).and_then(serde_json::Value::as_str);
+        let filename = text("filename").unwrap_or_default();
+        let safe_name = !filename.is_empty()
+            && filename.len() <= 128
+            && filename
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        let bytes =
+            text("base64").and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        match (safe_name, bytes) {
+            (true, Some(bytes)) => files.push(Attachment {
+                filename: filename.to_owned(),
+                content_type: text("content_type")
+                    .filter(|t| t.contains('/') && t.len() <= 100)
+                    .unwrap_or("application/octet-stream")
+                    .to_owned(),
+                title: text("title").unwrap_or(filename).to_owned(),
+                bytes,
+            }),
+            _ => {
+                tracing::warn!(id = %e.id, "a result attachment without a plain file name or valid base64 was skipped")
+            }
+        }
+    }
+    files
 }
 
 /// The stored output of an execution (secrets already masked), cut at

@@ -154,7 +154,7 @@ impl Engine {
         if inbound.sender_is_bot {
             return Ok(());
         }
-        let Some(text) = self.addressed_text(&inbound) else {
+        let Some(text) = addressed_text(&inbound, self.chat_settings().prefix.as_deref()) else {
             return Ok(());
         };
         if let Some(delivery) = &inbound.delivery_id {
@@ -208,23 +208,6 @@ impl Engine {
             _ => return self.chat_run(&inbound, &speaker, &text, outlet).await,
         };
         say(&*outlet, &to, reply).await
-    }
-
-    /// The text meant for the bot, with the prefix removed; `None` when the
-    /// bot was not addressed.
-    fn addressed_text(&self, inbound: &Inbound) -> Option<String> {
-        let text = inbound.text.trim();
-        if inbound.mentioned || inbound.room.direct || inbound.authenticated.is_some() {
-            let text = match &self.chat_settings().prefix {
-                Some(p) => text.strip_prefix(p.as_str()).unwrap_or(text),
-                None => text,
-            };
-            return Some(text.trim().to_owned());
-        }
-        let prefix = self.chat_settings().prefix.as_deref()?;
-        text.strip_prefix(prefix)
-            .filter(|rest| !rest.is_empty() && !rest.starts_with(char::is_whitespace))
-            .map(|rest| rest.trim().to_owned())
     }
 
     async fn speaker(
@@ -407,9 +390,8 @@ impl Engine {
             {
                 Ok(o) if o.approvals >= o.needed => Reply::Text {
                     text: format!(
-                        "{who} approved execution {id} ({}); it is {} now.",
-                        o.execution.action,
-                        o.execution.status.as_str()
+                        "{who} approved execution {id} ({}); it runs now.",
+                        o.execution.action
                     ),
                 },
                 Ok(o) => Reply::Text {
@@ -564,6 +546,21 @@ impl Engine {
     }
 }
 
+/// The text meant for the bot, with the prefix removed; `None` when the
+/// bot was not addressed: neither mentioned, nor in a direct conversation
+/// or the console, nor prefixed.
+fn addressed_text(inbound: &Inbound, prefix: Option<&str>) -> Option<String> {
+    let text = inbound.text.trim();
+    if inbound.mentioned || inbound.room.direct || inbound.authenticated.is_some() {
+        let text = prefix.and_then(|p| text.strip_prefix(p)).unwrap_or(text);
+        return Some(text.trim().to_owned());
+    }
+    // `!uptime` addresses the bot; `!` alone or `! look` is just talk.
+    text.strip_prefix(prefix?)
+        .filter(|rest| !rest.is_empty() && !rest.starts_with(char::is_whitespace))
+        .map(|rest| rest.trim().to_owned())
+}
+
 /// Posts one reply, turning an outlet failure into an error.
 async fn say(outlet: &dyn ChatOutlet, to: &Destination, reply: Reply) -> Result<(), EngineError> {
     outlet
@@ -662,4 +659,55 @@ fn is_invisible_format(c: char) -> bool {
 
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::chat::{ChatIdentity, Inbound, Room};
+
+    use super::addressed_text;
+
+    fn said(text: &str, mentioned: bool, direct: bool) -> Inbound {
+        Inbound {
+            delivery_id: None,
+            sender: ChatIdentity::new("slack", "T1", "U1").unwrap(),
+            sender_name: None,
+            sender_is_bot: false,
+            authenticated: None,
+            room: Room {
+                id: "C1".into(),
+                name: None,
+                direct,
+            },
+            thread: None,
+            message_id: None,
+            text: text.into(),
+            mentioned,
+        }
+    }
+
+    #[test]
+    fn the_bot_answers_mentions_direct_messages_and_the_prefix_only() {
+        let p = Some("!");
+        assert_eq!(
+            addressed_text(&said(" uptime ", true, false), p).as_deref(),
+            Some("uptime")
+        );
+        assert_eq!(
+            addressed_text(&said("uptime", false, true), p).as_deref(),
+            Some("uptime")
+        );
+        assert_eq!(
+            addressed_text(&said("!uptime", false, true), p).as_deref(),
+            Some("uptime")
+        );
+        assert_eq!(
+            addressed_text(&said("!uptime now", false, false), p).as_deref(),
+            Some("uptime now")
+        );
+        assert_eq!(addressed_text(&said("uptime", false, false), p), None);
+        assert_eq!(addressed_text(&said("! uptime", false, false), p), None);
+        assert_eq!(addressed_text(&said("!", false, false), p), None);
+        assert_eq!(addressed_text(&said("!uptime", false, false), None), None);
+    }
 }

@@ -253,3 +253,138 @@ async fn lines_typed_into_the_shell_run_concurrently_and_all_are_reported() {
     // The quick echo is reported before the slow run ends.
     assert!(echo < slow, "{said}");
 }
+
+/// A console line left running in the background, its events read as they come.
+struct Pending {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Pending {
+    fn start(server: &Server, token: &str, line: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["chat", "-o", "json", "-c", line])
+            .env("SWITCHBOARD_URL", &server.url)
+            .env("SWITCHBOARD_TOKEN", token)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let _ = tx.send(serde_json::from_str(&line.unwrap()).unwrap());
+            }
+        });
+        Self { child, events }
+    }
+
+    /// The next posted text.
+    fn next_post(&self) -> String {
+        loop {
+            let e = self
+                .events
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap();
+            if e["event"] == "post" {
+                return e["text"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn approvals_status_and_cancel_are_answered_in_chat_too() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    let server = Server::start_with_config(dir.path(), TEAM);
+    let admin = crate::harness::ADMIN_TOKEN;
+    let carol = server.token_for("carol");
+    let bob = server.token_for("bob");
+
+    // The request is acknowledged and the approval request names the rule;
+    // the requester's conversation stays open for the result.
+    let mut request = Pending::start(&server, admin, "failover to db-2");
+    let ack = request.next_post();
+    assert!(
+        ack.starts_with("Asking for approval to promote db-2… (db.failover #1)"),
+        "{ack}"
+    );
+    let ask = request.next_post();
+    assert!(
+        ask.contains("needs approval from 1 of group:sre-leads"),
+        "{ask}"
+    );
+    assert!(ask.contains("`approve 1`"), "{ask}");
+
+    // Status is for those who may view it; approving is for sre-leads only.
+    let status = posts(&console_events(&server, &bob, "status 1")).join("\n");
+    assert!(
+        status.contains(
+            "db.failover) requested by admin from chat:shell:console is awaiting_approval"
+        ),
+        "{status}"
+    );
+    let refused = posts(&console_events(&server, &bob, "approve 1")).join("\n");
+    assert!(refused.starts_with("Refused: "), "{refused}");
+    let said = posts(&console_events(&server, &carol, "approve 1 looks right")).join("\n");
+    assert_eq!(
+        said,
+        "carol approved execution 1 (db.failover); it runs now."
+    );
+    // The requester's thread gets the result.
+    let result = request.next_post();
+    assert!(result.starts_with("db.failover #1 succeeded"), "{result}");
+    assert!(
+        result.contains("dry run: would run: ssh db-2 pg_ctl promote"),
+        "{result}"
+    );
+    assert!(request.child.wait().unwrap().success());
+    let e = server.wait_finished(1).await;
+    assert_eq!(e["approvals"][0]["reason"], "looks right", "{e}");
+    assert_eq!(e["approvals"][0]["origin"], "chat:shell:console", "{e}");
+
+    // A rejection ends it, and the requester hears; a cancel of someone else's run is refused.
+    let mut request = Pending::start(&server, admin, "failover to db-3");
+    request.next_post();
+    request.next_post();
+    let said = posts(&console_events(&server, &bob, "cancel 2")).join("\n");
+    assert!(said.starts_with("Refused: "), "{said}");
+    let said = posts(&console_events(&server, &carol, "reject 2")).join("\n");
+    assert_eq!(
+        said,
+        "carol rejected execution 2 (db.failover); it will not run."
+    );
+    let result = request.next_post();
+    assert!(
+        result.starts_with("db.failover #2 cancelled: rejected by carol"),
+        "{result}"
+    );
+    assert!(request.child.wait().unwrap().success());
+    let said = posts(&console_events(&server, &bob, "status x")).join("\n");
+    assert_eq!(
+        said,
+        "Refused: say `status ID`, with the execution's number"
+    );
+}
+
+#[tokio::test]
+async fn files_an_action_returns_are_uploaded_to_the_thread() {
+    let server = Server::start(&crate::harness::test_catalog());
+    let events = console_events(&server, crate::harness::ADMIN_TOKEN, "graph load");
+    let files: Vec<&Value> = events.iter().filter(|e| e["event"] == "file").collect();
+    // The PNG arrives whole; an entry with a path in its name is dropped.
+    assert_eq!(files.len(), 1, "{events:?}");
+    assert_eq!(files[0]["filename"], "load.png");
+    assert_eq!(files[0]["content_type"], "image/png");
+    assert_eq!(files[0]["title"], "Load");
+    assert_eq!(files[0]["size"], 73);
+    assert!(
+        posts(&events)
+            .last()
+            .unwrap()
+            .contains("test.graph #1 succeeded"),
+        "{events:?}"
+    );
+}

@@ -117,11 +117,9 @@ impl Fields {
                 .collect();
             Ok(Self(fields))
         } else if content_type.is_empty() || content_type == "application/x-www-form-urlencoded" {
-            Ok(Self(
-                form_urlencoded::parse(&req.body)
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect(),
-            ))
+            serde_urlencoded::from_bytes(&req.body)
+                .map(Self)
+                .map_err(|e| Refusal::new(400, format!("malformed form body: {e}")))
         } else {
             Err(Refusal::new(
                 415,

@@ -57,9 +57,7 @@ fn adapter() -> MattermostAdapter {
 }
 
 fn form(pairs: &[(&str, &str)]) -> HookRequest {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
+    let body = serde_urlencoded::to_string(pairs).unwrap();
     HookRequest {
         headers: BTreeMap::from([(
             "content-type".to_owned(),

@@ -2,8 +2,9 @@
 //! are verified here (signature v0 over the raw body, within a 300 s replay
 //! window) before anything reads them, then translated (`inbound.rs`);
 //! replies go out through the Web API (`web_api.rs`); Socket Mode runs from
-//! [`ChatAdapter::connect`] (`socket_mode.rs`). It also keeps who the bot
-//! is, configured or learned from `auth.test`.
+//! [`ChatAdapter::connect`] (`socket_mode.rs`); rooms known only by id are
+//! named in [`ChatAdapter::complete`] (`rooms.rs`). It also keeps who the
+//! bot is, configured or learned from `auth.test`.
 //!
 //! Not here: serving HTTP, and anything about what messages mean.
 
@@ -14,10 +15,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
 use switchboard_core::Timestamp;
-use switchboard_core::chat::{ChatHandler, ChatOutlet, OutletError};
+use switchboard_core::chat::{ChatHandler, ChatOutlet, Inbound, OutletError};
 
 use super::config::SlackConfig;
-use super::inbound::{self, Context, Events};
+use super::inbound::{self, Context, Events, Payload};
+use super::rooms::Rooms;
 use super::web_api::{BotIdentity, WebApi};
 use super::{PLATFORM, socket_mode};
 use crate::chat::{ChatAdapter, HookRequest, HookResponse};
@@ -32,13 +34,19 @@ pub(super) const REPLAY_WINDOW_SECS: u64 = 300;
 pub struct SlackAdapter {
     config: Arc<SlackConfig>,
     api: Arc<WebApi>,
+    rooms: Arc<Rooms>,
     learned: OnceLock<BotIdentity>,
 }
 
 impl SlackAdapter {
+    /// An adapter with this configuration; nothing is contacted until a
+    /// reply is sent, [`Self::learn_identity`] or
+    /// [`connect`](ChatAdapter::connect) is called.
     pub fn new(config: SlackConfig) -> Self {
+        let api = Arc::new(WebApi::new(&config));
         Self {
-            api: Arc::new(WebApi::new(&config)),
+            rooms: Arc::new(Rooms::new(api.clone(), config.room_name_ttl)),
+            api,
             config: Arc::new(config),
             learned: OnceLock::new(),
         }
@@ -87,6 +95,10 @@ impl SlackAdapter {
 
     pub(super) fn api(&self) -> Arc<WebApi> {
         self.api.clone()
+    }
+
+    pub(super) fn rooms(&self) -> Arc<Rooms> {
+        self.rooms.clone()
     }
 }
 
@@ -182,24 +194,43 @@ impl ChatAdapter for SlackAdapter {
             );
         }
         let ctx = self.context();
-        let answer = match endpoint {
-            "events" => inbound::events(&req.body, ctx).map(|events| match events {
+        let payload = match endpoint {
+            "events" => Payload::Events,
+            "commands" => Payload::Command,
+            _ => Payload::Interactive,
+        };
+        let answer = match payload {
+            Payload::Events => inbound::events(&req.body, ctx).map(|events| match events {
                 Events::Challenge(challenge) => {
                     HookResponse::ok_json(json!({ "challenge": challenge }), Vec::new())
                 }
                 Events::Messages(messages) => HookResponse::ok_empty(messages),
             }),
-            "commands" => inbound::command_form(&req.body)
+            Payload::Command => inbound::command_form(&req.body)
                 .and_then(|cmd| inbound::command(cmd, ctx))
                 .map(|m| HookResponse::ok_empty(vec![m])),
-            _ => inbound::interactive_form(&req.body)
+            Payload::Interactive => inbound::interactive_form(&req.body)
                 .and_then(|payload| inbound::interactive(payload, ctx))
                 .map(HookResponse::ok_empty),
         };
-        answer.unwrap_or_else(|reason| HookResponse::rejected(400, reason, None))
+        // Signed, yet refused: the sender it names is kept for the audit
+        // record (never trusted for more).
+        answer.unwrap_or_else(|reason| {
+            let claimed = inbound::claimed_sender(payload, &req.body, ctx);
+            HookResponse::rejected(400, reason, claimed)
+        })
+    }
+
+    /// Names a room known only by its id (events carry no channel names),
+    /// asking `conversations.info` once per channel and period; a direct
+    /// conversation is marked direct. What Slack will not tell stays
+    /// unknown: policies then see the channel id.
+    async fn complete(&self, inbound: Inbound) -> Inbound {
+        self.rooms.complete(inbound).await
     }
 
     /// Socket Mode, when `app_token` is set; otherwise returns at once.
+    /// Its messages are completed (room names) before `handler` sees them.
     async fn connect(
         &self,
         handler: Arc<dyn ChatHandler>,

@@ -22,6 +22,19 @@ pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
 /// `/chat/slack/interactive`), which needs `signing_secret`; or over Socket
 /// Mode (a websocket Switchboard opens, no public URL needed), which needs
 /// `app_token`. Replies always go through the Web API with `bot_token`.
+///
+/// In the app's settings, subscribe to the bot events `app_mention` and
+/// `message.im` (and `message.channels` / `message.groups` to hear
+/// prefixed commands such as `!uptime` without a mention), turn
+/// Interactivity on (approval buttons), and add a slash command if wanted.
+///
+/// Room names: policies name rooms (`Channel::"slack:#ops"`, origin
+/// `chat:slack:#ops`), but Slack's events name only the channel id, so
+/// Switchboard asks Slack for the name (`conversations.info`, remembered
+/// for ten minutes). That needs the bot scope `channels:read` (and
+/// `groups:read` for private channels); without it every event's room is
+/// its channel id (`chat:slack:C0123`) and policies that name rooms never
+/// match it — a warning says so.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackFile {
@@ -32,9 +45,12 @@ pub struct SlackFile {
     #[serde(default)]
     pub signing_secret: Option<SecretRef>,
     /// The bot token (`xoxb-…`, OAuth & Permissions), as a reference. Used
-    /// for every reply. Scopes: `chat:write`, `files:write`, `im:write`,
-    /// and to hear messages `app_mentions:read`, `im:history` (and
-    /// `channels:history` to hear prefixed commands without a mention).
+    /// for every reply. Scopes: `chat:write`, `files:write` and `im:write`
+    /// to answer; `app_mentions:read` and `im:history` to hear (with
+    /// `channels:history` / `groups:history` for messages without a
+    /// mention); `channels:read` (and `groups:read` for private channels)
+    /// to learn room names, without which policies see channel ids instead;
+    /// `commands` for a slash command.
     pub bot_token: SecretRef,
     /// An app-level token (`xapp-…`, with the `connections:write` scope), as
     /// a reference. Setting it turns Socket Mode on: Switchboard opens the
@@ -82,6 +98,10 @@ pub struct SlackConfig {
     /// Socket Mode sends a ping this often; a connection that stays silent
     /// from one ping to the next is dropped and opened again.
     pub keepalive: Duration,
+    /// How long a channel's name, once asked of Slack, is used before it is
+    /// asked again (a renamed channel keeps its old name until then). Not
+    /// in the file either.
+    pub room_name_ttl: Duration,
 }
 
 impl SlackConfig {
@@ -100,6 +120,7 @@ impl SlackConfig {
             reconnect_first: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             keepalive: Duration::from_secs(30),
+            room_name_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -166,7 +187,10 @@ impl SlackFile {
                 )),
             }
         }
-        for (key, value) in [("team_id", &self.team_id), ("bot_user_id", &self.bot_user_id)] {
+        for (key, value) in [
+            ("team_id", &self.team_id),
+            ("bot_user_id", &self.bot_user_id),
+        ] {
             if let Some(v) = value
                 && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric()))
             {

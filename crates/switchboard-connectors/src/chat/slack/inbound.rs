@@ -36,7 +36,9 @@ pub(super) enum Events {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum EventsBody {
-    UrlVerification { challenge: String },
+    UrlVerification {
+        challenge: String,
+    },
     EventCallback(EventCallback),
     #[serde(other)]
     Other,
@@ -73,7 +75,12 @@ struct MessageEvent {
 
 /// Message subtypes that are something someone said; every other subtype
 /// (`message_changed`, `message_deleted`, `channel_join`, …) is ignored.
-const SAID: [&str; 4] = ["bot_message", "thread_broadcast", "file_share", "me_message"];
+const SAID: [&str; 4] = [
+    "bot_message",
+    "thread_broadcast",
+    "file_share",
+    "me_message",
+];
 
 /// Translates an Events API body (the HTTP request body).
 pub(super) fn events(body: &[u8], ctx: Context<'_>) -> Result<Events, String> {
@@ -84,8 +91,8 @@ pub(super) fn events(body: &[u8], ctx: Context<'_>) -> Result<Events, String> {
 
 /// Translates an Events API body (a Socket Mode `events_api` payload).
 pub(super) fn events_value(value: Value, ctx: Context<'_>) -> Result<Events, String> {
-    let body: EventsBody = serde_json::from_value(value)
-        .map_err(|e| format!("malformed Events API body: {e}"))?;
+    let body: EventsBody =
+        serde_json::from_value(value).map_err(|e| format!("malformed Events API body: {e}"))?;
     Ok(match body {
         EventsBody::UrlVerification { challenge } => Events::Challenge(challenge),
         EventsBody::EventCallback(callback) => {
@@ -102,11 +109,7 @@ fn event_callback(callback: EventCallback, ctx: Context<'_>) -> Result<Option<In
     };
     let event: MessageEvent = serde_json::from_value(callback.event)
         .map_err(|e| format!("malformed `{kind}` event: {e}"))?;
-    if event
-        .subtype
-        .as_deref()
-        .is_some_and(|s| !SAID.contains(&s))
-    {
+    if event.subtype.as_deref().is_some_and(|s| !SAID.contains(&s)) {
         return Ok(None);
     }
     let bot = ctx.bot_user_id.map(str::to_owned).or_else(|| {
@@ -302,7 +305,10 @@ fn identity(team: Option<&str>, ctx: Context<'_>, user: &str) -> Result<ChatIden
 }
 
 /// A room as slash commands and buttons name it: `#name`, or a direct
-/// conversation (Slack's channel name `directmessage`).
+/// conversation (Slack's channel name `directmessage`). Older payloads call
+/// every private channel `privategroup`: that names nothing, and is left
+/// for [`ChatAdapter::complete`](crate::chat::ChatAdapter::complete) to
+/// learn.
 fn room(id: String, name: Option<&str>) -> Room {
     match name {
         Some("directmessage") => Room {
@@ -310,17 +316,102 @@ fn room(id: String, name: Option<&str>) -> Room {
             name: None,
             direct: true,
         },
-        Some(name) if !name.is_empty() => Room {
-            id,
-            name: Some(format!("#{name}")),
-            direct: false,
-        },
-        _ => Room {
+        Some("privategroup") | None => Room {
             id,
             name: None,
             direct: false,
         },
+        Some(name) => Room {
+            id,
+            name: room_name(name),
+            direct: false,
+        },
     }
+}
+
+/// A channel's name as policies see it, `#ops`, when it is spelt as Slack
+/// spells channel names (letters, digits, `-`, `_` and `.`, at most 80);
+/// anything else names no room.
+pub(super) fn room_name(name: &str) -> Option<String> {
+    let spelt = !name.is_empty()
+        && name.chars().count() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    spelt.then(|| format!("#{name}"))
+}
+
+/// Which payload a refused request carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Payload {
+    Events,
+    Command,
+    Interactive,
+}
+
+impl Payload {
+    /// The payload a Socket Mode envelope of this `type` carries.
+    pub(super) fn of_envelope(kind: &str) -> Option<Self> {
+        match kind {
+            "events_api" => Some(Self::Events),
+            "slash_commands" => Some(Self::Command),
+            "interactive" => Some(Self::Interactive),
+            _ => None,
+        }
+    }
+}
+
+/// The sender a verified request names, read as loosely as can be, for the
+/// audit record of its refusal: the `team` and `user` of an Events API
+/// body, a slash command form or an interactive form. `None` when it names
+/// no one, or no one for sure (a form field given twice). Only ever called
+/// once the signature has been verified.
+pub(super) fn claimed_sender(
+    payload: Payload,
+    body: &[u8],
+    ctx: Context<'_>,
+) -> Option<ChatIdentity> {
+    let value = match payload {
+        Payload::Events => serde_json::from_slice(body).ok()?,
+        Payload::Command => form_object(body)?,
+        Payload::Interactive => {
+            let form = form_object(body)?;
+            serde_json::from_str(form.get("payload")?.as_str()?).ok()?
+        }
+    };
+    claimed_in(payload, &value, ctx)
+}
+
+/// The sender a payload (already JSON: over Socket Mode, or read from the
+/// body) names; see [`claimed_sender`].
+pub(super) fn claimed_in(
+    payload: Payload,
+    value: &Value,
+    ctx: Context<'_>,
+) -> Option<ChatIdentity> {
+    let text = |pointer: &str| value.pointer(pointer).and_then(Value::as_str);
+    let (team, user) = match payload {
+        Payload::Events => (text("/team_id"), text("/event/user")?),
+        Payload::Command => (text("/team_id"), text("/user_id")?),
+        Payload::Interactive => (
+            text("/team/id").or_else(|| text("/user/team_id")),
+            text("/user/id")?,
+        ),
+    };
+    identity(team, ctx, user).ok()
+}
+
+/// A form as a JSON object of strings; `None` when unreadable or when a
+/// field is given twice.
+fn form_object(body: &[u8]) -> Option<Value> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    let mut object = serde_json::Map::new();
+    for (key, value) in fields {
+        if object.insert(key, Value::String(value)).is_some() {
+            return None;
+        }
+    }
+    Some(Value::Object(object))
 }
 
 /// Whether Slack text mentions `bot` anywhere.
@@ -344,10 +435,7 @@ pub(super) fn strip_mention(raw: &str, bot: Option<&str>) -> (String, bool) {
     match rest {
         Some(rest) => {
             let rest = rest.trim_start();
-            let rest = rest
-                .strip_prefix([':', ','])
-                .unwrap_or(rest)
-                .trim_start();
+            let rest = rest.strip_prefix([':', ',']).unwrap_or(rest).trim_start();
             (plain_text(rest).trim().to_owned(), true)
         }
         None => (plain_text(text).trim().to_owned(), false),

@@ -7,7 +7,8 @@
 //!
 //! Files: `config.rs` (the `[chat.slack]` section), `adapter.rs` (the
 //! [`ChatAdapter`](crate::chat::ChatAdapter) and signature checks),
-//! `inbound.rs` (payloads to messages, for both doors), `socket_mode.rs`,
+//! `inbound.rs` (payloads to messages, for both doors), `rooms.rs` (room
+//! names for events, which carry only channel ids), `socket_mode.rs`,
 //! `web_api.rs` (the outlet), `render.rs` (replies as blocks) and
 //! `tests.rs`. Nothing here decides what a message means.
 
@@ -15,6 +16,7 @@ mod adapter;
 mod config;
 mod inbound;
 mod render;
+mod rooms;
 mod socket_mode;
 #[cfg(test)]
 mod tests;

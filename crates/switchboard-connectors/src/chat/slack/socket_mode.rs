@@ -4,10 +4,12 @@
 //! Every envelope is acknowledged first, then translated by the same
 //! functions as the HTTP path (`inbound.rs`; there is no signature here: the
 //! token authenticated the connection) and handed to the handler in its own
-//! task, so a slow answer never holds the connection.
+//! task — room names filled in first (`rooms.rs`), as the HTTP route does —
+//! so neither a slow lookup nor a slow answer holds the connection.
 //!
 //! The connection is kept: Slack's `disconnect` (it refreshes connections
-//! every few hours) opens a new one at once; a drop, an error or a peer that
+//! every few hours) opens a new one at once (unless it says Socket Mode was
+//! turned off: then it is tried again after a wait); a drop, an error or a peer that
 //! stops answering pings reconnects after a wait that doubles from
 //! `reconnect_first` up to `reconnect_max` and starts again after a healthy
 //! connection (one that said `hello`).
@@ -15,16 +17,21 @@
 //! Not here: what the payloads mean or how they are translated.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::chat::{ChatHandler, ChatOutlet, Inbound};
 use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::adapter::SlackAdapter;
-use super::inbound::{self, Context, Events};
+use super::inbound::{self, Context, Events, Payload};
+
+/// The longest wait for the websocket handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -90,12 +97,15 @@ async fn session(adapter: &SlackAdapter, handler: &Arc<dyn ChatHandler>) -> Ende
         Ok(url) => url,
         Err(e) => return dropped(false, format!("apps.connections.open: {e}")),
     };
-    let mut ws = match tokio_tungstenite::connect_async(url.as_str()).await {
-        Ok((ws, _)) => ws,
-        Err(e) => return dropped(false, format!("connecting: {e}")),
+    let connecting = tokio_tungstenite::connect_async(url.as_str());
+    let mut ws = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(Ok((ws, _))) => ws,
+        Ok(Err(e)) => return dropped(false, format!("connecting: {e}")),
+        Err(_) => return dropped(false, "connecting: timed out".to_owned()),
     };
     let keepalive = adapter.config().keepalive;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut heard = true;
     let mut healthy = false;
     loop {
@@ -136,6 +146,10 @@ async fn session(adapter: &SlackAdapter, handler: &Arc<dyn ChatHandler>) -> Ende
         };
         match envelope.kind.as_str() {
             "hello" => healthy = true,
+            "disconnect" if envelope.reason.as_deref() == Some("link_disabled") => {
+                let reason = "Socket Mode is turned off in the app's settings (link_disabled)";
+                return dropped(false, reason.to_owned());
+            }
             "disconnect" => {
                 tracing::info!(reason = ?envelope.reason, "Slack asked to reconnect");
                 return Ended::Refresh;
@@ -147,16 +161,30 @@ async fn session(adapter: &SlackAdapter, handler: &Arc<dyn ChatHandler>) -> Ende
                         return dropped(healthy, format!("acknowledging: {e}"));
                     }
                 }
-                match translate(kind, envelope.payload, adapter.context()) {
+                let ctx = adapter.context();
+                // Whom a refused payload named, for the log (never trusted).
+                let claimed = Payload::of_envelope(kind)
+                    .and_then(|p| inbound::claimed_in(p, &envelope.payload, ctx));
+                match translate(kind, envelope.payload, ctx) {
                     Ok(messages) => {
                         for inbound in messages {
                             let handler = handler.clone();
                             let outlet: Arc<dyn ChatOutlet> = adapter.api();
-                            tokio::spawn(async move { handler.handle(inbound, outlet).await });
+                            let rooms = adapter.rooms();
+                            tokio::spawn(async move {
+                                let inbound = rooms.complete(inbound).await;
+                                handler.handle(inbound, outlet).await
+                            });
                         }
                     }
                     Err(reason) => {
-                        tracing::warn!(kind, %reason, "Slack Socket Mode: payload refused");
+                        let claimed = claimed.map(|sender| sender.to_string());
+                        tracing::warn!(
+                            kind,
+                            %reason,
+                            claimed_sender = claimed.as_deref(),
+                            "Slack Socket Mode: payload refused"
+                        );
                     }
                 }
             }
@@ -165,11 +193,7 @@ async fn session(adapter: &SlackAdapter, handler: &Arc<dyn ChatHandler>) -> Ende
 }
 
 /// An envelope's payload as messages, by the same rules as over HTTP.
-pub(super) fn translate(
-    kind: &str,
-    payload: Value,
-    ctx: Context<'_>,
-) -> Result<Vec<Inbound>, String> {
+fn translate(kind: &str, payload: Value, ctx: Context<'_>) -> Result<Vec<Inbound>, String> {
     match kind {
         "events_api" => match inbound::events_value(payload, ctx)? {
             Events::Messages(messages) => Ok(messages),

@@ -228,8 +228,16 @@ fn a_flipped_byte_another_secret_or_a_mangled_signature_is_refused() {
 fn requests_outside_the_replay_window_are_refused_either_way() {
     let adapter = published_adapter(published::SIGNING_SECRET);
     let req = published_request();
-    assert_eq!(adapter.webhook("commands", &req, published_now(300)).status, 200);
-    assert_eq!(adapter.webhook("commands", &req, published_now(-300)).status, 200);
+    assert_eq!(
+        adapter.webhook("commands", &req, published_now(300)).status,
+        200
+    );
+    assert_eq!(
+        adapter
+            .webhook("commands", &req, published_now(-300))
+            .status,
+        200
+    );
     refused(
         adapter.webhook("commands", &req, published_now(301)),
         401,
@@ -274,7 +282,9 @@ fn missing_or_malformed_headers_are_refused_by_name() {
 fn nothing_is_read_before_the_signature_is_checked() {
     // An unsigned body that would be a valid event is refused as unsigned,
     // and a signed body that is garbage is refused as garbage.
-    let mut req = signed(event(json!({"type": "app_mention", "user": "U1", "text": "hi", "channel": "C1", "ts": "1.1"})));
+    let mut req = signed(event(
+        json!({"type": "app_mention", "user": "U1", "text": "hi", "channel": "C1", "ts": "1.1"}),
+    ));
     req.headers.remove("x-slack-signature");
     refused(adapter().webhook("events", &req, now()), 401, "missing");
     refused(
@@ -400,18 +410,31 @@ fn bot_messages_are_marked_as_such() {
     ] {
         assert!(only(post_event(event.clone())).sender_is_bot, "{event}");
     }
-    assert!(!only(post_event(json!({"type": "message", "user": "U1", "text": "hi", "channel": "C1", "ts": "1.1"}))).sender_is_bot);
+    assert!(
+        !only(post_event(
+            json!({"type": "message", "user": "U1", "text": "hi", "channel": "C1", "ts": "1.1"})
+        ))
+        .sender_is_bot
+    );
 }
 
 #[test]
 fn edits_deletions_joins_and_unknown_events_carry_nothing() {
-    for subtype in ["message_changed", "message_deleted", "channel_join", "channel_leave", "message_replied"] {
+    for subtype in [
+        "message_changed",
+        "message_deleted",
+        "channel_join",
+        "channel_leave",
+        "message_replied",
+    ] {
         nothing(post_event(json!({
             "type": "message", "subtype": subtype, "channel": "C1", "ts": "1.1",
             "message": {"user": "U1", "text": "<@UBOT> uptime"},
         })));
     }
-    nothing(post_event(json!({"type": "reaction_added", "user": "U1", "reaction": "+1"})));
+    nothing(post_event(
+        json!({"type": "reaction_added", "user": "U1", "reaction": "+1"}),
+    ));
     let rate_limited = json!({"token": "t", "type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820, "api_app_id": "A1"});
     nothing(adapter().webhook("events", &signed(rate_limited.to_string()), now()));
 }
@@ -432,7 +455,9 @@ fn slack_escaping_and_autolinks_are_undone() {
 
 #[test]
 fn redeliveries_are_answered_and_keep_their_event_id() {
-    let mut req = signed(event(json!({"type": "app_mention", "user": "U1", "text": "<@UBOT> uptime", "channel": "C1", "ts": "1.1"})));
+    let mut req = signed(event(
+        json!({"type": "app_mention", "user": "U1", "text": "<@UBOT> uptime", "channel": "C1", "ts": "1.1"}),
+    ));
     req.headers.insert("x-slack-retry-num".into(), "1".into());
     req.headers
         .insert("x-slack-retry-reason".into(), "http_timeout".into());
@@ -519,7 +544,8 @@ fn a_slash_command_is_addressed_to_the_bot() {
 }
 
 fn block_actions(action_id: &str, value: &str, thread_ts: Option<&str>) -> Value {
-    let mut message = json!({"type": "message", "ts": "1700000000.000300", "text": "Approval needed"});
+    let mut message =
+        json!({"type": "message", "ts": "1700000000.000300", "text": "Approval needed"});
     if let Some(t) = thread_ts {
         message["thread_ts"] = json!(t);
     }
@@ -544,13 +570,21 @@ fn block_actions(action_id: &str, value: &str, thread_ts: Option<&str>) -> Value
 }
 
 fn press(payload: &Value) -> HookResponse {
+    press_on(&adapter(), payload)
+}
+
+fn press_on(adapter: &SlackAdapter, payload: &Value) -> HookResponse {
     let body = form(&[("payload", &payload.to_string())]);
-    adapter().webhook("interactive", &signed(body), now())
+    adapter.webhook("interactive", &signed(body), now())
 }
 
 #[test]
 fn approval_buttons_become_approve_and_reject_in_the_requests_thread() {
-    let m = only(press(&block_actions("approve", "42", Some("1700000000.000100"))));
+    let m = only(press(&block_actions(
+        "approve",
+        "42",
+        Some("1700000000.000100"),
+    )));
     assert_eq!(m.text, "approve 42");
     assert_eq!(m.sender.to_string(), "slack:T1/U2");
     assert_eq!(m.sender_name.as_deref(), Some("bob"));
@@ -567,7 +601,9 @@ fn approval_buttons_become_approve_and_reject_in_the_requests_thread() {
 #[test]
 fn other_interactions_carry_nothing_and_odd_button_values_are_refused() {
     nothing(press(&block_actions("something_else", "42", None)));
-    nothing(press(&json!({"type": "view_submission", "user": {"id": "U2"}, "view": {}})));
+    nothing(press(
+        &json!({"type": "view_submission", "user": {"id": "U2"}, "view": {}}),
+    ));
     nothing(press(&json!({"type": "shortcut", "callback_id": "x"})));
     refused(
         press(&block_actions("approve", "42; rm -rf /", None)),
@@ -583,27 +619,206 @@ fn malformed_payloads_are_refused_naming_what_is_wrong() {
     let a = adapter();
     let cases: Vec<(&str, String, &str)> = vec![
         ("events", "[1,2]".into(), "malformed Events API body"),
-        ("events", json!({"event": {}}).to_string(), "missing field `type`"),
-        ("events", json!({"type": "url_verification"}).to_string(), "missing field `challenge`"),
-        ("events", event(json!({"type": "message", "user": "U1", "ts": "1.1"})), "missing field `channel`"),
-        ("events", event(json!({"type": "message", "user": "U1", "channel": "C1", "ts": 5})), "malformed `message` event"),
-        ("events", event(json!({"type": "message", "channel": "C1", "ts": "1.1"})), "`message` event without `user`"),
-        ("events", event(json!({"type": "message", "user": "U 1", "channel": "C1", "ts": "1.1"})), "invalid chat identity"),
-        ("commands", form(&[("team_id", "T1"), ("channel_id", "C1")]), "missing field `user_id`"),
-        ("commands", "user_id=U1&user_id=U2&channel_id=C1".into(), "malformed slash command form: duplicate field `user_id`"),
-        ("interactive", form(&[("other", "x")]), "missing field `payload`"),
-        ("interactive", form(&[("payload", "{nope")]), "malformed JSON in the `payload` field"),
-        ("interactive", form(&[("payload", r#"{"type":"block_actions","actions":[]}"#)]), "missing field `user`"),
+        (
+            "events",
+            json!({"event": {}}).to_string(),
+            "missing field `type`",
+        ),
+        (
+            "events",
+            json!({"type": "url_verification"}).to_string(),
+            "missing field `challenge`",
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "user": "U1", "ts": "1.1"})),
+            "missing field `channel`",
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "user": "U1", "channel": "C1", "ts": 5})),
+            "malformed `message` event",
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "channel": "C1", "ts": "1.1"})),
+            "`message` event without `user`",
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "user": "U 1", "channel": "C1", "ts": "1.1"})),
+            "invalid chat identity",
+        ),
+        (
+            "commands",
+            form(&[("team_id", "T1"), ("channel_id", "C1")]),
+            "missing field `user_id`",
+        ),
+        (
+            "commands",
+            "user_id=U1&user_id=U2&channel_id=C1".into(),
+            "malformed slash command form: duplicate field `user_id`",
+        ),
+        (
+            "interactive",
+            form(&[("other", "x")]),
+            "missing field `payload`",
+        ),
+        (
+            "interactive",
+            form(&[("payload", "{nope")]),
+            "malformed JSON in the `payload` field",
+        ),
+        (
+            "interactive",
+            form(&[("payload", r#"{"type":"block_actions","actions":[]}"#)]),
+            "missing field `user`",
+        ),
     ];
     for (endpoint, body, reason) in cases {
         refused(a.webhook(endpoint, &signed(body), now()), 400, reason);
     }
 }
 
+/// The sender a refusal recorded, as text.
+fn claimed(response: HookResponse) -> Option<String> {
+    assert_ne!(response.status, 200, "{}", response.body);
+    response
+        .rejection
+        .expect("a rejection")
+        .claimed_sender
+        .map(|s| s.to_string())
+}
+
+#[test]
+fn a_signed_but_refused_payload_records_the_sender_it_names() {
+    let a = adapter();
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        // Events: the event's user, in the body's workspace or ours.
+        (
+            "events",
+            event(json!({"type": "message", "user": "U1", "channel": "C1", "ts": 5})),
+            Some("slack:T1/U1"),
+        ),
+        (
+            "events",
+            json!({"type": "event_callback", "team_id": "T2", "event": {"type": "app_mention", "user": "U3", "text": 7, "ts": "1.1"}})
+                .to_string(),
+            Some("slack:T2/U3"),
+        ),
+        (
+            "events",
+            json!({"type": "event_callback", "event": {"type": "message", "user": "U4", "ts": "1.1"}})
+                .to_string(),
+            Some("slack:T1/U4"),
+        ),
+        // Slash commands: `team_id` and `user_id` of the form.
+        (
+            "commands",
+            form(&[("team_id", "T1"), ("user_id", "U1"), ("text", "x")]),
+            Some("slack:T1/U1"),
+        ),
+        // Buttons: the presser.
+        (
+            "interactive",
+            form(&[(
+                "payload",
+                &block_actions("approve", "42; rm -rf /", None).to_string(),
+            )]),
+            Some("slack:T1/U2"),
+        ),
+        (
+            "interactive",
+            form(&[(
+                "payload",
+                &json!({"type": "block_actions", "user": {"id": "U5", "team_id": "T3"}, "actions": [{"action_id": "approve", "value": "x"}], "channel": {"id": "C1"}})
+                    .to_string(),
+            )]),
+            Some("slack:T3/U5"),
+        ),
+        // Nobody, or nobody for sure.
+        ("events", "{not json".into(), None),
+        ("events", json!({"type": "url_verification"}).to_string(), None),
+        (
+            "events",
+            event(json!({"type": "message", "channel": "C1", "ts": "1.1"})),
+            None,
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "user": "U 1", "channel": "C1", "ts": "1.1"})),
+            None,
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "user": "U\u{7}", "channel": "C1", "ts": "1.1"})),
+            None,
+        ),
+        (
+            "events",
+            event(json!({"type": "message", "user": {"id": "U1"}, "channel": "C1", "ts": "1.1"})),
+            None,
+        ),
+        (
+            "commands",
+            "user_id=U1&user_id=U2&channel_id=C1".into(),
+            None,
+        ),
+        ("commands", form(&[("team_id", "T1"), ("channel_id", "C1")]), None),
+        ("interactive", form(&[("payload", "{nope")]), None),
+        (
+            "interactive",
+            form(&[("payload", r#"{"type":"block_actions","actions":[]}"#)]),
+            None,
+        ),
+    ];
+    for (endpoint, body, sender) in cases {
+        let r = a.webhook(endpoint, &signed(body.clone()), now());
+        assert_eq!(r.status, 400, "{endpoint} {body}: {}", r.body);
+        assert_eq!(claimed(r).as_deref(), sender, "{endpoint} {body}");
+    }
+
+    // Without a workspace in the body or configured, nobody is named.
+    let unconfigured = SlackAdapter::new(SlackConfig {
+        team_id: None,
+        ..config()
+    });
+    let body =
+        json!({"type": "event_callback", "event": {"type": "message", "user": "U4", "ts": "1.1"}});
+    let r = unconfigured.webhook("events", &signed(body.to_string()), now());
+    assert_eq!(claimed(r), None);
+}
+
+#[test]
+fn a_refused_signature_records_no_sender_whatever_the_body_says() {
+    let body = event(
+        json!({"type": "app_mention", "user": "U1", "text": "hi", "channel": "C1", "ts": "1.1"}),
+    );
+    let mut unsigned = signed(body.clone());
+    unsigned.headers.remove("x-slack-signature");
+    let mut forged = signed(body.clone());
+    forged.headers.insert(
+        "x-slack-signature".into(),
+        signature("another-secret", &(NOW - 5).to_string(), body.as_bytes()),
+    );
+    let stale = signed_at(body.clone(), NOW - 3600);
+    for req in [unsigned, forged, stale] {
+        let r = adapter().webhook("events", &req, now());
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert_eq!(claimed(r), None);
+    }
+    let big = format!("{body}{}", " ".repeat(1024 * 1024));
+    let r = adapter().webhook("events", &signed(big), now());
+    assert_eq!(r.status, 413);
+    assert_eq!(claimed(r), None);
+}
+
 #[test]
 fn control_characters_and_huge_text_pass_through_unharmed() {
     let text = format!("<@UBOT> echo \u{0}\u{7}\u{1b}[31m{}", "x".repeat(200_000));
-    let m = only(post_event(json!({"type": "app_mention", "user": "U1", "text": text, "channel": "C1", "ts": "1.1"})));
+    let m = only(post_event(
+        json!({"type": "app_mention", "user": "U1", "text": text, "channel": "C1", "ts": "1.1"}),
+    ));
     assert!(m.text.starts_with("echo \u{0}\u{7}\u{1b}[31m"));
     assert_eq!(m.text.len(), 5 + 3 + 4 + 200_000);
 }
@@ -635,6 +850,10 @@ proptest! {
         prop_assert!(matches!(r.status, 200 | 400 | 401 | 404 | 413));
         if r.status != 200 {
             prop_assert!(r.inbound.is_empty() && r.rejection.is_some());
+        }
+        if r.status != 400 {
+            // Only a verified body is read for a sender.
+            prop_assert!(r.rejection.is_none_or(|j| j.claimed_sender.is_none()));
         }
     }
 
@@ -741,7 +960,10 @@ fn every_problem_in_the_section_is_reported_by_key_without_secret_values() {
         "`chat.slack.team_id`",
         "`chat.slack.max_retry_after`",
     ] {
-        assert!(errors.contains(expected), "{expected} missing from:\n{errors}");
+        assert!(
+            errors.contains(expected),
+            "{expected} missing from:\n{errors}"
+        );
     }
     assert!(!errors.contains("do-not-print"), "{errors}");
 
@@ -751,13 +973,28 @@ fn every_problem_in_the_section_is_reported_by_key_without_secret_values() {
     }))
     .unwrap();
     let errors = missing.compile().unwrap_err();
-    assert!(errors.contains("`chat.slack.bot_token`: secret reference `env:SWITCHBOARD_TEST_SURELY_UNSET_SLACK_BOT`"), "{errors}");
+    assert!(
+        errors.contains(
+            "`chat.slack.bot_token`: secret reference `env:SWITCHBOARD_TEST_SURELY_UNSET_SLACK_BOT`"
+        ),
+        "{errors}"
+    );
     assert!(errors.contains("`chat.slack.app_token`"), "{errors}");
 
     let unknown = serde_json::from_value::<SlackFile>(json!({"bot_token": "env:X", "token": "x"}));
-    assert!(unknown.unwrap_err().to_string().contains("unknown field `token`"));
+    assert!(
+        unknown
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `token`")
+    );
     let inline = serde_json::from_value::<SlackFile>(json!({"bot_token": "xoxb-inline"}));
-    assert!(inline.unwrap_err().to_string().contains("never the secret itself"));
+    assert!(
+        inline
+            .unwrap_err()
+            .to_string()
+            .contains("never the secret itself")
+    );
 }
 
 // ------------------------------------------------------------- rendering
@@ -772,7 +1009,12 @@ fn execution(id: i64) -> ExecutionRef {
 
 #[test]
 fn replies_render_as_blocks() {
-    insta::assert_json_snapshot!("text", render(&Reply::Text { text: "Linked: you are *alice*.".into() }));
+    insta::assert_json_snapshot!(
+        "text",
+        render(&Reply::Text {
+            text: "Linked: you are *alice*.".into()
+        })
+    );
     insta::assert_json_snapshot!(
         "finished_with_output",
         render(&Reply::Finished {
@@ -794,7 +1036,12 @@ fn replies_render_as_blocks() {
             expires_at: None,
         })
     );
-    insta::assert_json_snapshot!("refused", render(&Reply::Refused { reason: "you may not run `db.failover` from <#ops>".into() }));
+    insta::assert_json_snapshot!(
+        "refused",
+        render(&Reply::Refused {
+            reason: "you may not run `db.failover` from <#ops>".into()
+        })
+    );
 }
 
 /// The mrkdwn texts of a rendering's sections.
@@ -809,20 +1056,31 @@ fn section_texts(rendered: &super::render::Rendered) -> Vec<String> {
 
 #[test]
 fn long_output_is_split_into_sections_with_each_code_block_closed() {
-    let code: String = (0..400).map(|i| format!("line {i:04} {}\n", "=".repeat(40))).collect();
-    let rendered = render(&Reply::Code { title: "Output".into(), code: code.clone() });
+    let code: String = (0..400)
+        .map(|i| format!("line {i:04} {}\n", "=".repeat(40)))
+        .collect();
+    let rendered = render(&Reply::Code {
+        title: "Output".into(),
+        code: code.clone(),
+    });
     let sections = section_texts(&rendered);
     assert!(sections.len() >= 7, "{}", sections.len());
     for s in &sections {
         assert!(s.encode_utf16().count() <= SECTION_MAX);
-        assert_eq!(s.lines().filter(|l| l.starts_with("```")).count() % 2, 0, "{s}");
+        assert_eq!(
+            s.lines().filter(|l| l.starts_with("```")).count() % 2,
+            0,
+            "{s}"
+        );
     }
     // Nothing is lost: every line of output is in some section, in order.
     let joined = sections.join("\n");
     let mut at = 0;
     for i in 0..400 {
         let line = format!("line {i:04} ");
-        at += joined[at..].find(&line).unwrap_or_else(|| panic!("{line} missing"));
+        at += joined[at..]
+            .find(&line)
+            .unwrap_or_else(|| panic!("{line} missing"));
     }
     assert!(rendered.text.encode_utf16().count() <= SECTION_MAX);
 
@@ -830,7 +1088,11 @@ fn long_output_is_split_into_sections_with_each_code_block_closed() {
     let rendered = render(&Reply::Text { text: one_line });
     let sections = section_texts(&rendered);
     assert_eq!(sections.concat().chars().count(), 10_000);
-    assert!(sections.iter().all(|s| s.encode_utf16().count() <= SECTION_MAX));
+    assert!(
+        sections
+            .iter()
+            .all(|s| s.encode_utf16().count() <= SECTION_MAX)
+    );
 }
 
 proptest! {
@@ -846,6 +1108,8 @@ proptest! {
         for s in section_texts(&rendered) {
             prop_assert!(s.encode_utf16().count() <= SECTION_MAX);
             prop_assert!(!s.trim().is_empty());
+            let fences = s.lines().filter(|l| l.trim_start().starts_with("```")).count();
+            prop_assert_eq!(fences % 2, 0, "{}", s);
         }
     }
 }
@@ -859,6 +1123,14 @@ struct Call {
     auth: Option<String>,
     /// JSON bodies as sent; form bodies as an object of strings.
     body: Value,
+}
+
+/// Bytes sent to an upload URL.
+#[derive(Debug, Clone)]
+struct Upload {
+    file_id: String,
+    auth: Option<String>,
+    bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -878,11 +1150,14 @@ enum Step {
 struct FakeSlack {
     base: String,
     calls: Arc<Mutex<Vec<Call>>>,
-    uploads: Arc<Mutex<Vec<(String, Option<String>, Vec<u8>)>>>,
+    uploads: Arc<Mutex<Vec<Upload>>>,
     /// How many of the next calls are answered 429, and with which `Retry-After`.
     limited: Arc<Mutex<(u32, u64)>>,
     /// An error `chat.postMessage` answers with.
     refuse: Arc<Mutex<Option<String>>>,
+    /// `conversations.info`'s answer per channel id; `channel_not_found`
+    /// for the others.
+    channels: Arc<Mutex<BTreeMap<String, Value>>>,
     opens: Arc<AtomicU32>,
     /// How many of the next `apps.connections.open` calls are refused.
     refuse_opens: Arc<AtomicU32>,
@@ -909,6 +1184,7 @@ impl Server {
             uploads: Arc::default(),
             limited: Arc::default(),
             refuse: Arc::default(),
+            channels: Arc::default(),
             opens: Arc::default(),
             refuse_opens: Arc::default(),
             script: Arc::new(tokio::sync::Mutex::new(script_rx)),
@@ -939,12 +1215,36 @@ impl Server {
 
     fn calls(&self, method: &str) -> Vec<Call> {
         let calls = self.slack.calls.lock().unwrap();
-        calls.iter().filter(|c| c.method == method).cloned().collect()
+        calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
     }
 
     fn all_methods(&self) -> Vec<String> {
         let calls = self.slack.calls.lock().unwrap();
         calls.iter().map(|c| c.method.clone()).collect()
+    }
+
+    /// `conversations.info` answers that `id` is a channel called `name`.
+    fn channel(&self, id: &str, name: &str) {
+        self.answer_info(
+            id,
+            json!({"ok": true, "channel": {
+                "id": id, "name": name, "is_channel": true, "is_group": false,
+                "is_im": false, "is_mpim": false, "is_private": false, "is_archived": false,
+            }}),
+        );
+    }
+
+    /// `conversations.info` answers this for `id`.
+    fn answer_info(&self, id: &str, answer: Value) {
+        self.slack
+            .channels
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), answer);
     }
 
     fn play(&self, step: Step) {
@@ -977,7 +1277,12 @@ async fn api(
             return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", wait)], "").into_response();
         }
     }
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let body: Value = match text("content-type").as_deref() {
         Some(t) if t.starts_with("application/json") => serde_json::from_slice(&body).unwrap(),
         Some(t) if t.starts_with("application/x-www-form-urlencoded") => {
@@ -994,13 +1299,29 @@ async fn api(
     let answer = match method.as_str() {
         "chat.postMessage" => match slack.refuse.lock().unwrap().clone() {
             Some(error) => json!({"ok": false, "error": error}),
-            None => json!({"ok": true, "channel": body["channel"], "ts": "1700000000.000500", "message": {}}),
+            None => {
+                json!({"ok": true, "channel": body["channel"], "ts": "1700000000.000500", "message": {}})
+            }
         },
-        "chat.update" => json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "text": body["text"]}),
-        "files.getUploadURLExternal" => json!({"ok": true, "upload_url": format!("{}/upload/F1", slack.base), "file_id": "F1"}),
+        "chat.update" => {
+            json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "text": body["text"]})
+        }
+        "files.getUploadURLExternal" => {
+            json!({"ok": true, "upload_url": format!("{}/upload/F1", slack.base), "file_id": "F1"})
+        }
         "files.completeUploadExternal" => json!({"ok": true, "files": [{"id": "F1"}]}),
         "conversations.open" => json!({"ok": true, "channel": {"id": "D9"}}),
-        "auth.test" => json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "switchboard", "team_id": "T7", "user_id": "UB7", "bot_id": "B7"}),
+        "conversations.info" => {
+            let channels = slack.channels.lock().unwrap();
+            let id = body["channel"].as_str().unwrap_or_default();
+            channels
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| json!({"ok": false, "error": "channel_not_found"}))
+        }
+        "auth.test" => {
+            json!({"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "switchboard", "team_id": "T7", "user_id": "UB7", "bot_id": "B7"})
+        }
         "apps.connections.open" => {
             let n = slack.opens.fetch_add(1, Ordering::SeqCst) + 1;
             let refuse = slack.refuse_opens.load(Ordering::SeqCst);
@@ -1026,7 +1347,11 @@ async fn upload(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    slack.uploads.lock().unwrap().push((id, auth, body.to_vec()));
+    slack.uploads.lock().unwrap().push(Upload {
+        file_id: id,
+        auth,
+        bytes: body.to_vec(),
+    });
     "OK - 11"
 }
 
@@ -1035,18 +1360,38 @@ async fn replies_are_posted_in_their_thread_and_updated_in_place() {
     let server = Server::start().await;
     let adapter = SlackAdapter::new(server.config());
     let outlet = adapter.outlet();
-    assert!(outlet.capabilities().buttons && outlet.capabilities().edits && outlet.capabilities().files);
-    let to = Destination { room: "C1".into(), thread: Some("1700000000.000100".into()) };
+    assert!(
+        outlet.capabilities().buttons && outlet.capabilities().edits && outlet.capabilities().files
+    );
+    let to = Destination {
+        room: "C1".into(),
+        thread: Some("1700000000.000100".into()),
+    };
     let posted = outlet
-        .post(&to, &Reply::Accepted { execution: execution(5), ack: "Restarting".into() })
+        .post(
+            &to,
+            &Reply::Accepted {
+                execution: execution(5),
+                ack: "Restarting".into(),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(
         posted,
-        Posted { room: "C1".into(), id: "1700000000.000500".into(), thread: Some("1700000000.000100".into()) }
+        Posted {
+            room: "C1".into(),
+            id: "1700000000.000500".into(),
+            thread: Some("1700000000.000100".into())
+        }
     );
     outlet
-        .update(&posted, &Reply::Text { text: "done".into() })
+        .update(
+            &posted,
+            &Reply::Text {
+                text: "done".into(),
+            },
+        )
         .await
         .unwrap();
 
@@ -1054,7 +1399,10 @@ async fn replies_are_posted_in_their_thread_and_updated_in_place() {
     assert_eq!(post.auth.as_deref(), Some("Bearer xoxb-test"));
     assert_eq!(post.body["channel"], "C1");
     assert_eq!(post.body["thread_ts"], "1700000000.000100");
-    assert_eq!(post.body["text"], "Restarting (host.restart #5 (https://sb.example.com/executions/5))");
+    assert_eq!(
+        post.body["text"],
+        "Restarting (host.restart #5 (https://sb.example.com/executions/5))"
+    );
     assert_eq!(post.body["blocks"][0]["type"], "section");
     let update = &server.calls("chat.update")[0];
     assert_eq!(update.body["channel"], "C1");
@@ -1067,7 +1415,10 @@ async fn replies_are_posted_in_their_thread_and_updated_in_place() {
 async fn a_file_is_uploaded_in_three_steps_into_the_thread() {
     let server = Server::start().await;
     let outlet = SlackAdapter::new(server.config()).outlet();
-    let to = Destination { room: "C1".into(), thread: Some("1700000000.000100".into()) };
+    let to = Destination {
+        room: "C1".into(),
+        thread: Some("1700000000.000100".into()),
+    };
     let file = Attachment {
         filename: "output-42.txt".into(),
         content_type: "text/plain".into(),
@@ -1081,12 +1432,15 @@ async fn a_file_is_uploaded_in_three_steps_into_the_thread() {
         ["files.getUploadURLExternal", "files.completeUploadExternal"]
     );
     let get = &server.calls("files.getUploadURLExternal")[0];
-    assert_eq!(get.body, json!({"filename": "output-42.txt", "length": "14"}));
+    assert_eq!(
+        get.body,
+        json!({"filename": "output-42.txt", "length": "14"})
+    );
     let uploads = server.slack.uploads.lock().unwrap().clone();
     assert_eq!(uploads.len(), 1);
-    assert_eq!(uploads[0].0, "F1");
-    assert_eq!(uploads[0].1, None, "the bot token stays with the API");
-    assert_eq!(uploads[0].2, file.bytes);
+    assert_eq!(uploads[0].file_id, "F1");
+    assert_eq!(uploads[0].auth, None, "the bot token stays with the API");
+    assert_eq!(uploads[0].bytes, file.bytes);
     let complete = &server.calls("files.completeUploadExternal")[0];
     assert_eq!(complete.body["channel_id"], "C1");
     assert_eq!(complete.body["thread_ts"], "1700000000.000100");
@@ -1100,18 +1454,31 @@ async fn a_direct_message_opens_the_conversation_first() {
     let outlet = SlackAdapter::new(server.config()).outlet();
     let user = ChatIdentity::new("slack", "T1", "U9").unwrap();
     outlet
-        .direct(&user, &Reply::Text { text: "Your link code is 123456".into() })
+        .direct(
+            &user,
+            &Reply::Text {
+                text: "Your link code is 123456".into(),
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(server.all_methods(), ["conversations.open", "chat.postMessage"]);
-    assert_eq!(server.calls("conversations.open")[0].body, json!({"users": "U9"}));
+    assert_eq!(
+        server.all_methods(),
+        ["conversations.open", "chat.postMessage"]
+    );
+    assert_eq!(
+        server.calls("conversations.open")[0].body,
+        json!({"users": "U9"})
+    );
     let post = &server.calls("chat.postMessage")[0];
     assert_eq!(post.body["channel"], "D9");
     assert_eq!(post.body.get("thread_ts"), None);
 
     let elsewhere = ChatIdentity::new("mattermost", "chat.example.com", "u9").unwrap();
     assert!(matches!(
-        outlet.direct(&elsewhere, &Reply::Text { text: "x".into() }).await,
+        outlet
+            .direct(&elsewhere, &Reply::Text { text: "x".into() })
+            .await,
         Err(OutletError::Unsupported(_))
     ));
 }
@@ -1121,7 +1488,10 @@ async fn slacks_refusal_is_reported_with_its_error() {
     let server = Server::start().await;
     *server.slack.refuse.lock().unwrap() = Some("not_in_channel".into());
     let outlet = SlackAdapter::new(server.config()).outlet();
-    let to = Destination { room: "C1".into(), thread: None };
+    let to = Destination {
+        room: "C1".into(),
+        thread: None,
+    };
     match outlet.post(&to, &Reply::Text { text: "hi".into() }).await {
         Err(OutletError::Refused(error)) => assert_eq!(error, "not_in_channel"),
         other => panic!("{other:?}"),
@@ -1133,10 +1503,19 @@ async fn a_rate_limited_reply_waits_as_told_and_is_delivered_once() {
     let server = Server::start().await;
     *server.slack.limited.lock().unwrap() = (1, 1);
     let outlet = SlackAdapter::new(server.config()).outlet();
-    let to = Destination { room: "C1".into(), thread: None };
+    let to = Destination {
+        room: "C1".into(),
+        thread: None,
+    };
     let started = Instant::now();
-    outlet.post(&to, &Reply::Text { text: "hi".into() }).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After was not honoured");
+    outlet
+        .post(&to, &Reply::Text { text: "hi".into() })
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
     assert_eq!(server.calls("chat.postMessage").len(), 1);
 }
 
@@ -1145,7 +1524,10 @@ async fn a_rate_limit_longer_than_allowed_fails_the_delivery_at_once() {
     let server = Server::start().await;
     *server.slack.limited.lock().unwrap() = (1, 3600);
     let outlet = SlackAdapter::new(server.config()).outlet();
-    let to = Destination { room: "C1".into(), thread: None };
+    let to = Destination {
+        room: "C1".into(),
+        thread: None,
+    };
     match outlet.post(&to, &Reply::Text { text: "hi".into() }).await {
         Err(OutletError::Unreachable(e)) => assert!(e.contains("rate limited"), "{e}"),
         other => panic!("{other:?}"),
@@ -1165,7 +1547,10 @@ async fn the_bots_identity_is_learned_from_auth_test() {
     adapter.learn_identity().await.unwrap();
     assert_eq!(adapter.bot_user_id(), Some("UB7"));
     assert_eq!(adapter.team_id(), Some("T7"));
-    assert_eq!(server.calls("auth.test")[0].auth.as_deref(), Some("Bearer xoxb-test"));
+    assert_eq!(
+        server.calls("auth.test")[0].auth.as_deref(),
+        Some("Bearer xoxb-test")
+    );
     // Now its mention is recognised in direct messages.
     let body = json!({
         "type": "event_callback", "event_id": "Ev9",
@@ -1174,6 +1559,218 @@ async fn the_bots_identity_is_learned_from_auth_test() {
     let m = only(adapter.webhook("events", &signed(body.to_string()), now()));
     assert_eq!((m.text.as_str(), m.mentioned), ("uptime", true));
     assert_eq!(m.sender.to_string(), "slack:T7/U1");
+}
+
+// ------------------------------------------------------------ room names
+
+/// What `adapter` makes of an event, as the http route hands it on:
+/// translated, then completed.
+async fn heard_via(adapter: &SlackAdapter, event_json: Value) -> Inbound {
+    let m = only(adapter.webhook("events", &signed(event(event_json)), now()));
+    adapter.complete(m).await
+}
+
+fn mention_in(channel: &str) -> Value {
+    json!({"type": "app_mention", "user": "U1", "text": "<@UBOT> uptime", "channel": channel, "ts": "1.1"})
+}
+
+fn message_in(channel: &str) -> Value {
+    json!({"type": "message", "channel_type": "channel", "user": "U1", "text": "!uptime", "channel": channel, "ts": "1.2"})
+}
+
+#[tokio::test]
+async fn an_events_room_is_named_by_conversations_info_once_per_channel() {
+    let server = Server::start().await;
+    server.channel("C1", "ops");
+    server.channel("C2", "deploys");
+    let adapter = SlackAdapter::new(server.config());
+
+    let first = only(adapter.webhook("events", &signed(event(mention_in("C1"))), now()));
+    assert_eq!(first.room.name, None, "the event itself names no room");
+    assert_eq!(first.origin().unwrap().as_str(), "chat:slack:C1");
+    let first = adapter.complete(first).await;
+    assert_eq!(first.room.name.as_deref(), Some("#ops"));
+    assert_eq!(first.room.id, "C1", "replies still go to the channel id");
+    assert!(!first.room.direct);
+    assert_eq!(first.origin().unwrap().as_str(), "chat:slack:#ops");
+    let calls = server.calls("conversations.info");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].body, json!({"channel": "C1"}));
+    assert_eq!(calls[0].auth.as_deref(), Some("Bearer xoxb-test"));
+
+    // The next message in that channel is named from memory…
+    let second = heard_via(&adapter, message_in("C1")).await;
+    assert_eq!(second.origin().unwrap().as_str(), "chat:slack:#ops");
+    assert_eq!(server.calls("conversations.info").len(), 1);
+    // …and another channel is asked about once.
+    for _ in 0..2 {
+        let m = heard_via(&adapter, mention_in("C2")).await;
+        assert_eq!(m.room.name.as_deref(), Some("#deploys"));
+    }
+    assert_eq!(server.calls("conversations.info").len(), 2);
+}
+
+#[tokio::test]
+async fn rooms_that_are_named_or_direct_already_are_not_looked_up() {
+    let server = Server::start().await;
+    server.channel("C1", "ops");
+    let adapter = SlackAdapter::new(server.config());
+    let dm = heard_via(
+        &adapter,
+        json!({"type": "message", "channel_type": "im", "user": "U1", "text": "uptime", "channel": "D1", "ts": "1.1"}),
+    )
+    .await;
+    assert!(dm.room.direct);
+    assert_eq!(dm.room.name, None);
+    let command = form(&[
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("channel_name", "ops"),
+        ("user_id", "U1"),
+        ("text", "uptime"),
+    ]);
+    let m = only(adapter.webhook("commands", &signed(command), now()));
+    let m = adapter.complete(m).await;
+    assert_eq!(m.room.name.as_deref(), Some("#ops"));
+    let m = only(press_on(&adapter, &block_actions("approve", "42", None)));
+    assert_eq!(adapter.complete(m).await.room.name.as_deref(), Some("#ops"));
+    assert!(server.calls("conversations.info").is_empty());
+
+    // A private channel that a slash command calls `privategroup` is named
+    // by Slack instead.
+    server.channel("G1", "secret-ops");
+    let command = form(&[
+        ("team_id", "T1"),
+        ("channel_id", "G1"),
+        ("channel_name", "privategroup"),
+        ("user_id", "U1"),
+        ("text", "uptime"),
+    ]);
+    let m = only(adapter.webhook("commands", &signed(command), now()));
+    assert_eq!(m.room.name, None);
+    let m = adapter.complete(m).await;
+    assert_eq!(m.origin().unwrap().as_str(), "chat:slack:#secret-ops");
+}
+
+#[tokio::test]
+async fn a_direct_conversation_found_by_lookup_is_marked_direct() {
+    let server = Server::start().await;
+    server.answer_info(
+        "D5",
+        json!({"ok": true, "channel": {"id": "D5", "created": 1, "is_im": true, "is_org_shared": false, "user": "U1", "is_user_deleted": false, "priority": 0}}),
+    );
+    let adapter = SlackAdapter::new(server.config());
+    // A `message` event without `channel_type`: nothing says it is direct.
+    let m = heard_via(
+        &adapter,
+        json!({"type": "message", "user": "U1", "text": "uptime", "channel": "D5", "ts": "1.1"}),
+    )
+    .await;
+    assert!(m.room.direct);
+    assert_eq!(m.room.name, None);
+    assert_eq!(m.origin().unwrap().as_str(), "chat:slack:D5");
+}
+
+#[tokio::test]
+async fn a_failing_lookup_leaves_the_room_unnamed_and_never_fails_the_message() {
+    let server = Server::start().await;
+    server.answer_info(
+        "C7",
+        json!({"ok": false, "error": "missing_scope", "needed": "channels:read", "provided": "chat:write"}),
+    );
+    server.answer_info(
+        "C8",
+        json!({"ok": true, "channel": {"id": "C8", "name": "ops room", "is_im": false}}),
+    );
+    server.answer_info("C9", json!({"ok": true}));
+    let adapter = SlackAdapter::new(server.config());
+    for channel in ["C6", "C7", "C8", "C9"] {
+        // C6: `channel_not_found`; C7: `missing_scope`; C8: a name that is
+        // not one; C9: an answer without the channel.
+        let m = heard_via(&adapter, mention_in(channel)).await;
+        assert_eq!(m.room.name, None, "{channel}");
+        assert!(!m.room.direct, "{channel}");
+        assert_eq!(m.text, "uptime");
+        assert_eq!(
+            m.origin().unwrap().as_str(),
+            format!("chat:slack:{channel}")
+        );
+    }
+    assert_eq!(server.calls("conversations.info").len(), 4);
+    // Slack's refusals are remembered for a while: no second call.
+    for channel in ["C6", "C7", "C8"] {
+        assert_eq!(
+            heard_via(&adapter, mention_in(channel)).await.room.name,
+            None
+        );
+    }
+    assert_eq!(server.calls("conversations.info").len(), 4);
+
+    // Slack out of reach: unnamed, at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}/api", listener.local_addr().unwrap());
+    drop(listener);
+    let unreachable = SlackAdapter::new(SlackConfig {
+        api_base: closed,
+        ..config()
+    });
+    let m = heard_via(&unreachable, mention_in("C1")).await;
+    assert_eq!(m.room.name, None);
+    assert_eq!(m.origin().unwrap().as_str(), "chat:slack:C1");
+}
+
+#[tokio::test]
+async fn a_rate_limited_lookup_is_not_waited_for_and_is_tried_again_next_time() {
+    let server = Server::start().await;
+    server.channel("C1", "ops");
+    *server.slack.limited.lock().unwrap() = (1, 20);
+    let adapter = SlackAdapter::new(server.config());
+    let started = Instant::now();
+    let m = heard_via(&adapter, mention_in("C1")).await;
+    assert_eq!(m.room.name, None);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the message waited for the rate limit"
+    );
+    let m = heard_via(&adapter, mention_in("C1")).await;
+    assert_eq!(m.room.name.as_deref(), Some("#ops"));
+}
+
+#[tokio::test]
+async fn names_are_asked_again_after_a_while_and_memory_is_bounded() {
+    let server = Server::start().await;
+    server.channel("C1", "ops");
+    let adapter = SlackAdapter::new(SlackConfig {
+        room_name_ttl: Duration::from_millis(50),
+        ..server.config()
+    });
+    assert_eq!(
+        heard_via(&adapter, mention_in("C1"))
+            .await
+            .room
+            .name
+            .as_deref(),
+        Some("#ops")
+    );
+    server.channel("C1", "ops-old");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        heard_via(&adapter, mention_in("C1"))
+            .await
+            .room
+            .name
+            .as_deref(),
+        Some("#ops-old")
+    );
+    assert_eq!(server.calls("conversations.info").len(), 2);
+
+    let rooms = adapter.rooms();
+    rooms.fill(super::rooms::MAX_REMEMBERED - rooms.remembered());
+    assert_eq!(rooms.remembered(), super::rooms::MAX_REMEMBERED);
+    server.channel("C2", "deploys");
+    let m = heard_via(&adapter, mention_in("C2")).await;
+    assert_eq!(m.room.name.as_deref(), Some("#deploys"));
+    assert_eq!(rooms.remembered(), 1, "full memory is forgotten at once");
 }
 
 // ---------------------------------------------------------- Socket Mode
@@ -1185,7 +1782,11 @@ async fn socket(ws: WebSocketUpgrade, State(slack): State<FakeSlack>) -> Respons
 /// Plays the script to one connection; steps after a `Drop` go to the next.
 async fn serve_socket(mut socket: WebSocket, slack: FakeSlack) {
     let hello = json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}});
-    if socket.send(WsMessage::Text(hello.to_string().into())).await.is_err() {
+    if socket
+        .send(WsMessage::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut script = slack.script.lock().await;
@@ -1224,7 +1825,9 @@ fn hear(slack: &FakeSlack, message: WsMessage) {
     match message {
         WsMessage::Text(text) => {
             let ack: Value = serde_json::from_str(text.as_str()).unwrap();
-            let _ = slack.heard.send(ack["envelope_id"].as_str().unwrap().to_owned());
+            let _ = slack
+                .heard
+                .send(ack["envelope_id"].as_str().unwrap().to_owned());
         }
         WsMessage::Pong(data) if &data[..] == b"are you there" => {
             let _ = slack.heard.send("pong".to_owned());
@@ -1256,7 +1859,11 @@ impl Connected {
         let adapter = Arc::new(SlackAdapter::new(config));
         let handler: Arc<dyn ChatHandler> = Arc::new(Recorder(tx));
         let task = tokio::spawn(async move { adapter.connect(handler, stop_rx).await });
-        Self { inbound, stop, task }
+        Self {
+            inbound,
+            stop,
+            task,
+        }
     }
 
     async fn next(&mut self) -> Inbound {
@@ -1313,7 +1920,14 @@ async fn socket_mode_acknowledges_envelopes_and_hands_their_messages_on() {
     let mut texts = Vec::new();
     for _ in 0..3 {
         let m = connected.next().await;
-        assert_eq!(m.sender.to_string(), if m.text == "approve 42" { "slack:T1/U2" } else { "slack:T1/U1" });
+        assert_eq!(
+            m.sender.to_string(),
+            if m.text == "approve 42" {
+                "slack:T1/U2"
+            } else {
+                "slack:T1/U1"
+            }
+        );
         texts.push(m.text);
     }
     texts.sort();
@@ -1326,15 +1940,31 @@ async fn socket_mode_acknowledges_envelopes_and_hands_their_messages_on() {
 }
 
 #[tokio::test]
+async fn socket_mode_messages_arrive_with_their_room_named() {
+    let server = Server::start().await;
+    server.channel("C1", "ops");
+    let mut connected = Connected::start(server.config());
+    server.play(Step::Send(events_envelope("e1", "uptime")));
+    let m = connected.next().await;
+    assert_eq!(m.text, "uptime");
+    assert_eq!(m.room.name.as_deref(), Some("#ops"));
+    assert_eq!(m.origin().unwrap().as_str(), "chat:slack:#ops");
+    server.play(Step::Send(events_envelope("e2", "again")));
+    assert_eq!(connected.next().await.room.name.as_deref(), Some("#ops"));
+    assert_eq!(server.calls("conversations.info").len(), 1);
+    connected.stop().await;
+}
+
+#[tokio::test]
 async fn a_dropped_connection_is_opened_again_and_the_next_envelope_arrives() {
     let mut server = Server::start().await;
     let mut connected = Connected::start(server.config());
     server.play(Step::Send(events_envelope("e1", "one")));
+    assert_eq!(connected.next().await.text, "one");
+    assert_eq!(server.next_heard().await, "e1");
     server.play(Step::Drop);
     server.play(Step::Send(events_envelope("e2", "two")));
-    assert_eq!(connected.next().await.text, "one");
     assert_eq!(connected.next().await.text, "two");
-    assert_eq!(server.next_heard().await, "e1");
     assert_eq!(server.next_heard().await, "e2");
     assert_eq!(server.slack.opens.load(Ordering::SeqCst), 2);
     connected.stop().await;

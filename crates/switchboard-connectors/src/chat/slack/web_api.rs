@@ -1,12 +1,14 @@
 //! The few Web API methods Switchboard calls, on a plain HTTP client: the
 //! [`ChatOutlet`] (`chat.postMessage`, `chat.update`, the three-step file
 //! upload, `conversations.open` for direct messages), `auth.test` to learn
-//! who the bot is, and `apps.connections.open` for Socket Mode.
+//! who the bot is, `conversations.info` to learn a room's name, and
+//! `apps.connections.open` for Socket Mode.
 //!
 //! Every call carries its token as a bearer header and is checked the same
 //! way: `"ok": false` is a refusal naming Slack's `error`; a 429 is waited
 //! out (`Retry-After`) a bounded number of times, never longer than
-//! `max_retry_after`.
+//! `max_retry_after` — except `conversations.info`, which holds a message
+//! back and so is tried once, briefly.
 //!
 //! Not here: what replies look like (`render.rs`) or what they say.
 
@@ -22,9 +24,9 @@ use switchboard_core::chat::{
 };
 use switchboard_core::secret::Secret;
 
+use super::PLATFORM;
 use super::config::SlackConfig;
 use super::render::{self, Rendered};
-use super::PLATFORM;
 
 /// A Web API client with the bot's token.
 pub(super) struct WebApi {
@@ -41,6 +43,27 @@ pub(super) struct WebApi {
 pub(super) struct BotIdentity {
     pub user_id: String,
     pub team_id: String,
+}
+
+/// What `conversations.info` says about a channel, the fields we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Conversation {
+    /// Without the `#`; Slack gives none for direct conversations.
+    pub name: Option<String>,
+    /// A direct conversation with one person.
+    pub is_im: bool,
+}
+
+/// The longest wait for `conversations.info`: the message waits meanwhile.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a call is tried.
+#[derive(Clone, Copy)]
+struct Attempts {
+    /// How often a rate-limited call is tried again.
+    retries: u32,
+    /// The longest wait for one answer, when shorter than the client's.
+    timeout: Option<Duration>,
 }
 
 /// A request body.
@@ -88,10 +111,27 @@ impl WebApi {
         token: &Secret<String>,
         body: Body<'_>,
     ) -> Result<Value, OutletError> {
+        let attempts = Attempts {
+            retries: self.max_retries,
+            timeout: None,
+        };
+        self.call_with(method, token, body, attempts).await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        token: &Secret<String>,
+        body: Body<'_>,
+        attempts: Attempts,
+    ) -> Result<Value, OutletError> {
         let url = format!("{}/{method}", self.base);
         let mut retries = 0;
         loop {
-            let request = self.http.post(&url).bearer_auth(token.expose());
+            let mut request = self.http.post(&url).bearer_auth(token.expose());
+            if let Some(timeout) = attempts.timeout {
+                request = request.timeout(timeout);
+            }
             let request = match &body {
                 Body::Json(value) => request.json(value),
                 Body::Form(fields) => request
@@ -107,14 +147,18 @@ impl WebApi {
             let status = response.status();
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let wait = retry_after(&response);
-                if retries >= self.max_retries || wait > self.max_retry_after {
+                if retries >= attempts.retries || wait > self.max_retry_after {
                     return Err(OutletError::Unreachable(format!(
                         "`{method}`: rate limited by Slack (retry after {} s)",
                         wait.as_secs()
                     )));
                 }
                 retries += 1;
-                tracing::info!(method, wait_secs = wait.as_secs(), "Slack rate limit: waiting");
+                tracing::info!(
+                    method,
+                    wait_secs = wait.as_secs(),
+                    "Slack rate limit: waiting"
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -124,7 +168,10 @@ impl WebApi {
                 )));
             }
             let answer: Value = response.json().await.map_err(|e| {
-                OutletError::Unreachable(format!("`{method}`: unreadable answer: {}", e.without_url()))
+                OutletError::Unreachable(format!(
+                    "`{method}`: unreadable answer: {}",
+                    e.without_url()
+                ))
             })?;
             if answer.get("ok").and_then(Value::as_bool) == Some(true) {
                 return Ok(answer);
@@ -148,6 +195,33 @@ impl WebApi {
         })
     }
 
+    /// `conversations.info`: what a channel is called. Tried once (a 429 is
+    /// not waited out) and for at most [`LOOKUP_TIMEOUT`].
+    pub(super) async fn conversations_info(
+        &self,
+        channel: &str,
+    ) -> Result<Conversation, OutletError> {
+        let method = "conversations.info";
+        let attempts = Attempts {
+            retries: 0,
+            timeout: Some(LOOKUP_TIMEOUT),
+        };
+        let form = [("channel", channel)];
+        let answer = self
+            .call_with(method, &self.bot_token, Body::Form(&form), attempts)
+            .await?;
+        let channel = answer.get("channel").ok_or_else(|| {
+            OutletError::Unreachable(format!("`{method}`: the answer has no `/channel`"))
+        })?;
+        Ok(Conversation {
+            name: channel
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            is_im: channel.get("is_im").and_then(Value::as_bool) == Some(true),
+        })
+    }
+
     /// `apps.connections.open`: a fresh Socket Mode URL.
     pub(super) async fn connections_open(&self) -> Result<String, OutletError> {
         let Some(token) = &self.app_token else {
@@ -155,7 +229,9 @@ impl WebApi {
                 "Socket Mode without `chat.slack.app_token`",
             ));
         };
-        let answer = self.call("apps.connections.open", token, Body::None).await?;
+        let answer = self
+            .call("apps.connections.open", token, Body::None)
+            .await?;
         field(&answer, "/url", "apps.connections.open")
     }
 
@@ -263,9 +339,13 @@ impl ChatOutlet for WebApi {
         if let Some(thread) = &to.thread {
             form.push(("thread_ts", thread));
         }
-        self.call("files.completeUploadExternal", &self.bot_token, Body::Form(&form))
-            .await
-            .map(|_| ())
+        self.call(
+            "files.completeUploadExternal",
+            &self.bot_token,
+            Body::Form(&form),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn direct(&self, user: &ChatIdentity, reply: &Reply) -> Result<(), OutletError> {
@@ -276,7 +356,11 @@ impl ChatOutlet for WebApi {
         }
         let method = "conversations.open";
         let answer = self
-            .call(method, &self.bot_token, Body::Json(json!({ "users": user.user })))
+            .call(
+                method,
+                &self.bot_token,
+                Body::Json(json!({ "users": user.user })),
+            )
             .await?;
         let channel = field(&answer, "/channel/id", method)?;
         let to = Destination {
