@@ -89,7 +89,9 @@ impl HookResponse {
         let reason = reason.into();
         Self {
             status,
-            body: serde_json::json!({ "error": reason }).to_string(),
+            // The shape of every client error Switchboard answers.
+            body: serde_json::json!({ "error": { "code": "rejected", "message": reason } })
+                .to_string(),
             content_type: "application/json",
             inbound: Vec::new(),
             rejection: Some(Rejection {

@@ -58,7 +58,9 @@ impl Engine {
                 ),
             };
         }
-        let code = match self.start_link(&inbound.sender, &speaker.origin).await {
+        // The code is kept only once it has reached the user: a code that
+        // could not be sent must not replace one they already have.
+        let code = match LinkCode::generate() {
             Ok(code) => code,
             Err(e) => return super::refusal(e),
         };
@@ -69,15 +71,24 @@ impl Engine {
                 code.0, code.0
             ),
         };
-        match outlet.direct(&inbound.sender, &private).await {
-            Ok(()) if inbound.room.direct => Reply::Text {
-                text: "Code sent above.".to_owned(),
-            },
-            Ok(()) => Reply::Text {
-                text: "I sent you a link code in a direct message.".to_owned(),
-            },
-            Err(e) => Reply::Refused {
+        if let Err(e) = outlet.direct(&inbound.sender, &private).await {
+            return Reply::Refused {
                 reason: format!("I could not send you a direct message ({e}); no code was made"),
+            };
+        }
+        if let Err(e) = self
+            .keep_link_code(&inbound.sender, &code, &speaker.origin)
+            .await
+        {
+            return Reply::Refused {
+                reason: format!("the code I sent cannot be used ({e}); say `link` again"),
+            };
+        }
+        Reply::Text {
+            text: if inbound.room.direct {
+                "Code sent above.".to_owned()
+            } else {
+                "I sent you a link code in a direct message.".to_owned()
             },
         }
     }
@@ -110,13 +121,13 @@ impl Engine {
         }
     }
 
-    /// Makes a link code for a chat identity (replacing any earlier one).
-    pub async fn start_link(
+    /// Keeps a link code sent to a chat identity (replacing any earlier one).
+    async fn keep_link_code(
         &self,
         identity: &ChatIdentity,
+        code: &LinkCode,
         origin: &Origin,
-    ) -> Result<LinkCode, EngineError> {
-        let code = LinkCode::generate()?;
+    ) -> Result<(), EngineError> {
         let now = Timestamp::now();
         let ttl = self.chat_settings().link_code_ttl;
         let expires = Timestamp(now.micros() + micros(ttl));
@@ -133,7 +144,7 @@ impl Engine {
             serde_json::json!({"expires_at": expires.to_string()}),
         ))
         .await;
-        Ok(code)
+        Ok(())
     }
 
     /// Confirms a link code for the signed-in `principal`: links the chat

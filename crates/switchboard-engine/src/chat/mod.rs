@@ -176,15 +176,20 @@ impl Engine {
         }
         let to = inbound.reply_to();
         let max = self.chat_settings().max_text;
-        if text.chars().count() > max {
-            let reason = format!("that message is longer than {max} characters; nothing was run");
-            return say(&*outlet, &to, Reply::Refused { reason }).await;
-        }
-        if let Some(c) = text.chars().find(|c| is_invisible_format(*c)) {
-            let reason = format!(
+        let unreadable = if text.chars().count() > max {
+            Some(format!(
+                "that message is longer than {max} characters; nothing was run"
+            ))
+        } else {
+            text.chars().find(|c| is_invisible_format(*c)).map(|c| format!(
                 "the message contains an invisible character (U+{:04X}) that can make a command read otherwise than it runs; type it again without it",
                 u32::from(c)
-            );
+            ))
+        };
+        if let Some(reason) = unreadable {
+            tracing::info!(sender = %inbound.sender, %reason, "chat message refused");
+            self.audit_chat_refusal(&inbound.sender.platform, &inbound.sender, &reason)
+                .await;
             return say(&*outlet, &to, Reply::Refused { reason }).await;
         }
         let speaker = match self.speaker(&inbound, authenticated).await {
@@ -340,7 +345,7 @@ impl Engine {
     async fn chat_status(&self, speaker: &Speaker, args: &[&str]) -> Reply {
         let id = match execution_id(args, "status") {
             Ok(id) => id,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         match self
             .get_visible(&speaker.identity, &speaker.origin, id)
@@ -360,7 +365,7 @@ impl Engine {
     async fn chat_cancel(&self, speaker: &Speaker, args: &[&str]) -> Reply {
         let id = match execution_id(args, "cancel") {
             Ok(id) => id,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         match self.cancel(id, &speaker.identity, &speaker.origin).await {
             Ok(e) => Reply::Text {
@@ -379,7 +384,7 @@ impl Engine {
         let verb = if approve { "approve" } else { "reject" };
         let id = match execution_id(args, verb) {
             Ok(id) => id,
-            Err(reply) => return reply,
+            Err(reply) => return *reply,
         };
         let reason = (args.len() > 1).then(|| args[1..].join(" "));
         let who = &speaker.identity.principal;
@@ -576,12 +581,15 @@ fn refusal(e: EngineError) -> Reply {
     }
 }
 
-fn execution_id(args: &[&str], verb: &str) -> Result<ExecutionId, Reply> {
+/// The execution a built-in command names, or the refusal to answer.
+fn execution_id(args: &[&str], verb: &str) -> Result<ExecutionId, Box<Reply>> {
     args.first()
         .and_then(|a| a.trim_start_matches('#').parse::<i64>().ok())
         .map(ExecutionId)
-        .ok_or_else(|| Reply::Refused {
-            reason: format!("say `{verb} ID`, with the execution's number"),
+        .ok_or_else(|| {
+            Box::new(Reply::Refused {
+                reason: format!("say `{verb} ID`, with the execution's number"),
+            })
         })
 }
 

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod authz;
 mod chat;
+mod chat_platforms;
 mod cli;
 mod harness;
 mod lifecycle;

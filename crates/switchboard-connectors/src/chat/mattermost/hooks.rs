@@ -221,16 +221,21 @@ fn command(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse,
         "" => header_token,
         token => token,
     };
+    // A request without the right token is anyone's: its claims are not
+    // recorded against a user. Past this point the request is authentic.
     check_token(
         token,
         &config.command_tokens,
         "slash command",
         "command_tokens",
-    )
-    .map_err(|r| r.claimed(claimed.clone()))?;
+    )?;
 
-    let user_id = fields.required("user_id")?;
-    let channel_id = fields.required("channel_id")?;
+    let user_id = fields
+        .required("user_id")
+        .map_err(|r| r.claimed(claimed.clone()))?;
+    let channel_id = fields
+        .required("channel_id")
+        .map_err(|r| r.claimed(claimed.clone()))?;
     let channel_name = fields.get("channel_name");
     let text = fields.get("text").trim();
     let inbound = Inbound {
@@ -282,13 +287,13 @@ fn outgoing_webhook(
 ) -> Result<HookResponse, Refusal> {
     let fields = Fields::parse(req)?;
     let claimed = fields.claimed_sender(&config.team);
+    // Without the right token the request is anyone's (see `command`).
     check_token(
         fields.get("token"),
         &config.webhook_tokens,
         "outgoing webhook",
         "webhook_tokens",
-    )
-    .map_err(|r| r.claimed(claimed.clone()))?;
+    )?;
 
     let sent = timestamp_millis(fields.get("timestamp")).ok_or_else(|| {
         Refusal::bad("the outgoing webhook has no `timestamp` in milliseconds")
@@ -296,6 +301,8 @@ fn outgoing_webhook(
     })?;
     let now_ms = now.micros() / 1000;
     let window = i64::try_from(config.replay_window.as_millis()).unwrap_or(i64::MAX);
+    // A replay is refused without recording its claim: whoever captured
+    // the request may be replaying it.
     if now_ms.saturating_sub(sent).saturating_abs() > window {
         return Err(Refusal::new(
             401,
@@ -304,13 +311,18 @@ fn outgoing_webhook(
                 now_ms.saturating_sub(sent) / 1000,
                 config.replay_window.as_secs()
             ),
-        )
-        .claimed(claimed));
+        ));
     }
 
-    let user_id = fields.required("user_id")?;
-    let post_id = fields.required("post_id")?;
-    let channel_id = fields.required("channel_id")?;
+    let user_id = fields
+        .required("user_id")
+        .map_err(|r| r.claimed(claimed.clone()))?;
+    let post_id = fields
+        .required("post_id")
+        .map_err(|r| r.claimed(claimed.clone()))?;
+    let channel_id = fields
+        .required("channel_id")
+        .map_err(|r| r.claimed(claimed.clone()))?;
     let channel_name = fields.get("channel_name");
     let trigger = fields.get("trigger_word");
     let text = fields.get("text");
@@ -371,7 +383,6 @@ struct ActionRequest {
 fn action(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse, Refusal> {
     let press: ActionRequest = serde_json::from_slice(&req.body)
         .map_err(|e| Refusal::bad(format!("the button press is not the JSON expected: {e}")))?;
-    let claimed = ChatIdentity::new(PLATFORM, config.team.as_str(), press.user_id.as_str()).ok();
     let context = |name: &str| {
         press
             .context
@@ -385,16 +396,16 @@ fn action(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse, 
         context("root"),
         context("mac"),
     );
+    // An unsigned or forged press is anyone's: its claims are not recorded.
     if mac.is_empty() {
-        return Err(Refusal::new(401, "the button press carries no signature").claimed(claimed));
+        return Err(Refusal::new(401, "the button press carries no signature"));
     }
     let expected = button_mac(config.action_secret.expose(), act, execution, root);
     if expected.is_empty() || !bool::from(mac.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(Refusal::new(
             401,
             "the button's signature does not match: not a button Switchboard posted (or posted with another `action_secret`)",
-        )
-        .claimed(claimed));
+        ));
     }
 
     if !ACTIONS.iter().any(|(a, ..)| *a == act) {
