@@ -364,7 +364,7 @@ async fn health_readiness_and_metrics() {
         "switchboard_executions_finished_total{status=\"succeeded\"} 1",
         "switchboard_executions_submitted_total 1",
         "switchboard_queue_depth 0",
-        "switchboard_catalog_actions 8",
+        "switchboard_catalog_actions 9",
         "switchboard_execution_start_latency_seconds_count 1",
     ] {
         assert!(

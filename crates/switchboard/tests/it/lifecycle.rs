@@ -209,7 +209,7 @@ async fn a_failed_reload_keeps_the_last_good_catalog_serving() {
     }
     let (_, catalog) = server.get("/catalog").await;
     assert!(catalog["last_reload_error"].is_null());
-    assert_eq!(catalog["actions"], 9);
+    assert_eq!(catalog["actions"], 10);
 }
 
 #[tokio::test]
