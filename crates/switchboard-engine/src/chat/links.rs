@@ -67,7 +67,7 @@ impl Engine {
         let minutes = self.chat_settings().link_code_ttl.as_secs().div_ceil(60);
         let private = Reply::Text {
             text: format!(
-                "Your link code is {}. Confirm it within {minutes} minutes where you are signed in to Switchboard: `switchboard link {}` (or in the web UI). Never share it.",
+                "Your link code is {}. Confirm it within {minutes} minutes where you are signed in to Switchboard: `switchboard link {}`. Never share it.",
                 code.0, code.0
             ),
         };

@@ -1,6 +1,14 @@
 //! The SQLite backend: one file in WAL mode, written through a single
 //! connection (SQLite allows one writer at a time; queuing writes in the pool
 //! is cheaper than retrying on `SQLITE_BUSY`) and read through a few more.
+//!
+//! Checkpoints (copying the write-ahead log into the database file, the
+//! only step that waits for the disk with `synchronous = NORMAL`) run on a
+//! connection of their own every [`CHECKPOINT_EVERY`], so that a commit
+//! rarely waits for an `fsync`. SQLite's own checkpoint in the committing
+//! writer (when the log reaches 1000 pages) stays as the backstop: under
+//! writes without pause the log is never wholly copied, so never restarted,
+//! and only the writer can bound it.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,11 +36,43 @@ macro_rules! columns {
     };
 }
 
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 /// Executions, output and catalog loads in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Stops the background checkpoints when the last clone goes.
+    _checkpoints: Option<std::sync::Arc<AbortOnDrop>>,
+}
+
+/// A task that ends when this is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Checkpoints the write-ahead log in the background. `PASSIVE` never
+/// blocks the writer or readers: it copies what no reader still needs and
+/// leaves the rest for the next round.
+async fn checkpoint_forever(pool: SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -50,16 +90,29 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        // An in-memory database exists once per connection: read through the writer.
-        let reader = if url.contains(":memory:") {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options.read_only(true))
-                .await?
-        };
-        Ok(Self { writer, reader })
+        // An in-memory database exists once per connection: read through the
+        // writer; it has no log to checkpoint.
+        if url.contains(":memory:") {
+            return Ok(Self {
+                reader: writer.clone(),
+                writer,
+                _checkpoints: None,
+            });
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone().read_only(true))
+            .await?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let task = tokio::spawn(checkpoint_forever(checkpointer));
+        Ok(Self {
+            writer,
+            reader,
+            _checkpoints: Some(std::sync::Arc::new(AbortOnDrop(task))),
+        })
     }
 }
 
