@@ -21,10 +21,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchboard_connectors::chat::HookRequest;
 use switchboard_connectors::chat::console::{ConsoleEvent, ConsoleOutlet};
+use switchboard_core::Timestamp;
 use switchboard_core::chat::{ChatIdentity, Inbound, Room};
 use switchboard_core::policy::Verb;
 use switchboard_core::token::Scope;
-use switchboard_core::{Principal, Timestamp};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa::ToSchema;
@@ -236,8 +236,11 @@ pub async fn unlink(
             format!("{identity} is not linked to you"),
         ));
     }
-    let by: &Principal = caller.principal();
-    if state.engine.unlink(&identity, by, &caller.origin).await? {
+    if state
+        .engine
+        .unlink(&identity, caller.principal(), &caller.origin)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
