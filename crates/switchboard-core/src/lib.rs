@@ -14,6 +14,7 @@ pub mod command;
 pub mod directory;
 pub mod execution;
 pub mod ids;
+pub mod inventory;
 pub mod masking;
 pub mod offline;
 pub mod params;

@@ -51,6 +51,7 @@ pub struct AppState {
         (name = "actions", description = "The catalog of actions"),
         (name = "executions", description = "Runs of actions"),
         (name = "catalog", description = "The catalog itself"),
+        (name = "hosts", description = "The inventory and target selectors"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "tokens", description = "API tokens"),
         (name = "chat", description = "The chat console and linked chat accounts"),
@@ -74,6 +75,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::executions::approve))
         .routes(routes!(routes::executions::reject))
         .routes(routes!(routes::executions::approval_queue))
+        .routes(routes!(routes::hosts::list_hosts))
         .routes(routes!(routes::catalog::get_catalog))
         .routes(routes!(routes::catalog::reload))
         .routes(routes!(routes::audit::list_audit))

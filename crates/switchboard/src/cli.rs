@@ -98,6 +98,15 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List the inventory's hosts, or those a selector names: `web-1`,
+    /// `group:prod`, `tag:db`, `web-*`, combined with `,` (or), `&` (and)
+    /// and `!` (not), e.g. `group:prod,&tag:db,!db-3`.
+    Hosts {
+        /// Which hosts; default: all.
+        selector: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Chat with the server from the terminal, as you would in Slack: `help`,
     /// `uptime`, `logs lines=50`. Each line runs at once; replies print as
     /// they come.
@@ -363,6 +372,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         }) => client::token_create(&client, &user, &scope, expires.as_deref(), &description).await,
         Command::Whoami { client } => client::whoami(&client).await,
+        Command::Hosts { selector, client } => client::hosts(&client, selector.as_deref()).await,
         Command::Chat { command, client } => chat::shell(&client, command.as_deref()).await,
         Command::Link { code, client } => chat::link(&client, &code).await,
         Command::Links { client } => chat::links(&client).await,

@@ -653,6 +653,52 @@ pub async fn whoami(args: &ClientArgs) -> anyhow::Result<u8> {
     Ok(terminal::EXIT_OK)
 }
 
+/// `switchboard hosts [SELECTOR]`.
+pub async fn hosts(args: &ClientArgs, selector: Option<&str>) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let mut url = reqwest::Url::parse(&api.url("/hosts"))?;
+    if let Some(selector) = selector {
+        url.query_pairs_mut().append_pair("selector", selector);
+    }
+    let resp = api
+        .send(api.http.get(url).timeout(Duration::from_secs(60)))
+        .await?;
+    let hosts: serde_json::Value = resp
+        .json()
+        .await
+        .context("the server's answer is not what this client expects")?;
+    if args.output == OutputFormat::Json {
+        print_json(&hosts);
+        return Ok(terminal::EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| {
+                    vec![
+                        h["name"].as_str().unwrap_or_default().to_owned(),
+                        format!(
+                            "{}:{}",
+                            h["address"].as_str().unwrap_or_default(),
+                            h["port"]
+                        ),
+                        h["user"].as_str().unwrap_or("-").to_owned(),
+                        joined(&h["groups"]),
+                        joined(&h["tags"]),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if rows.is_empty() {
+        println!("no hosts: the catalog has no inventory.toml");
+    } else {
+        print_table(&["HOST", "ADDRESS", "USER", "GROUPS", "TAGS"], &rows);
+    }
+    Ok(terminal::EXIT_OK)
+}
+
 /// The query of an authorization question.
 fn question_query(
     q: &crate::cli::Question,

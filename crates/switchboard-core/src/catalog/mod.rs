@@ -240,6 +240,8 @@ pub struct Catalog {
     actions: BTreeMap<ActionName, Arc<Action>>,
     /// The authorization policies of `policies/`, validated.
     pub policies: crate::policy::Policies,
+    /// The hosts of `inventory.toml` (empty without one).
+    pub inventory: Arc<crate::inventory::Inventory>,
 }
 
 impl Catalog {
@@ -299,6 +301,7 @@ impl Catalog {
                 message: overlap.to_string(),
             });
         }
+        let inventory = crate::inventory::Inventory::load(root, &mut errors);
         let policies = match crate::policy::Policies::load(root) {
             Ok(p) => Some(p),
             Err(mut more) => {
@@ -319,6 +322,7 @@ impl Catalog {
             version,
             actions,
             policies,
+            inventory: Arc::new(inventory),
         })
     }
 

@@ -6,5 +6,6 @@ pub mod authz;
 pub mod catalog;
 pub mod chat;
 pub mod executions;
+pub mod hosts;
 pub mod ops;
 pub mod tokens;

@@ -295,3 +295,30 @@ fn help_texts() {
         insta::assert_snapshot!(name, text(&out.stdout));
     }
 }
+
+#[tokio::test]
+async fn hosts_lists_what_a_selector_names_and_explains_a_miss() {
+    let server = Server::start(&crate::harness::sample_catalog());
+    let out = server.cli(&["hosts", "group:prod,&tag:postgres,!db-2"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = text(&out.stdout);
+    assert!(listed.contains("db-1"), "{listed}");
+    assert!(listed.contains("10.0.2.21:22"), "{listed}");
+    assert!(listed.contains("postgres"), "{listed}");
+    assert!(
+        !listed.contains("db-2") && !listed.contains("web-1"),
+        "{listed}"
+    );
+
+    let out = server.cli(&["hosts", "-o", "json"]);
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 5);
+    assert_eq!(all[1]["groups"], serde_json::json!(["db", "prod"]), "{all}");
+
+    let out = server.cli(&["hosts", "web-3"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown host `web-3` (did you mean `web-1`?)"),
+        "{out:?}"
+    );
+}
