@@ -22,6 +22,17 @@ use switchboard_store::ExecutionFilter;
 
 use crate::{Engine, EngineError};
 
+/// The host groups the inventory puts `host` in (nested ones included);
+/// none for a host it does not list. Policies see them as the `HostGroup`s
+/// the target `Host` is in.
+fn host_groups(catalog: &Catalog, host: &str) -> Vec<String> {
+    catalog
+        .inventory
+        .host(host)
+        .map(|h| h.groups.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// The hosts an action's parameters target: the values of its `host`
 /// parameters, read from the parameters as stored (host values are never
 /// secret, so masking leaves them as they are).
@@ -162,14 +173,15 @@ impl Engine {
         let catalog = self.catalog();
         let mut q = Question::new(verb, action, origin);
         q.requester = requester;
-        let no_groups: &[String] = &[];
+        let groups: Vec<Vec<String>> = targets.iter().map(|t| host_groups(&catalog, t)).collect();
         let decisions: Vec<(Option<&str>, Decision)> = if targets.is_empty() {
             vec![(None, catalog.policies.decide(who, &q))]
         } else {
             targets
                 .iter()
-                .map(|t| {
-                    q.target = Some((t.as_str(), no_groups));
+                .zip(&groups)
+                .map(|(t, g)| {
+                    q.target = Some((t.as_str(), g.as_slice()));
                     (Some(t.as_str()), catalog.policies.decide(who, &q))
                 })
                 .collect()
@@ -234,8 +246,9 @@ impl Engine {
         let catalog = self.catalog();
         let action = resolve(&catalog, verb, action)?;
         let who = self.identity_of(principal, &[]).await?;
+        let groups = target.map(|t| host_groups(&catalog, t)).unwrap_or_default();
         let mut q = Question::new(verb, action.as_deref(), origin);
-        q.target = target.map(|t| (t, &[][..]));
+        q.target = target.map(|t| (t, groups.as_slice()));
         let decision = catalog.policies.decide(&who, &q);
         Ok((who, decision))
     }
@@ -252,6 +265,7 @@ impl Engine {
         let catalog = self.catalog();
         let action = resolve(&catalog, verb, action)?;
         let known = self.known_identities().await?;
+        let groups = target.map(|t| host_groups(&catalog, t)).unwrap_or_default();
         catalog
             .policies
             .who_can(
@@ -259,7 +273,7 @@ impl Engine {
                 &self.shared.config.directory,
                 verb,
                 action.as_deref(),
-                target,
+                target.map(|t| (t, groups.as_slice())),
                 door,
             )
             .map_err(EngineError::Invalid)

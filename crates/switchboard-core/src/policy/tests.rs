@@ -227,7 +227,7 @@ fn who_can_lists_principals_groups_and_doors() {
             &dir,
             Verb::Approve,
             Some(failover),
-            Some("db-1"),
+            Some(("db-1", &[][..])),
             Some("web"),
         )
         .unwrap();

@@ -70,7 +70,8 @@ pub fn door_origin(door: &str) -> Result<Origin, String> {
 
 impl Policies {
     /// Every principal of `known`, and every group (of `directory` or named
-    /// by a policy), that may `verb` `action` (on `target`), through `door`
+    /// by a policy), that may `verb` `action` (on `target`, a host with the
+    /// host groups it is in), through `door`
     /// or, when none is given, through every door: each chat room a policy
     /// names, and any other room.
     pub fn who_can(
@@ -79,7 +80,7 @@ impl Policies {
         directory: &Directory,
         verb: Verb,
         action: Option<&Action>,
-        target: Option<&str>,
+        target: Option<(&str, &[String])>,
         door: Option<&str>,
     ) -> Result<WhoCan, String> {
         let origins: Vec<Origin> = match door {
@@ -100,7 +101,7 @@ impl Policies {
             let mut policies: Vec<PolicyRef> = Vec::new();
             for origin in &origins {
                 let mut q = Question::new(verb, action, origin);
-                q.target = target.map(|t| (t, &[][..]));
+                q.target = target;
                 let d = self.decide(who, &q);
                 if d.allowed {
                     through.push(origin.to_string());
@@ -172,7 +173,7 @@ impl Policies {
         Ok(WhoCan {
             verb,
             action: action.map(|a| a.name.to_string()),
-            target: target.map(str::to_owned),
+            target: target.map(|(host, _)| host.to_owned()),
             doors: origins.iter().map(ToString::to_string).collect(),
             examined: known.len(),
             principals,

@@ -251,3 +251,80 @@ async fn who_can_and_explain_answer_the_auditor() {
     let out = server.cli_as(&bob, &["explain", "bob", "run", "host.uptime"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+#[tokio::test]
+async fn policies_see_the_inventory_groups_of_the_hosts_a_request_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    std::fs::write(
+        dir.path().join("policies/prod.cedar"),
+        "@id(\"only-leads-touch-prod\")\nforbid (principal, action == Action::\"run\", resource)\nwhen { context has target && context.target in HostGroup::\"prod\" && !(principal in Group::\"sre-leads\") };\n",
+    )
+    .unwrap();
+    let server = Server::start_with_config(dir.path(), TEAM);
+    let alice = Api::with_token(server.url.clone(), &server.token_for("alice"));
+
+    // db-1 is in `db`, which `prod` contains: the nested group counts.
+    let out = server.cli(&[
+        "explain",
+        "alice",
+        "run",
+        "db.failover",
+        "--target",
+        "db-1",
+        "--door",
+        "cli",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("forbidden by `only-leads-touch-prod`"),
+        "{out:?}"
+    );
+    let out = server.cli(&[
+        "explain",
+        "alice",
+        "run",
+        "db.failover",
+        "--target",
+        "build-1",
+        "--door",
+        "cli",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let (status, body) = alice
+        .post(
+            "/executions",
+            json!({"action": "db.failover", "params": {"host": "db-1"}}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only-leads-touch-prod"),
+        "{body}"
+    );
+    let (status, body) = alice
+        .post(
+            "/executions",
+            json!({"action": "db.failover", "params": {"host": "build-1"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (_, who) = server
+        .get("/authz/who-can?verb=run&action=db.failover&target=db-2&door=cli")
+        .await;
+    let names: Vec<&str> = who["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["principal"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"carol") && !names.contains(&"alice"),
+        "{who}"
+    );
+}
