@@ -230,12 +230,14 @@ fn command(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse,
         "command_tokens",
     )?;
 
-    let user_id = fields
-        .required("user_id")
-        .map_err(|r| r.claimed(claimed.clone()))?;
-    let channel_id = fields
-        .required("channel_id")
-        .map_err(|r| r.claimed(claimed.clone()))?;
+    // Authentic from here: a missing field is refused in the sender's name.
+    let required = |name| {
+        fields
+            .required(name)
+            .map_err(|r| r.claimed(claimed.clone()))
+    };
+    let user_id = required("user_id")?;
+    let channel_id = required("channel_id")?;
     let channel_name = fields.get("channel_name");
     let text = fields.get("text").trim();
     let inbound = Inbound {
@@ -314,15 +316,14 @@ fn outgoing_webhook(
         ));
     }
 
-    let user_id = fields
-        .required("user_id")
-        .map_err(|r| r.claimed(claimed.clone()))?;
-    let post_id = fields
-        .required("post_id")
-        .map_err(|r| r.claimed(claimed.clone()))?;
-    let channel_id = fields
-        .required("channel_id")
-        .map_err(|r| r.claimed(claimed.clone()))?;
+    let required = |name| {
+        fields
+            .required(name)
+            .map_err(|r| r.claimed(claimed.clone()))
+    };
+    let user_id = required("user_id")?;
+    let post_id = required("post_id")?;
+    let channel_id = required("channel_id")?;
     let channel_name = fields.get("channel_name");
     let trigger = fields.get("trigger_word");
     let text = fields.get("text");
