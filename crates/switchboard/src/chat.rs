@@ -13,30 +13,12 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use serde::Deserialize;
+use switchboard_connectors::chat::console::ConsoleEvent;
 use tokio::io::AsyncBufReadExt;
 
 use crate::cli::{ClientArgs, OutputFormat};
 use crate::client::{Api, print_json};
 use crate::terminal;
-
-/// One event of the console stream.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-enum ConsoleEvent {
-    Post {
-        text: String,
-    },
-    Update {
-        id: String,
-        text: String,
-    },
-    File {
-        filename: String,
-        size: usize,
-        title: String,
-    },
-}
 
 /// Sends one line and prints what comes back until the server is done.
 async fn say(api: &Api, line: &str, raw: bool) -> anyhow::Result<()> {
@@ -54,8 +36,8 @@ async fn say(api: &Api, line: &str, raw: bool) -> anyhow::Result<()> {
             continue;
         }
         match serde_json::from_str::<ConsoleEvent>(&event.data) {
-            Ok(ConsoleEvent::Post { text }) => println!("{}", indent(&text)),
-            Ok(ConsoleEvent::Update { id, text }) => {
+            Ok(ConsoleEvent::Post { text, .. }) => println!("{}", indent(&text)),
+            Ok(ConsoleEvent::Update { id, text, .. }) => {
                 // Progress edits: print only what changed.
                 if last_update.as_ref() != Some(&(id.clone(), text.clone())) {
                     println!("{}", indent(&text));
@@ -66,6 +48,7 @@ async fn say(api: &Api, line: &str, raw: bool) -> anyhow::Result<()> {
                 filename,
                 size,
                 title,
+                ..
             }) => println!(
                 "  [{title}: {filename}, {size} bytes attached; `switchboard logs` shows it]"
             ),

@@ -17,7 +17,7 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
 
 /// A fresh link code, as shown to the user: `ABCD-EFGH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkCode(pub String);
+struct LinkCode(String);
 
 impl LinkCode {
     fn generate() -> Result<Self, EngineError> {

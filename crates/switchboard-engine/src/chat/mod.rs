@@ -26,8 +26,6 @@ use switchboard_core::command::{CommandError, CommandSet, HelpEntry};
 use switchboard_core::policy::Verb;
 use switchboard_core::{ExecutionId, ExecutionStatus, Origin, Principal, Timestamp};
 
-pub use links::LinkCode;
-
 use crate::{Engine, EngineError, Identity, SubmitRequest};
 
 /// How the bot converses.
@@ -188,8 +186,7 @@ impl Engine {
         };
         if let Some(reason) = unreadable {
             tracing::info!(sender = %inbound.sender, %reason, "chat message refused");
-            self.audit_chat_refusal(&inbound.sender.platform, &inbound.sender, &reason)
-                .await;
+            self.audit_chat_refusal(&inbound.sender, &reason).await;
             return say(&*outlet, &to, Reply::Refused { reason }).await;
         }
         let speaker = match self.speaker(&inbound, authenticated).await {
@@ -528,7 +525,7 @@ impl Engine {
     /// Records a refused inbound chat request in the audit log when the
     /// sender it claims is linked to a principal (others are only logged:
     /// anyone can send junk, and it must not flood the audit log).
-    pub async fn audit_chat_refusal(&self, platform: &str, sender: &ChatIdentity, reason: &str) {
+    pub async fn audit_chat_refusal(&self, sender: &ChatIdentity, reason: &str) {
         let Ok(Some(principal)) = self
             .shared
             .store
@@ -537,8 +534,8 @@ impl Engine {
         else {
             return;
         };
-        let origin =
-            Origin::new(format!("chat:{platform}:unknown")).unwrap_or_else(|_| Origin::system());
+        let origin = Origin::new(format!("chat:{}:unknown", sender.platform))
+            .unwrap_or_else(|_| Origin::system());
         self.record(AuditEvent::now(
             &principal,
             &origin,

@@ -300,7 +300,7 @@ pub async fn platform_hook(
             let engine = state.engine.clone();
             let reason = rejection.reason.clone();
             tokio::spawn(async move {
-                engine.audit_chat_refusal(&platform, &sender, &reason).await;
+                engine.audit_chat_refusal(&sender, &reason).await;
             });
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::chat::{
     Attachment, Capabilities, ChatIdentity, ChatOutlet, Destination, Markup, OutletError, Posted,
     Reply,
@@ -15,7 +15,7 @@ use switchboard_core::chat::{
 use tokio::sync::mpsc;
 
 /// One thing the console shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ConsoleEvent {
     /// A new message (`id` numbers it for later updates).
