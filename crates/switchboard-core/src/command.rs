@@ -555,7 +555,15 @@ impl Entry {
             }
         };
         for (name, value) in &captures {
-            self.check(name, value).map_err(Miss::Value)?;
+            self.check(name, value).map_err(|m| {
+                // A word that cannot be a host (`/etc/passwd`) is not of a
+                // host's shape: another reading of it should explain.
+                if self.spec(name).is_some_and(|s| s.ty == ParamType::Host) {
+                    Miss::Shape(m)
+                } else {
+                    Miss::Value(m)
+                }
+            })?;
         }
         Ok(captures)
     }

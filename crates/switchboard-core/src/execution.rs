@@ -164,6 +164,27 @@ pub struct OutputChunk {
     pub text: String,
 }
 
+/// A file an execution produced (a rendered graph, a report), kept with it
+/// and served at `/api/v1/executions/{id}/artifacts/{name}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// A plain file name (`cpu.png`): no folders.
+    pub name: String,
+    /// Its media type (`image/png`).
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Artifact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Artifact")
+            .field("name", &self.name)
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

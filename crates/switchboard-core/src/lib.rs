@@ -13,6 +13,8 @@ pub mod chat;
 pub mod command;
 pub mod directory;
 pub mod execution;
+pub mod graphs;
+pub mod http_request;
 pub mod ids;
 pub mod inventory;
 pub mod masking;
@@ -24,7 +26,7 @@ pub mod template;
 pub mod token;
 
 pub use catalog::{Action, Catalog, CatalogError, CatalogErrors, Runner};
-pub use execution::{Approval, Execution, ExecutionStatus, OutputChunk, Stream};
+pub use execution::{Approval, Artifact, Execution, ExecutionStatus, OutputChunk, Stream};
 pub use ids::{ActionName, ExecutionId, IdError, Origin, Principal, Timestamp};
 pub use masking::Masker;
 pub use params::{ParamError, ParamSpec, ParamType, ParamValue, RawParams, ValidatedParams};

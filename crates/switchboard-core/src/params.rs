@@ -310,12 +310,19 @@ fn check_host(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 253
         && !s.starts_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    '.' | '-' | '_' | ':' | '[' | ']' | '*' | '?' | ',' | '&' | '!'
+                )
+        });
     if ok {
         Ok(())
     } else {
-        Err(format!("`{s}` is not a host name or address"))
+        Err(format!(
+            "`{s}` is not a host name, address or selector (`web-1`, `group:prod`, `tag:db`, `web-*`, combined with `,` `&` `!`)"
+        ))
     }
 }
 
@@ -426,6 +433,14 @@ impl ValidatedParams {
 
     pub fn get(&self, name: &str) -> Option<&ParamValue> {
         self.values.get(name)
+    }
+
+    /// Replaces the value of a non-secret parameter that has one, e.g. a
+    /// host selector by the one host it resolved to.
+    pub fn replace(&mut self, name: &str, value: ParamValue) {
+        if let Some(slot) = self.values.get_mut(name) {
+            *slot = value;
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &ParamValue)> {

@@ -256,15 +256,17 @@ impl Engine {
         if !known {
             let resumed = match action {
                 None => Err("its action is no longer in the catalog".to_owned()),
-                Some(a) => resume_params(a, &execution.params).map(|p| (a.clone(), p)),
+                Some(a) => resume_params(a, &execution.params, &self.catalog().inventory)
+                    .map(|(params, hosts)| (a.clone(), params, hosts)),
             };
             match resumed {
-                Ok((action, params)) => {
+                Ok((action, params, hosts)) => {
                     self.shared.state().pending.insert(
                         id,
                         Pending {
                             action,
                             params,
+                            hosts,
                             audited: None,
                         },
                     );

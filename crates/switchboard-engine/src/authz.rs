@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use switchboard_core::audit::AuditEvent;
 use switchboard_core::directory::{PrincipalEntry, PrincipalKind};
-use switchboard_core::params::ParamType;
+use switchboard_core::inventory::Inventory;
 use switchboard_core::policy::{Decision, Question, Verb};
 pub use switchboard_core::policy::{Identity, WhoCan};
 use switchboard_core::{Action, Catalog, Execution, ExecutionId, Origin, Principal};
@@ -22,32 +22,14 @@ use switchboard_store::ExecutionFilter;
 
 use crate::{Engine, EngineError};
 
-/// The host groups the inventory puts `host` in (nested ones included);
-/// none for a host it does not list. Policies see them as the `HostGroup`s
-/// the target `Host` is in.
-fn host_groups(catalog: &Catalog, host: &str) -> Vec<String> {
-    catalog
-        .inventory
+/// The host groups the inventory (with what its sources found) puts `host`
+/// in (nested ones included); none for a host it does not list. Policies see
+/// them as the `HostGroup`s the target `Host` is in.
+fn host_groups(inventory: &Inventory, host: &str) -> Vec<String> {
+    inventory
         .host(host)
         .map(|h| h.groups.iter().cloned().collect())
         .unwrap_or_default()
-}
-
-/// The hosts an action's parameters target: the values of its `host`
-/// parameters, read from the parameters as stored (host values are never
-/// secret, so masking leaves them as they are).
-pub fn targets(action: &Action, params: &serde_json::Value) -> Vec<String> {
-    action
-        .params
-        .iter()
-        .filter(|p| p.ty == ParamType::Host)
-        .filter_map(|p| {
-            params
-                .get(&p.name)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        })
-        .collect()
 }
 
 impl Engine {
@@ -173,7 +155,8 @@ impl Engine {
         let catalog = self.catalog();
         let mut q = Question::new(verb, action, origin);
         q.requester = requester;
-        let groups: Vec<Vec<String>> = targets.iter().map(|t| host_groups(&catalog, t)).collect();
+        let inventory = self.inventory();
+        let groups: Vec<Vec<String>> = targets.iter().map(|t| host_groups(&inventory, t)).collect();
         let decisions: Vec<(Option<&str>, Decision)> = if targets.is_empty() {
             vec![(None, catalog.policies.decide(who, &q))]
         } else {
@@ -246,7 +229,9 @@ impl Engine {
         let catalog = self.catalog();
         let action = resolve(&catalog, verb, action)?;
         let who = self.identity_of(principal, &[]).await?;
-        let groups = target.map(|t| host_groups(&catalog, t)).unwrap_or_default();
+        let groups = target
+            .map(|t| host_groups(&self.inventory(), t))
+            .unwrap_or_default();
         let mut q = Question::new(verb, action.as_deref(), origin);
         q.target = target.map(|t| (t, groups.as_slice()));
         let decision = catalog.policies.decide(&who, &q);
@@ -265,7 +250,9 @@ impl Engine {
         let catalog = self.catalog();
         let action = resolve(&catalog, verb, action)?;
         let known = self.known_identities().await?;
-        let groups = target.map(|t| host_groups(&catalog, t)).unwrap_or_default();
+        let groups = target
+            .map(|t| host_groups(&self.inventory(), t))
+            .unwrap_or_default();
         catalog
             .policies
             .who_can(

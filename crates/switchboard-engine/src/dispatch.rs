@@ -13,7 +13,7 @@ use switchboard_store::Finish;
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::StatusLabel;
-use crate::runner::{RunEvent, RunOutcome, local};
+use crate::runner::{self, RunEvent, RunOutcome};
 use crate::{Pending, Running, Shared};
 
 /// How long the dispatcher sleeps when nothing wakes it, to pick up work
@@ -41,13 +41,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 
 /// Claims what the free slots allow and starts it; returns how many started.
 async fn claim(shared: &Arc<Shared>) -> Result<usize, switchboard_store::StoreError> {
-    let catalog = {
-        let c = shared
-            .catalog
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        c.clone()
-    };
+    let catalog = shared.catalog();
     let _gate = shared.claim_gate.write().await;
     let (free, mut per_action) = {
         let state = shared.state();
@@ -127,12 +121,15 @@ async fn run_one(
     let id = execution.id;
     let (tx, rx) = mpsc::channel(1024);
     let recorder = tokio::spawn(record(shared.clone(), execution.clone(), rx));
-    let job = local::LocalRun {
+    let catalog = shared.catalog();
+    let job = runner::Job {
+        catalog: &catalog,
         action: &pending.action,
         params: &pending.params,
-        catalog_root: &shared.catalog_dir,
+        hosts: &pending.hosts,
         execution_id: Some(id),
         limits: &shared.config.limits,
+        settings: &shared.config.runners,
         temp_dir: &shared.run_dir,
     };
     let audited = match pending.audited.clone() {
@@ -140,17 +137,13 @@ async fn run_one(
         None => Ok(()),
     };
     let outcome = match audited {
-        Ok(()) => local::run(job, tx, cancel).await,
+        Ok(()) => runner::run(job, tx, cancel).await,
         Err(e) => {
             drop(tx);
             tracing::error!(%id, error = %e, "not running an execution whose request could not be audited");
             RunOutcome {
                 status: switchboard_core::ExecutionStatus::Cancelled,
-                exit_code: None,
-                result: None,
-                error: Some("not run: the audit log cannot be written".to_owned()),
-                output_bytes: 0,
-                output_truncated: false,
+                ..RunOutcome::failed("not run: the audit log cannot be written")
             }
         }
     };
@@ -178,6 +171,7 @@ async fn finish(
         output_bytes: outcome.output_bytes,
         output_truncated: outcome.output_truncated,
         finished_at,
+        artifacts: outcome.artifacts,
     };
     // The store must have the end before watchers are told; retry briefly
     // rather than leave a finished run looking `running`.

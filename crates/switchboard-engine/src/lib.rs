@@ -14,15 +14,17 @@ pub mod audit_forward;
 pub mod authz;
 pub mod chat;
 mod dispatch;
+pub mod inventory_sources;
 pub mod ldap;
 mod live;
 mod metrics;
 pub mod oidc;
 pub mod runner;
+pub mod targets;
 pub mod tokens;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -66,6 +68,8 @@ pub struct EngineConfig {
     pub ldap: Option<ldap::LdapConfig>,
     /// How the chat front door converses.
     pub chat: chat::ChatSettings,
+    /// How runners reach hosts (SSH) and Prometheus.
+    pub runners: runner::RunnerSettings,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +86,7 @@ impl Default for EngineConfig {
             directory: switchboard_core::directory::Directory::default(),
             ldap: None,
             chat: chat::ChatSettings::default(),
+            runners: runner::RunnerSettings::default(),
         }
     }
 }
@@ -170,6 +175,8 @@ pub enum WatchEvent {
 pub(crate) struct Pending {
     action: Arc<Action>,
     params: ValidatedParams,
+    /// The hosts an `ssh` action runs on.
+    hosts: Vec<switchboard_core::inventory::Host>,
     /// Whether its `execution.requested` record is stored; it must be
     /// before the run starts. `None` for executions recovered at start-up.
     audited: Option<audit::Stored>,
@@ -208,6 +215,8 @@ struct Shared {
     oidc: Option<oidc::Oidc>,
     ldap: Option<ldap::LdapDirectory>,
     metrics: metrics::EngineMetrics,
+    /// The inventory's dynamic sources and the merged inventory.
+    inventory_sources: Arc<inventory_sources::Sources>,
 }
 
 impl Shared {
@@ -215,6 +224,13 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -263,6 +279,8 @@ impl Engine {
         let audit_log = audit::AuditLog::start(store.clone(), forwarder);
         let oidc_verifier = config.oidc.clone().map(oidc::Oidc::new);
         let ldap_directory = config.ldap.clone().map(ldap::LdapDirectory::new);
+        let inventory_sources =
+            inventory_sources::Sources::new(catalog.root.clone(), catalog.inventory.sources());
         let shared = Arc::new(Shared {
             store,
             run_dir,
@@ -281,6 +299,7 @@ impl Engine {
             oidc: oidc_verifier,
             ldap: ldap_directory,
             metrics,
+            inventory_sources,
         });
         let engine = Self { shared };
         for id in lost {
@@ -292,6 +311,7 @@ impl Engine {
         engine.record_catalog_load().await;
         engine.recover_queue().await?;
         tokio::spawn(dispatch::run(engine.shared.clone()));
+        engine.shared.inventory_sources.start();
         tokio::spawn(approvals::expiry_timer(
             engine.clone(),
             engine.shared.clone(),
@@ -317,17 +337,17 @@ impl Engine {
             for e in page {
                 let why_not = match catalog.action(e.action.as_str()) {
                     None => Err("its action is no longer in the catalog".to_owned()),
-                    Some(action) => {
-                        resume_params(action, &e.params).map(|params| (action.clone(), params))
-                    }
+                    Some(action) => resume_params(action, &e.params, &catalog.inventory)
+                        .map(|(params, hosts)| (action.clone(), params, hosts)),
                 };
                 match why_not {
-                    Ok((action, params)) => {
+                    Ok((action, params, hosts)) => {
                         self.shared.state().pending.insert(
                             e.id,
                             Pending {
                                 action,
                                 params,
+                                hosts,
                                 audited: None,
                             },
                         );
@@ -364,11 +384,7 @@ impl Engine {
 
     /// The catalog being served.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.shared
-            .catalog
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.shared.catalog()
     }
 
     /// Why the last reload failed, if it did (the previous catalog still serves).
@@ -392,17 +408,18 @@ impl Engine {
                 name: req.action,
             });
         };
-        let params = ValidatedParams::validate(&action.params, &req.params)
+        let mut params = ValidatedParams::validate(&action.params, &req.params)
+            .map_err(EngineError::InvalidParams)?;
+        let targets = targets::resolve(&action, &mut params, &catalog.inventory)
             .map_err(EngineError::InvalidParams)?;
         let masked = params.to_masked_json(&action.params);
-        let targets = authz::targets(&action, &masked);
         let decision = self
             .authorize(
                 &req.requester,
                 &req.origin,
                 Verb::Run,
                 Some(&action),
-                &targets,
+                &targets.names,
                 None,
             )
             .await?;
@@ -433,7 +450,7 @@ impl Engine {
                 kind: "execution.requested".to_owned(),
                 subject: format!("execution:{}", execution.id),
                 outcome: execution.status.as_str().to_owned(),
-                detail: serde_json::json!({"action": execution.action, "params": execution.params, "approval": execution.approval_rule}),
+                detail: serde_json::json!({"action": execution.action, "params": execution.params, "targets": targets.names, "approval": execution.approval_rule}),
             };
             // The run waits for this record (see `dispatch::run_one`), so no
             // execution starts without it; the gate is not held meanwhile.
@@ -445,6 +462,7 @@ impl Engine {
                 Pending {
                     action,
                     params,
+                    hosts: targets.hosts,
                     audited,
                 },
             );
@@ -470,6 +488,23 @@ impl Engine {
             .get_execution(id)
             .await?
             .ok_or(EngineError::NotFound(id))
+    }
+
+    /// The files an execution produced (names, types, sizes).
+    pub async fn artifacts(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<switchboard_store::ArtifactInfo>, EngineError> {
+        Ok(self.shared.store.artifacts(id).await?)
+    }
+
+    /// One file an execution produced.
+    pub async fn artifact(
+        &self,
+        id: ExecutionId,
+        name: &str,
+    ) -> Result<Option<switchboard_core::Artifact>, EngineError> {
+        Ok(self.shared.store.artifact(id, name).await?)
     }
 
     pub async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>, EngineError> {
@@ -504,7 +539,7 @@ impl Engine {
         let catalog = self.catalog();
         match catalog.action(execution.action.as_str()) {
             Some(action) => {
-                let targets = authz::targets(action, &execution.params);
+                let targets = targets::stored_names(action, &execution.params, &catalog.inventory);
                 self.authorize(
                     by,
                     origin,
@@ -645,6 +680,9 @@ impl Engine {
                     .catalog
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(catalog);
+                self.shared
+                    .inventory_sources
+                    .configure(self.catalog().inventory.sources());
                 *self
                     .shared
                     .last_reload_error
@@ -851,10 +889,13 @@ impl Engine {
 }
 
 /// Re-validates the stored parameters of an execution queued before a restart.
+/// The parameters of a stored execution, ready to run again, and the hosts
+/// an `ssh` action's selector names in today's inventory.
 pub(crate) fn resume_params(
     action: &Action,
     stored: &serde_json::Value,
-) -> Result<ValidatedParams, String> {
+    inventory: &switchboard_core::inventory::Inventory,
+) -> Result<(ValidatedParams, Vec<switchboard_core::inventory::Host>), String> {
     let raw: RawParams = match stored {
         serde_json::Value::Object(map) => map.clone().into_iter().collect(),
         _ => return Err("its stored parameters are malformed".to_owned()),
@@ -867,13 +908,16 @@ pub(crate) fn resume_params(
         return Err("secret parameters are never stored, so it cannot run again".to_owned());
     }
     // Stored durations are human text; validation reads them back as such.
-    ValidatedParams::validate(&action.params, &raw).map_err(|errors| {
+    let no_longer_fit = |errors: Vec<switchboard_core::ParamError>| {
         let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
         format!(
             "its parameters no longer fit the action: {}",
             shown.join("; ")
         )
-    })
+    };
+    let mut params = ValidatedParams::validate(&action.params, &raw).map_err(no_longer_fit)?;
+    let targets = targets::resolve(action, &mut params, inventory).map_err(no_longer_fit)?;
+    Ok((params, targets.hosts))
 }
 
 async fn follow(
@@ -943,15 +987,18 @@ async fn follow(
 }
 
 /// Runs a catalog's action right here, with no store and no server: what
-/// `switchboard run --local` uses. Output events go to `events`.
+/// `switchboard run --local` uses. Host selectors resolve against the
+/// catalog's inventory as in the daemon. Output events go to `events`.
 pub async fn run_offline(
-    catalog_root: &Path,
+    catalog: &Catalog,
     action: &Action,
-    params: &ValidatedParams,
+    mut params: ValidatedParams,
     limits: &RunLimits,
+    settings: &runner::RunnerSettings,
     events: mpsc::Sender<RunEvent>,
     cancel: watch::Receiver<bool>,
-) -> RunOutcome {
+) -> Result<RunOutcome, Vec<switchboard_core::ParamError>> {
+    let targets = targets::resolve(action, &mut params, &catalog.inventory)?;
     let name = format!(
         "switchboard-local-{}-{}",
         std::process::id(),
@@ -960,27 +1007,24 @@ pub async fn run_offline(
     let run_dir = match runner::private_dir(&std::env::temp_dir(), &name) {
         Ok(d) => d,
         Err(e) => {
-            return RunOutcome {
-                status: ExecutionStatus::Failed,
-                exit_code: None,
-                result: None,
-                error: Some(format!("cannot create a private temporary folder: {e}")),
-                output_bytes: 0,
-                output_truncated: false,
-            };
+            return Ok(RunOutcome::failed(format!(
+                "cannot create a private temporary folder: {e}"
+            )));
         }
     };
-    let job = runner::local::LocalRun {
+    let job = runner::Job {
+        catalog,
         action,
-        params,
-        catalog_root,
+        params: &params,
+        hosts: &targets.hosts,
         execution_id: None,
         limits,
+        settings,
         temp_dir: &run_dir,
     };
-    let outcome = runner::local::run(job, events, cancel).await;
+    let outcome = runner::run(job, events, cancel).await;
     let _ = std::fs::remove_dir_all(&run_dir);
-    outcome
+    Ok(outcome)
 }
 
 /// The result of verifying the audit chain.

@@ -190,6 +190,9 @@ pub struct ExecutionDto {
     /// needs approval).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<Vec<ApprovalDto>>,
+    /// Files it produced (on the single-execution answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Vec<ArtifactDto>>,
 }
 
 impl From<&Execution> for ExecutionDto {
@@ -215,6 +218,7 @@ impl From<&Execution> for ExecutionDto {
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             approval_expires_at: e.approval_expires_at.map(|t| t.to_string()),
             approvals: None,
+            artifacts: None,
         }
     }
 }
@@ -403,5 +407,26 @@ pub fn page_limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, Api
         Ok(limit)
     } else {
         Err(field_error("limit", format!("must be between 1 and {max}")))
+    }
+}
+
+/// A file an execution produced.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactDto {
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
+    /// Where to fetch it, relative to the API root.
+    pub path: String,
+}
+
+impl ArtifactDto {
+    pub fn new(id: switchboard_core::ExecutionId, info: switchboard_store::ArtifactInfo) -> Self {
+        Self {
+            path: format!("/executions/{id}/artifacts/{}", info.name),
+            name: info.name,
+            media_type: info.media_type,
+            size: info.size,
+        }
     }
 }

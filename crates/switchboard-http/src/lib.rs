@@ -71,6 +71,7 @@ fn v1() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::executions::get_execution))
         .routes(routes!(routes::executions::get_output))
+        .routes(routes!(routes::executions::get_artifact))
         .routes(routes!(routes::executions::cancel))
         .routes(routes!(routes::executions::approve))
         .routes(routes!(routes::executions::reject))

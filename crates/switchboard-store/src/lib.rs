@@ -63,6 +63,16 @@ pub struct Finish {
     pub output_bytes: i64,
     pub output_truncated: bool,
     pub finished_at: Timestamp,
+    /// Files the run produced; stored with its end.
+    pub artifacts: Vec<switchboard_core::Artifact>,
+}
+
+/// What is known of a stored artifact without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    pub name: String,
+    pub media_type: String,
+    pub size: i64,
 }
 
 /// Which executions to list: every field narrows; newest first.
@@ -144,6 +154,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a `queued` or `awaiting_approval` execution with `status`
     /// (`cancelled` or `lost`); `false` when it was in no such state.
+    /// The artifacts of an execution, by name.
+    async fn artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactInfo>, StoreError>;
+
+    /// One artifact with its content.
+    async fn artifact(
+        &self,
+        id: ExecutionId,
+        name: &str,
+    ) -> Result<Option<switchboard_core::Artifact>, StoreError>;
+
     async fn end_waiting(
         &self,
         id: ExecutionId,

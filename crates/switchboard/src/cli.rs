@@ -294,6 +294,14 @@ pub struct RunArgs {
     /// Where `--local` appends its record, for upload once the server is back.
     #[arg(long, env = "SWITCHBOARD_SPOOL")]
     pub spool: Option<PathBuf>,
+    /// With `--local`: the configuration file whose `[ssh]` and
+    /// `[prometheus]` settings the run uses.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Save the file the run produced (a graph) here; with several, `FILE`
+    /// is a folder. Implies waiting for the end.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

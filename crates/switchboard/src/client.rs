@@ -255,7 +255,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let body = serde_json::json!({ "action": args.action, "params": params });
     let raw: serde_json::Value = api.post("/executions", &body).await?;
     let execution: ExecutionView = serde_json::from_value(raw.clone())?;
-    if !args.follow {
+    if !args.follow && args.save.is_none() {
         if args.client.output == OutputFormat::Json {
             print_json(&raw);
         } else {
@@ -272,7 +272,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             execution.id, execution.action, execution.id
         );
     }
-    follow(&api, &execution, args.timestamps, args.client.output).await
+    let code = follow(&api, &execution, args.timestamps, args.client.output).await?;
+    if let Some(path) = &args.save {
+        save_artifacts(&api, execution.id, path).await?;
+    }
+    Ok(code)
+}
+
+/// Downloads the files an execution produced into `path` (`--save`).
+async fn save_artifacts(api: &Api, id: i64, path: &std::path::Path) -> anyhow::Result<()> {
+    let shown: serde_json::Value = api.get(&format!("/executions/{id}")).await?;
+    let mut files = Vec::new();
+    for file in shown["artifacts"].as_array().into_iter().flatten() {
+        let (Some(name), Some(at)) = (file["name"].as_str(), file["path"].as_str()) else {
+            continue;
+        };
+        let resp = api.send(api.http.get(api.url(at))).await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("cannot download {name}"))?;
+        files.push((name.to_owned(), bytes));
+    }
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_ref()))
+        .collect();
+    terminal::save_artifacts(path, &files)
 }
 
 /// Streams an execution's output until it ends; returns the exit status

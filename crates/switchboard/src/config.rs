@@ -99,6 +99,138 @@ pub struct FileConfig {
     ldap: Option<switchboard_engine::ldap::LdapConfig>,
     /// The chat front door: how the bot converses, and each platform.
     chat: Option<ChatFile>,
+    /// How the SSH runner reaches hosts.
+    ssh: Option<SshFile>,
+    /// The Prometheus server graphs query.
+    prometheus: Option<PrometheusFile>,
+}
+
+/// `[ssh]`: how the SSH runner connects.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SshFile {
+    /// The known_hosts file host keys are checked against.
+    known_hosts: Option<PathBuf>,
+    /// `strict` (default): unknown host keys are refused; `accept-new`:
+    /// recorded on first sight. A changed key is always refused.
+    host_key_policy: Option<String>,
+    /// The private key: `file:PATH` or `env:NAME`.
+    key: Option<switchboard_core::secret::SecretRef>,
+    /// Its passphrase, if it has one: `file:PATH` or `env:NAME`.
+    key_passphrase: Option<switchboard_core::secret::SecretRef>,
+    /// The user for hosts whose inventory entry names none.
+    user: Option<String>,
+    /// Time to connect and sign in, per host (`"10s"`).
+    #[serde(default, with = "humantime_serde_opt")]
+    connect_timeout: Option<Duration>,
+    /// Most hosts worked on at once by one run.
+    concurrency: Option<usize>,
+    /// A host every connection goes through: `[user@]host[:port]`.
+    jump: Option<String>,
+}
+
+impl SshFile {
+    fn resolve(self, base: &Path) -> anyhow::Result<switchboard_engine::runner::ssh::SshSettings> {
+        use switchboard_engine::runner::ssh::{HostKeyPolicy, JumpHost, SshSettings};
+        let defaults = SshSettings::default();
+        let host_key_policy = match self.host_key_policy.as_deref() {
+            None | Some("strict") => HostKeyPolicy::Strict,
+            Some("accept-new") => HostKeyPolicy::AcceptNew,
+            Some(other) => {
+                anyhow::bail!("[ssh] host_key_policy: `{other}` is not `strict` or `accept-new`")
+            }
+        };
+        let concurrency = self.concurrency.unwrap_or(defaults.concurrency);
+        anyhow::ensure!(concurrency >= 1, "[ssh] concurrency: must be at least 1");
+        Ok(SshSettings {
+            known_hosts: self.known_hosts.map(|p| base.join(p)),
+            host_key_policy,
+            key: self.key,
+            key_passphrase: self.key_passphrase,
+            user: self.user.unwrap_or(defaults.user),
+            connect_timeout: self.connect_timeout.unwrap_or(defaults.connect_timeout),
+            concurrency,
+            jump: self
+                .jump
+                .map(|j| JumpHost::parse(&j).map_err(|e| anyhow::anyhow!("[ssh] jump: {e}")))
+                .transpose()?,
+        })
+    }
+}
+
+/// `[prometheus]`: where graphs are queried.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusFile {
+    /// Its base URL, e.g. `http://prometheus.internal:9090`.
+    url: Option<String>,
+    /// How long one query may take (`"10s"`).
+    #[serde(default, with = "humantime_serde_opt")]
+    timeout: Option<Duration>,
+    /// A bearer token: `file:PATH` or `env:NAME`.
+    bearer: Option<switchboard_core::secret::SecretRef>,
+}
+
+impl PrometheusFile {
+    fn resolve(self) -> anyhow::Result<switchboard_engine::runner::query::PrometheusSettings> {
+        let defaults = switchboard_engine::runner::query::PrometheusSettings::default();
+        let url = self.url.unwrap_or(defaults.url);
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "[prometheus] url: `{url}` must start with http:// or https://"
+        );
+        Ok(switchboard_engine::runner::query::PrometheusSettings {
+            url,
+            timeout: self.timeout.unwrap_or(defaults.timeout),
+            bearer: self
+                .bearer
+                .map(|b| {
+                    b.resolve()
+                        .map_err(|e| anyhow::anyhow!("[prometheus] bearer: {e}"))
+                })
+                .transpose()?,
+        })
+    }
+}
+
+impl FileConfig {
+    /// Reads a configuration file; relative paths in it are relative to
+    /// its folder, which is returned too.
+    pub fn read(path: &Path) -> anyhow::Result<(Self, PathBuf)> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let file: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration in {}", path.display()))?;
+        Ok((
+            file,
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ))
+    }
+
+    /// How runners reach hosts and Prometheus.
+    fn runners(
+        ssh: Option<SshFile>,
+        prometheus: Option<PrometheusFile>,
+        base: &Path,
+    ) -> anyhow::Result<switchboard_engine::runner::RunnerSettings> {
+        Ok(switchboard_engine::runner::RunnerSettings {
+            ssh: ssh.unwrap_or_default().resolve(base)?,
+            prometheus: prometheus.unwrap_or_default().resolve()?,
+        })
+    }
+
+    /// The runner settings of a configuration file, for `run --local`.
+    pub fn runners_of(
+        path: Option<&Path>,
+    ) -> anyhow::Result<switchboard_engine::runner::RunnerSettings> {
+        match path {
+            Some(path) => {
+                let (file, base) = Self::read(path)?;
+                Self::runners(file.ssh, file.prometheus, &base)
+            }
+            None => Self::runners(None, None, Path::new("")),
+        }
+    }
 }
 
 /// `[chat]`: how the bot converses on every platform.
@@ -329,6 +461,8 @@ pub struct ServeConfig {
     pub chat: switchboard_engine::chat::ChatSettings,
     /// The chat platforms to connect.
     pub chat_platforms: ChatPlatforms,
+    /// How runners reach hosts (SSH) and Prometheus.
+    pub runners: switchboard_engine::runner::RunnerSettings,
 }
 
 fn host_name() -> String {
@@ -388,16 +522,7 @@ impl ServeArgs {
     /// Merges flags, environment, file and defaults.
     pub fn resolve(self) -> anyhow::Result<ServeConfig> {
         let (file, base) = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let file: FileConfig = toml::from_str(&text)
-                    .with_context(|| format!("invalid configuration in {}", path.display()))?;
-                (
-                    file,
-                    path.parent().map(Path::to_path_buf).unwrap_or_default(),
-                )
-            }
+            Some(path) => FileConfig::read(path)?,
             None => (FileConfig::default(), PathBuf::new()),
         };
         let catalog = self
@@ -411,6 +536,7 @@ impl ServeArgs {
         let max_concurrency = self.max_concurrency.or(file.max_concurrency).unwrap_or(16);
         anyhow::ensure!(max_concurrency >= 1, "max_concurrency must be at least 1");
         let (chat, chat_platforms) = file.chat.unwrap_or_default().resolve()?;
+        let runners = FileConfig::runners(file.ssh, file.prometheus, &base)?;
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -453,6 +579,7 @@ impl ServeArgs {
                 .transpose()?,
             chat,
             chat_platforms,
+            runners,
             audit_forward: file
                 .audit_forward
                 .into_iter()

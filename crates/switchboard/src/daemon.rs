@@ -67,6 +67,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         directory: config.directory.clone(),
         ldap: config.ldap.clone(),
         chat: config.chat.clone(),
+        runners: config.runners.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -258,6 +259,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         ldap: None,
         chat: Default::default(),
         chat_platforms: Default::default(),
+        runners: Default::default(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

@@ -83,6 +83,11 @@ fn append_spool(path: &Path, record: &OfflineRun) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn invalid(errors: Vec<switchboard_core::ParamError>) -> anyhow::Error {
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("invalid parameters:\n  {}", shown.join("\n  "))
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let dir = args.catalog.context("--local needs --catalog DIR")?;
     let catalog = Catalog::load(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
@@ -97,10 +102,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     };
     let raw = parse_params(&args.params)?;
-    let params = ValidatedParams::validate(&action.params, &raw).map_err(|errors| {
-        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("invalid parameters:\n  {}", shown.join("\n  "))
-    })?;
+    let params = ValidatedParams::validate(&action.params, &raw).map_err(invalid)?;
+    let settings = crate::config::FileConfig::runners_of(args.config.as_deref())?;
 
     let started_at = Timestamp::now();
     let printer = LivePrinter::new(
@@ -111,15 +114,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (tx, mut rx) = mpsc::channel(1024);
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let limits = RunLimits::default();
-    let root = catalog.root.clone();
+    let runner_catalog = catalog.clone();
     let runner_action = action.clone();
     let runner_params = params.clone();
     let runner = tokio::spawn(async move {
         switchboard_engine::run_offline(
-            &root,
+            &runner_catalog,
             &runner_action,
-            &runner_params,
+            runner_params,
             &limits,
+            &settings,
             tx,
             cancel_rx,
         )
@@ -139,8 +143,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let outcome = runner.await.context("the local run crashed")?;
+    let outcome = runner
+        .await
+        .context("the local run crashed")?
+        .map_err(invalid)?;
     printer.finish();
+    if let Some(path) = &args.save {
+        let files: Vec<(&str, &[u8])> = outcome
+            .artifacts
+            .iter()
+            .map(|a| (a.name.as_str(), a.bytes.as_slice()))
+            .collect();
+        crate::terminal::save_artifacts(path, &files)?;
+    }
 
     let record = OfflineRun {
         version: SPOOL_VERSION,

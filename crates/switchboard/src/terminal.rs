@@ -115,3 +115,28 @@ pub fn format_ms(ms: Option<u64>) -> String {
         Some(ms) => format!("{:.1}s", ms as f64 / 1000.0),
     }
 }
+
+/// Writes the files a run produced (`--save`): one file to `path` (or into
+/// it, when it is a folder); several into the folder `path`.
+pub fn save_artifacts(path: &std::path::Path, files: &[(&str, &[u8])]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let targets: Vec<(std::path::PathBuf, &[u8])> = match files {
+        [] => anyhow::bail!("--save: the run produced no file to save"),
+        [(name, bytes)] if path.is_dir() => vec![(path.join(name), *bytes)],
+        [(_, bytes)] => vec![(path.to_path_buf(), *bytes)],
+        several => {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("--save: cannot create the folder {}", path.display()))?;
+            several
+                .iter()
+                .map(|(name, bytes)| (path.join(name), *bytes))
+                .collect()
+        }
+    };
+    for (target, bytes) in targets {
+        std::fs::write(&target, bytes)
+            .with_context(|| format!("--save: cannot write {}", target.display()))?;
+        eprintln!("saved {} ({} bytes)", target.display(), bytes.len());
+    }
+    Ok(())
+}

@@ -19,8 +19,10 @@ use crate::template;
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
-const ACTION_KEYS: [&str; 13] = [
+const ACTION_KEYS: [&str; 15] = [
     "approval",
+    "http",
+    "graph",
     "name",
     "description",
     "runner",
@@ -185,11 +187,17 @@ pub(super) fn load(
         None => Some(Runner::Local),
         Some(v) => match r.convert::<String>("runner", v).as_deref() {
             Some("local") => Some(Runner::Local),
-            Some(other @ ("ssh" | "http" | "query" | "workflow")) => {
+            Some("ssh") => Some(Runner::Ssh),
+            Some("http") => Some(Runner::Http),
+            Some("query") => Some(Runner::Query),
+            Some("workflow") => {
                 r.error(
                     v.span(),
                     "runner",
-                    format!("runner `{other}` is not available in this version (available: local)"),
+                    format!(
+                        "runner `workflow` is not available in this version (available: {})",
+                        Runner::NAMES
+                    ),
                 );
                 None
             }
@@ -197,7 +205,7 @@ pub(super) fn load(
                 r.error(
                     v.span(),
                     "runner",
-                    format!("unknown runner `{other}` (available: local)"),
+                    format!("unknown runner `{other}` (available: {})", Runner::NAMES),
                 );
                 None
             }
@@ -301,11 +309,24 @@ pub(super) fn load(
         .and_then(|v| v.get_ref().as_table())
         .map(|t| t.iter().map(|(k, _)| k.get_ref().to_string()).collect())
         .unwrap_or_default();
-    let command = match (fields.get("command"), runner) {
-        (Some(v), _) => r
-            .convert::<Vec<String>>("command", v)
-            .map(|c| check_command(&mut r, root, v.span(), c, &declared)),
-        (None, Some(Runner::Local)) => {
+    let needs_command = matches!(runner, Some(Runner::Local | Runner::Ssh));
+    let command = match fields.get("command") {
+        Some(v) if needs_command => r.convert::<Vec<String>>("command", v).map(|c| {
+            // A remote program is not a file of the catalog.
+            let local_root = (runner == Some(Runner::Local)).then_some(root);
+            check_command(&mut r, local_root, v.span(), c, &declared)
+        }),
+        Some(v) => {
+            if let Some(runner) = runner {
+                r.error(
+                    v.span(),
+                    "command",
+                    format!("a `{}` action has no command", runner.as_str()),
+                );
+            }
+            None
+        }
+        None if needs_command => {
             r.error(
                 whole.clone(),
                 "command",
@@ -313,8 +334,29 @@ pub(super) fn load(
             );
             None
         }
-        (None, None) => None,
+        None => Some(Vec::new()),
     };
+    let http = read_http(
+        &mut r,
+        fields.get("http").copied(),
+        runner,
+        &whole,
+        &declared,
+    );
+    let graph = read_graph(&mut r, fields.get("graph").copied(), runner, &whole);
+    if runner == Some(Runner::Ssh) {
+        let hosts = params.iter().filter(|p| p.ty == ParamType::Host).count();
+        if hosts != 1 {
+            let span = fields.get("params").map_or(whole.clone(), |v| v.span());
+            r.error(
+                span,
+                "params",
+                format!(
+                    "an `ssh` action needs exactly one parameter of type `host` (the hosts it runs on); it has {hosts}"
+                ),
+            );
+        }
+    }
     let aliases = fields
         .get("aliases")
         .map(|v| read_aliases(&mut r, v, &params, &declared))
@@ -337,6 +379,8 @@ pub(super) fn load(
         working_dir,
         idempotent,
         approval,
+        http,
+        graph,
         file: rel.to_path_buf(),
     })
 }
@@ -561,9 +605,82 @@ fn read_param(
     (r.found == before).then_some(spec)
 }
 
+/// The `[http]` table of an `http` action (and of no other).
+fn read_http(
+    r: &mut Reader<'_>,
+    value: Option<&Value<'_>>,
+    runner: Option<Runner>,
+    whole: &Range<usize>,
+    declared: &[String],
+) -> Option<crate::http_request::HttpSpec> {
+    match (value, runner) {
+        (Some(v), Some(Runner::Http)) => {
+            let spec = r.convert::<crate::http_request::HttpSpec>("http", v)?;
+            let problems = spec.check(declared);
+            for (key, message) in &problems {
+                r.error(v.span(), &format!("http.{key}"), message.clone());
+            }
+            problems.is_empty().then_some(spec)
+        }
+        (Some(v), Some(other)) => {
+            r.error(
+                v.span(),
+                "http",
+                format!(
+                    "only `http` actions have an `[http]` table; this one's runner is `{}`",
+                    other.as_str()
+                ),
+            );
+            None
+        }
+        (None, Some(Runner::Http)) => {
+            r.error(
+                whole.clone(),
+                "http",
+                "missing: an `http` action needs an `[http]` table with at least `url`",
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The `graph` of a `query` action: a name in `graphs.toml` (checked by the
+/// catalog, which has read that file).
+fn read_graph(
+    r: &mut Reader<'_>,
+    value: Option<&Value<'_>>,
+    runner: Option<Runner>,
+    whole: &Range<usize>,
+) -> Option<String> {
+    match (value, runner) {
+        (Some(v), Some(Runner::Query)) => r.convert::<String>("graph", v),
+        (Some(v), Some(other)) => {
+            r.error(
+                v.span(),
+                "graph",
+                format!(
+                    "only `query` actions name a graph; this one's runner is `{}`",
+                    other.as_str()
+                ),
+            );
+            None
+        }
+        (None, Some(Runner::Query)) => {
+            r.error(
+                whole.clone(),
+                "graph",
+                "missing: a `query` action names its graph in `graphs.toml` (`graph = \"cpu\"`)",
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
 fn check_command(
     r: &mut Reader<'_>,
-    root: &Path,
+    root: Option<&Path>,
     span: Range<usize>,
     command: Vec<String>,
     declared: &[String],
@@ -596,7 +713,7 @@ fn check_command(
             }
         }
     }
-    if program.contains('/') {
+    if let Some(root) = root.filter(|_| program.contains('/')) {
         let path = root.join(program);
         match std::fs::metadata(&path) {
             Err(_) => r.error(

@@ -30,13 +30,26 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Runner {
+    /// A process on the node that runs it.
     Local,
+    /// The command on one or many hosts over SSH.
+    Ssh,
+    /// An HTTP request.
+    Http,
+    /// A Prometheus query drawn as a chart.
+    Query,
 }
 
 impl Runner {
+    /// The runners, as written in action files.
+    pub const NAMES: &str = "local, ssh, http, query";
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
+            Self::Ssh => "ssh",
+            Self::Http => "http",
+            Self::Query => "query",
         }
     }
 }
@@ -204,6 +217,10 @@ pub struct Action {
     pub idempotent: bool,
     /// Who must approve a run before it starts (two-person rule), if anyone.
     pub approval: Option<ApprovalRule>,
+    /// The request an `http` action makes.
+    pub http: Option<crate::http_request::HttpSpec>,
+    /// The `graphs.toml` entry a `query` action draws.
+    pub graph: Option<String>,
     /// The file it came from, relative to the catalog root.
     pub file: PathBuf,
 }
@@ -242,6 +259,45 @@ pub struct Catalog {
     pub policies: crate::policy::Policies,
     /// The hosts of `inventory.toml` (empty without one).
     pub inventory: Arc<crate::inventory::Inventory>,
+    /// The named queries of `graphs.toml` (empty without one).
+    pub graphs: Arc<crate::graphs::Graphs>,
+}
+
+/// Every `query` action names a graph of `graphs.toml`, and that graph's
+/// templates use only the action's parameters and what the inventory says
+/// of its host (`address`, `vars`).
+fn check_graph_actions(
+    actions: &BTreeMap<ActionName, Arc<Action>>,
+    graphs: &crate::graphs::Graphs,
+    errors: &mut Vec<CatalogError>,
+) {
+    for action in actions.values() {
+        let Some(name) = &action.graph else { continue };
+        let problem = |message: String| CatalogError {
+            file: action.file.clone(),
+            line: None,
+            key: Some("graph".to_owned()),
+            message,
+        };
+        let Some(graph) = graphs.get(name) else {
+            let known: Vec<&str> = graphs.iter().map(|g| g.name.as_str()).collect();
+            let hint = crate::params::closest(name, &known)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            errors.push(problem(format!(
+                "graph `{name}` is not in {}{hint}",
+                crate::graphs::FILE
+            )));
+            continue;
+        };
+        for var in graph.variables() {
+            if var != "address" && var != "vars" && !action.params.iter().any(|p| p.name == var) {
+                errors.push(problem(format!(
+                    "graph `{name}` uses `{{{{ {var} }}}}`, which is not a parameter of this action (nor `address` or `vars` of its host)"
+                )));
+            }
+        }
+    }
 }
 
 impl Catalog {
@@ -302,6 +358,8 @@ impl Catalog {
             });
         }
         let inventory = crate::inventory::Inventory::load(root, &mut errors);
+        let graphs = crate::graphs::Graphs::load(root, &mut errors);
+        check_graph_actions(&actions, &graphs, &mut errors);
         let policies = match crate::policy::Policies::load(root) {
             Ok(p) => Some(p),
             Err(mut more) => {
@@ -323,6 +381,7 @@ impl Catalog {
             actions,
             policies,
             inventory: Arc::new(inventory),
+            graphs: Arc::new(graphs),
         })
     }
 

@@ -411,8 +411,8 @@ fn values_that_do_not_fit_their_type_say_what_is_wrong_and_show_the_usage() {
         ("graph cpu on web1", "expected `for`, got `on`"),
         ("graph cpu", "expected `for` after `cpu`"),
         (
-            "reboot web_1!",
-            "`host`: `web_1!` is not a host name or address",
+            "reboot web_1/",
+            "`host`: `web_1/` is not a host name, address or selector (`web-1`, `group:prod`, `tag:db`, `web-*`, combined with `,` `&` `!`)",
         ),
         (
             "restart nginx dry_run=maybe",

@@ -130,12 +130,25 @@ pub(super) async fn report(
         tracing::warn!(id = %end.id, error = %e, "posting a result in chat failed");
         return;
     }
-    let files = result_attachments(&end);
+    let mut files = result_attachments(&end);
+    files.extend(stored_artifacts(&engine, &end).await);
     if !files.is_empty() && outlet.capabilities().files {
         for file in &files {
             if let Err(e) = outlet.upload(&thread, file).await {
                 tracing::warn!(id = %end.id, file = %file.filename, error = %e, "attaching a result file in chat failed");
             }
+        }
+    } else if !files.is_empty() {
+        // Where files cannot be uploaded, the stored ones are linked.
+        let links: Vec<String> = files
+            .iter()
+            .filter_map(|f| engine.artifact_link(end.id, &f.filename))
+            .collect();
+        if !links.is_empty() {
+            let reply = Reply::Text {
+                text: links.join("\n"),
+            };
+            let _ = outlet.post(&thread, &reply).await;
         }
     }
     if partial && outlet.capabilities().files {
@@ -154,6 +167,29 @@ pub(super) async fn report(
             Err(e) => tracing::warn!(id = %end.id, error = %e, "reading output to attach failed"),
         }
     }
+}
+
+/// The files stored with an execution (graphs a runner drew).
+async fn stored_artifacts(engine: &Engine, e: &Execution) -> Vec<Attachment> {
+    let listed = match engine.artifacts(e.id).await {
+        Ok(l) => l,
+        Err(err) => {
+            tracing::warn!(id = %e.id, error = %err, "listing the files of an execution failed");
+            return Vec::new();
+        }
+    };
+    let mut files = Vec::new();
+    for info in listed.into_iter().take(MAX_RESULT_FILES) {
+        if let Ok(Some(file)) = engine.artifact(e.id, &info.name).await {
+            files.push(Attachment {
+                title: format!("{} #{}: {}", e.action, e.id, file.name),
+                filename: file.name,
+                content_type: file.media_type,
+                bytes: file.bytes,
+            });
+        }
+    }
+    files
 }
 
 /// Most files an action may return for chat.

@@ -522,6 +522,17 @@ impl Engine {
         })
     }
 
+    /// The public link of a file an execution produced, when a public URL
+    /// is configured.
+    pub(crate) fn artifact_link(&self, id: ExecutionId, name: &str) -> Option<String> {
+        self.chat_settings().public_url.as_ref().map(|base| {
+            format!(
+                "{}/api/v1/executions/{id}/artifacts/{name}",
+                base.trim_end_matches('/')
+            )
+        })
+    }
+
     /// Records a refused inbound chat request in the audit log when the
     /// sender it claims is linked to a principal (others are only logged:
     /// anyone can send junk, and it must not flood the audit log).

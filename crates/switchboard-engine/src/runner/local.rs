@@ -16,16 +16,14 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use switchboard_core::template::render_command;
 use switchboard_core::{
-    Action, ExecutionId, ExecutionStatus, Masker, OutputChunk, Stream, Timestamp, ValidatedParams,
+    Action, ExecutionId, ExecutionStatus, Masker, Stream, Timestamp, ValidatedParams,
 };
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
+use super::output::{Output, read_lines};
 use super::{RunEvent, RunLimits, RunOutcome};
 
-/// Longest line kept whole; longer ones are split into pieces of this size.
-const MAX_LINE_BYTES: usize = 16 * 1024;
 /// Largest `$SB_RESULT` file read.
 const MAX_RESULT_BYTES: u64 = 1024 * 1024;
 /// How long to wait for the output pipes to close once the group is dead.
@@ -52,21 +50,15 @@ pub async fn run(
     mut cancel: watch::Receiver<bool>,
 ) -> RunOutcome {
     let masker = Masker::new(job.params.secret_values().iter().cloned());
-    let mut out = OutputState {
-        events,
-        masker,
-        limits: job.limits.clone(),
-        seq: 0,
-        bytes: 0,
-        truncated: false,
-    };
-    let fail = |out: &OutputState, error: String| RunOutcome {
+    let mut out = Output::new(events, masker, job.limits);
+    let fail = |out: &Output, error: String| RunOutcome {
         status: ExecutionStatus::Failed,
         exit_code: None,
         result: None,
         error: Some(error),
         output_bytes: out.bytes,
         output_truncated: out.truncated,
+        artifacts: Vec::new(),
     };
 
     let argv = match render_command(&job.action.command, job.params, &job.action.param_names()) {
@@ -186,6 +178,7 @@ pub async fn run(
         error,
         output_bytes: out.bytes,
         output_truncated: out.truncated,
+        artifacts: Vec::new(),
     }
 }
 
@@ -267,101 +260,7 @@ fn humanize(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// Reads a pipe and sends it on line by line (overlong lines in pieces).
-async fn read_lines(
-    mut pipe: impl AsyncRead + Unpin,
-    stream: Stream,
-    tx: mpsc::Sender<(Stream, String)>,
-) {
-    let mut pending: Vec<u8> = Vec::with_capacity(8192);
-    let mut buf = vec![0u8; 8192];
-    loop {
-        let n = match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        pending.extend_from_slice(&buf[..n]);
-        while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
-            let mut line: Vec<u8> = pending.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if tx
-                .send((stream, String::from_utf8_lossy(&line).into_owned()))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        while pending.len() >= MAX_LINE_BYTES {
-            let piece: Vec<u8> = pending.drain(..MAX_LINE_BYTES).collect();
-            if tx
-                .send((stream, String::from_utf8_lossy(&piece).into_owned()))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    }
-    if !pending.is_empty() {
-        let _ = tx
-            .send((stream, String::from_utf8_lossy(&pending).into_owned()))
-            .await;
-    }
-}
-
-/// Numbers, masks and caps output before it leaves the runner.
-struct OutputState {
-    events: mpsc::Sender<RunEvent>,
-    masker: Masker,
-    limits: RunLimits,
-    seq: i64,
-    bytes: i64,
-    truncated: bool,
-}
-
-impl OutputState {
-    async fn emit(&mut self, stream: Stream, text: String) {
-        let size = i64::try_from(text.len())
-            .unwrap_or(i64::MAX)
-            .saturating_add(1);
-        self.bytes = self.bytes.saturating_add(size);
-        if self.truncated {
-            return;
-        }
-        if u64::try_from(self.bytes).unwrap_or(u64::MAX) > self.limits.max_output_bytes {
-            self.truncated = true;
-            self.system(format!(
-                "[output truncated: more than {} bytes; the rest is discarded]",
-                self.limits.max_output_bytes
-            ))
-            .await;
-            return;
-        }
-        self.send(stream, self.masker.mask(&text)).await;
-    }
-
-    async fn system(&mut self, text: String) {
-        self.send(Stream::System, text).await;
-    }
-
-    async fn send(&mut self, stream: Stream, text: String) {
-        self.seq += 1;
-        let chunk = OutputChunk {
-            seq: self.seq,
-            ts: Timestamp::now(),
-            stream,
-            text,
-        };
-        // A closed receiver means nobody records output any more; keep running.
-        let _ = self.events.send(RunEvent::Output(chunk)).await;
-    }
-}
-
-async fn read_result(path: &Path, out: &mut OutputState) -> Option<serde_json::Value> {
+async fn read_result(path: &Path, out: &mut Output) -> Option<serde_json::Value> {
     let meta = tokio::fs::metadata(path).await.ok()?;
     if meta.len() > MAX_RESULT_BYTES {
         out.system(format!(

@@ -3,12 +3,21 @@
 //! [`RunOutcome`]; it knows nothing of storage, queues or who asked, so the
 //! daemon and the offline `run --local` share it.
 
+pub mod http;
 pub mod local;
+pub mod output;
+pub mod query;
+pub mod ssh;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use switchboard_core::{ExecutionStatus, OutputChunk, Timestamp};
+use switchboard_core::inventory::Host;
+use switchboard_core::{
+    Action, Artifact, Catalog, ExecutionId, ExecutionStatus, OutputChunk, Runner, Timestamp,
+    ValidatedParams,
+};
+use tokio::sync::{mpsc, watch};
 
 /// Something a runner reports while it runs.
 #[derive(Debug, Clone)]
@@ -29,6 +38,23 @@ pub struct RunOutcome {
     /// Bytes of output the command produced (stored or not).
     pub output_bytes: i64,
     pub output_truncated: bool,
+    /// Files the run produced, kept with the execution.
+    pub artifacts: Vec<Artifact>,
+}
+
+impl RunOutcome {
+    /// A run that failed before anything ran.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self {
+            status: ExecutionStatus::Failed,
+            exit_code: None,
+            result: None,
+            error: Some(error.into()),
+            output_bytes: 0,
+            output_truncated: false,
+            artifacts: Vec::new(),
+        }
+    }
 }
 
 /// Limits every run obeys.
@@ -47,6 +73,117 @@ impl Default for RunLimits {
             kill_grace: Duration::from_secs(5),
         }
     }
+}
+
+/// How this node reaches what runners talk to (from its configuration).
+#[derive(Debug, Clone, Default)]
+pub struct RunnerSettings {
+    pub ssh: ssh::SshSettings,
+    pub prometheus: query::PrometheusSettings,
+}
+
+/// One run of an action, whatever its runner.
+pub struct Job<'a> {
+    pub catalog: &'a Catalog,
+    pub action: &'a Action,
+    pub params: &'a ValidatedParams,
+    /// The hosts an `ssh` action runs on, resolved when it was requested.
+    pub hosts: &'a [Host],
+    pub execution_id: Option<ExecutionId>,
+    pub limits: &'a RunLimits,
+    pub settings: &'a RunnerSettings,
+    /// A private folder (see [`private_dir`]) for the run's files.
+    pub temp_dir: &'a Path,
+}
+
+/// Runs a job with its action's runner.
+pub async fn run(
+    job: Job<'_>,
+    events: mpsc::Sender<RunEvent>,
+    cancel: watch::Receiver<bool>,
+) -> RunOutcome {
+    match job.action.runner {
+        Runner::Local => {
+            let run = local::LocalRun {
+                action: job.action,
+                params: job.params,
+                catalog_root: &job.catalog.root,
+                execution_id: job.execution_id,
+                limits: job.limits,
+                temp_dir: job.temp_dir,
+            };
+            local::run(run, events, cancel).await
+        }
+        Runner::Ssh => {
+            let run = ssh::SshRun {
+                action: job.action,
+                params: job.params,
+                targets: job.hosts,
+                settings: &job.settings.ssh,
+                limits: job.limits,
+            };
+            ssh::run(run, events, cancel).await
+        }
+        Runner::Http => {
+            let Some(spec) = &job.action.http else {
+                return RunOutcome::failed("this `http` action has no `[http]` table");
+            };
+            let run = http::HttpRun {
+                action: job.action,
+                spec,
+                params: job.params,
+                limits: job.limits,
+            };
+            http::run(run, events, cancel).await
+        }
+        Runner::Query => query_job(job, events, cancel).await,
+    }
+}
+
+/// A `query` action: its graph from the catalog, its parameters (and the
+/// inventory's description of its host) as the query's context.
+async fn query_job(
+    job: Job<'_>,
+    events: mpsc::Sender<RunEvent>,
+    cancel: watch::Receiver<bool>,
+) -> RunOutcome {
+    let Some(graph) = job
+        .action
+        .graph
+        .as_deref()
+        .and_then(|name| job.catalog.graphs.get(name))
+    else {
+        return RunOutcome::failed("the graph of this action is not in graphs.toml");
+    };
+    let mut context = serde_json::Map::new();
+    for (name, value) in job.params.iter() {
+        context.insert(name.clone(), value.to_json());
+    }
+    let host = job.action.params.iter().find_map(|p| {
+        (p.ty == switchboard_core::ParamType::Host)
+            .then(|| job.params.get(&p.name))
+            .flatten()
+            .and_then(|v| job.catalog.inventory.host(&v.render()))
+    });
+    if let Some(host) = host {
+        context.insert("address".into(), host.address.clone().into());
+        context.insert(
+            "vars".into(),
+            serde_json::to_value(&host.vars).unwrap_or_default(),
+        );
+    }
+    let range = match job.params.get("range") {
+        Some(switchboard_core::ParamValue::Duration(d)) => *d,
+        _ => graph.range,
+    };
+    let run = query::QueryRun {
+        graph,
+        context: serde_json::Value::Object(context),
+        range,
+        prometheus: &job.settings.prometheus,
+        artifact_name: format!("{}.png", graph.name),
+    };
+    query::run(run, events, cancel).await
 }
 
 /// Creates a folder only this user can enter (mode 0700), for the result

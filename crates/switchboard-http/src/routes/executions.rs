@@ -21,8 +21,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::caller::Caller;
 use crate::dto::{
-    ApprovalDto, ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto, PathText,
-    SubmitBody, field_error, page_limit, query_time,
+    ApprovalDto, ArtifactDto, ExecutionDto, ExecutionPage, JsonBody, OutputChunkDto, OutputDto,
+    PathText, SubmitBody, field_error, page_limit, query_time,
 };
 use crate::error::{ApiError, ErrorBody};
 
@@ -171,7 +171,68 @@ pub async fn get_execution(
     if !answers.is_empty() || execution.status == ExecutionStatus::AwaitingApproval {
         dto.approvals = Some(answers.iter().map(ApprovalDto::from).collect());
     }
+    let files = state.engine.artifacts(execution.id).await?;
+    if !files.is_empty() {
+        dto.artifacts = Some(
+            files
+                .into_iter()
+                .map(|f| ArtifactDto::new(execution.id, f))
+                .collect(),
+        );
+    }
     Ok(Json(dto))
+}
+
+/// A file an execution produced (a graph), as it is: `Content-Type` its
+/// media type; shown inline when it is an image.
+#[utoipa::path(
+    get, path = "/executions/{id}/artifacts/{name}", tag = "executions",
+    params(
+        ("id" = i64, Path, description = "Execution id"),
+        ("name" = String, Path, description = "The file's name, e.g. `cpu.png`"),
+    ),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn get_artifact(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, name)): axum::extract::Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see executions")
+        .await?;
+    let id = parse_id(&id)?;
+    state
+        .engine
+        .get_visible(caller.identity(), &caller.origin, id)
+        .await?;
+    let Some(file) = state.engine.artifact(id, &name).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("execution {id} has no file named `{name}`"),
+        ));
+    };
+    let disposition = if file.media_type.starts_with("image/") {
+        "inline"
+    } else {
+        "attachment"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, file.media_type.clone()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("{disposition}; filename=\"{}\"", file.name),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        file.bytes,
+    )
+        .into_response())
 }
 
 /// Stops an execution: a queued one at once, a running one by signalling

@@ -52,13 +52,11 @@ pub async fn list_hosts(
         .require(&state.engine, Scope::Read, "see hosts")
         .await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let catalog = state.engine.catalog();
+    // The catalog's inventory with what its dynamic sources found.
+    let inventory = state.engine.inventory();
     let hosts = match query.selector.as_deref().map(str::trim) {
-        None | Some("") => catalog.inventory.hosts().collect(),
-        Some(selector) => catalog
-            .inventory
-            .select(selector)
-            .map_err(ApiError::bad_request)?,
+        None | Some("") => inventory.hosts().collect(),
+        Some(selector) => inventory.select(selector).map_err(ApiError::bad_request)?,
     };
     Ok(Json(
         hosts

@@ -25,7 +25,9 @@ use switchboard_core::{
     Stream, Timestamp,
 };
 
-use crate::{CatalogLoad, ExecutionFilter, Finish, NewExecution, NewToken, Store, StoreError};
+use crate::{
+    ArtifactInfo, CatalogLoad, ExecutionFilter, Finish, NewExecution, NewToken, Store, StoreError,
+};
 
 /// The columns of an [`ExecutionRow`], as a literal for `concat!`.
 macro_rules! columns {
@@ -333,6 +335,7 @@ impl Store for SqliteStore {
     }
 
     async fn finish_execution(&self, id: ExecutionId, f: &Finish) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE executions SET status = ?, started_at = COALESCE(?, started_at), exit_code = ?, result = ?, \
              error = ?, output_bytes = ?, output_truncated = ?, finished_at = ? WHERE id = ? AND status = 'running'",
@@ -346,9 +349,64 @@ impl Store for SqliteStore {
         .bind(f.output_truncated)
         .bind(f.finished_at.micros())
         .bind(id.0)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for a in &f.artifacts {
+            sqlx::query(
+                "INSERT OR REPLACE INTO artifacts (execution_id, name, media_type, size, content) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id.0)
+            .bind(&a.name)
+            .bind(&a.media_type)
+            .bind(i64::try_from(a.bytes.len()).unwrap_or(i64::MAX))
+            .bind(&a.bytes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactInfo>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT name, media_type, size FROM artifacts WHERE execution_id = ? ORDER BY name",
+        )
+        .bind(id.0)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, media_type, size)| ArtifactInfo {
+                name,
+                media_type,
+                size,
+            })
+            .collect())
+    }
+
+    async fn artifact(
+        &self,
+        id: ExecutionId,
+        name: &str,
+    ) -> Result<Option<switchboard_core::Artifact>, StoreError> {
+        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT name, media_type, content FROM artifacts WHERE execution_id = ? AND name = ?",
+        )
+        .bind(id.0)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(
+            row.map(|(name, media_type, bytes)| switchboard_core::Artifact {
+                name,
+                media_type,
+                bytes,
+            }),
+        )
     }
 
     async fn end_waiting(

@@ -77,6 +77,11 @@ async fn life_of_an_execution(store: Arc<dyn Store>) {
         output_bytes: 18,
         output_truncated: false,
         finished_at: Timestamp::now(),
+        artifacts: vec![switchboard_core::Artifact {
+            name: "chart.png".into(),
+            media_type: "image/png".into(),
+            bytes: vec![0x89, b'P', b'N', b'G', 0, 1, 2],
+        }],
     };
     assert!(store.finish_execution(e.id, &finish).await.unwrap());
     assert!(
@@ -86,6 +91,13 @@ async fn life_of_an_execution(store: Arc<dyn Store>) {
     let got = store.get_execution(e.id).await.unwrap().unwrap();
     assert_eq!(got.status, ExecutionStatus::Succeeded);
     assert_eq!(got.result, Some(json!({"ok": true})));
+    // Its files were stored with its end.
+    let listed = store.artifacts(e.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].name.as_str(), listed[0].size), ("chart.png", 7));
+    let chart = store.artifact(e.id, "chart.png").await.unwrap().unwrap();
+    assert_eq!(chart, finish.artifacts[0]);
+    assert!(store.artifact(e.id, "other.png").await.unwrap().is_none());
     assert_eq!(got.exit_code, Some(0));
     assert_eq!(got.started_at, Some(started));
     assert!(

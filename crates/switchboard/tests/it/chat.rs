@@ -346,7 +346,7 @@ async fn approvals_status_and_cancel_are_answered_in_chat_too() {
     assert_eq!(e["approvals"][0]["origin"], "chat:shell:console", "{e}");
 
     // A rejection ends it, and the requester hears; a cancel of someone else's run is refused.
-    let mut request = Pending::start(&server, admin, "failover to db-3");
+    let mut request = Pending::start(&server, admin, "failover to db-1");
     request.next_post();
     request.next_post();
     let said = posts(&console_events(&server, &bob, "cancel 2")).join("\n");

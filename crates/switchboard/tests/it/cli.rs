@@ -61,7 +61,7 @@ async fn listings_as_text_and_json() {
 
     let out = server.cli(&["actions", "--output", "json"]);
     let actions: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(actions.as_array().unwrap().len(), 8);
+    assert_eq!(actions.as_array().unwrap().len(), 13);
 
     let out = server.cli(&["run", "demo.echo", "message=one", "-o", "json"]);
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -250,7 +250,7 @@ async fn the_demo_serves_the_built_in_sample_catalog() {
         .to_owned();
     let api = Api::with_token(url, &token);
     let (_, actions) = api.get("/actions").await;
-    assert_eq!(actions.as_array().unwrap().len(), 8);
+    assert_eq!(actions.as_array().unwrap().len(), 13);
     let id = api.submit("host.uptime", serde_json::json!({})).await;
     let done = api.wait_finished(id).await;
     assert_eq!(done["status"], "succeeded", "{done}");

@@ -15,6 +15,7 @@ mod authz;
 mod chat;
 mod chat_platforms;
 mod cli;
+mod fleet;
 mod harness;
 mod lifecycle;
 mod oidc;

@@ -22,6 +22,8 @@ fn action(command: &[&str], params: Vec<ParamSpec>, timeout: Duration) -> Action
         working_dir: None,
         idempotent: false,
         approval: None,
+        http: None,
+        graph: None,
         file: "actions/t.toml".into(),
     }
 }

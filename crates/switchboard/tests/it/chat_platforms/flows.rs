@@ -435,12 +435,12 @@ pub async fn an_approval_asked_in_the_thread_is_given_with_a_button_and_the_run_
 
     // Asked with a slash command and rejected with the other button: the
     // acknowledgement starts the thread, and all the rest is in it.
-    let m = rig.fake.msg("alice", Room::Ops, "failover to db-3", None);
+    let m = rig.fake.msg("alice", Room::Ops, "failover to db-1", None);
     let (status, body) = rig.post(rig.fake.slash(&m)).await;
     assert_eq!(status, 200, "{body}");
     let ops = rig.fake.room_id(Room::Ops);
     let ack = rig
-        .said_in(&ops, "Asking for approval to promote db-3…")
+        .said_in(&ops, "Asking for approval to promote db-1…")
         .await;
     assert_eq!(ack.thread, None);
     let second = execution_id(&ack.text, "db.failover");
