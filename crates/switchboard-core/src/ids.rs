@@ -219,6 +219,14 @@ impl Timestamp {
         Duration::from_micros(u64::try_from(later.0 - self.0).unwrap_or(0))
     }
 
+    /// This time minus `d` (saturating).
+    pub fn before(self, d: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// This time plus `d` (saturating).
     pub fn after(self, d: Duration) -> Timestamp {
         Timestamp(

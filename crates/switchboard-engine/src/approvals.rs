@@ -256,7 +256,7 @@ impl Engine {
         if !known {
             let resumed = match action {
                 None => Err("its action is no longer in the catalog".to_owned()),
-                Some(a) => resume_params(a, &execution.params, &self.catalog().inventory)
+                Some(a) => resume_params(a, &execution.params, &self.inventory())
                     .map(|(params, hosts)| (a.clone(), params, hosts)),
             };
             match resumed {

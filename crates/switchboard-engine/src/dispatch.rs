@@ -122,8 +122,10 @@ async fn run_one(
     let (tx, rx) = mpsc::channel(1024);
     let recorder = tokio::spawn(record(shared.clone(), execution.clone(), rx));
     let catalog = shared.catalog();
+    let inventory = shared.inventory_sources.merged(&catalog.inventory);
     let job = runner::Job {
         catalog: &catalog,
+        inventory: &inventory,
         action: &pending.action,
         params: &pending.params,
         hosts: &pending.hosts,

@@ -9,6 +9,7 @@
 //! so every door gets the same answers.
 
 mod approvals;
+pub mod attention;
 mod audit;
 pub mod audit_forward;
 pub mod authz;
@@ -337,7 +338,7 @@ impl Engine {
             for e in page {
                 let why_not = match catalog.action(e.action.as_str()) {
                     None => Err("its action is no longer in the catalog".to_owned()),
-                    Some(action) => resume_params(action, &e.params, &catalog.inventory)
+                    Some(action) => resume_params(action, &e.params, &self.inventory())
                         .map(|(params, hosts)| (action.clone(), params, hosts)),
                 };
                 match why_not {
@@ -410,7 +411,7 @@ impl Engine {
         };
         let mut params = ValidatedParams::validate(&action.params, &req.params)
             .map_err(EngineError::InvalidParams)?;
-        let targets = targets::resolve(&action, &mut params, &catalog.inventory)
+        let targets = targets::resolve(&action, &mut params, &self.inventory())
             .map_err(EngineError::InvalidParams)?;
         let masked = params.to_masked_json(&action.params);
         let decision = self
@@ -539,7 +540,7 @@ impl Engine {
         let catalog = self.catalog();
         match catalog.action(execution.action.as_str()) {
             Some(action) => {
-                let targets = targets::stored_names(action, &execution.params, &catalog.inventory);
+                let targets = targets::stored_names(action, &execution.params, &self.inventory());
                 self.authorize(
                     by,
                     origin,
@@ -1014,6 +1015,7 @@ pub async fn run_offline(
     };
     let job = runner::Job {
         catalog,
+        inventory: &catalog.inventory,
         action,
         params: &params,
         hosts: &targets.hosts,

@@ -77,6 +77,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::executions::reject))
         .routes(routes!(routes::executions::approval_queue))
         .routes(routes!(routes::hosts::list_hosts))
+        .routes(routes!(routes::hosts::hosts_attention))
         .routes(routes!(routes::catalog::get_catalog))
         .routes(routes!(routes::catalog::reload))
         .routes(routes!(routes::audit::list_audit))

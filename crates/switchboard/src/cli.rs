@@ -103,7 +103,15 @@ pub enum Command {
     /// and `!` (not), e.g. `group:prod,&tag:db,!db-3`.
     Hosts {
         /// Which hosts; default: all.
+        #[arg(conflicts_with = "attention")]
         selector: Option<String>,
+        /// Instead: the hosts that need attention, worst first (those whose
+        /// latest run of some action did not succeed).
+        #[arg(long)]
+        attention: bool,
+        /// With `--attention`: how far back to look (`24h`, `7d`).
+        #[arg(long, default_value = "24h", requires = "attention")]
+        within: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -380,7 +388,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         }) => client::token_create(&client, &user, &scope, expires.as_deref(), &description).await,
         Command::Whoami { client } => client::whoami(&client).await,
-        Command::Hosts { selector, client } => client::hosts(&client, selector.as_deref()).await,
+        Command::Hosts {
+            attention: true,
+            within,
+            client,
+            ..
+        } => client::attention(&client, &within).await,
+        Command::Hosts {
+            selector, client, ..
+        } => client::hosts(&client, selector.as_deref()).await,
         Command::Chat { command, client } => chat::shell(&client, command.as_deref()).await,
         Command::Link { code, client } => chat::link(&client, &code).await,
         Command::Links { client } => chat::links(&client).await,

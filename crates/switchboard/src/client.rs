@@ -680,6 +680,56 @@ pub async fn whoami(args: &ClientArgs) -> anyhow::Result<u8> {
 }
 
 /// `switchboard hosts [SELECTOR]`.
+/// `switchboard hosts --attention`: hosts whose latest run of some action
+/// did not succeed, worst first.
+pub async fn attention(args: &ClientArgs, within: &str) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let mut url = reqwest::Url::parse(&api.url("/hosts/attention"))?;
+    url.query_pairs_mut().append_pair("within", within);
+    let resp = api
+        .send(api.http.get(url).timeout(Duration::from_secs(60)))
+        .await?;
+    let hosts: serde_json::Value = resp
+        .json()
+        .await
+        .context("the server's answer is not what this client expects")?;
+    if args.output == OutputFormat::Json {
+        print_json(&hosts);
+        return Ok(terminal::EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = hosts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let failing = h["failing"].as_array().cloned().unwrap_or_default();
+            let latest = failing.first().cloned().unwrap_or_default();
+            let names: Vec<&str> = failing
+                .iter()
+                .filter_map(|f| f["action"].as_str())
+                .collect();
+            vec![
+                h["host"].as_str().unwrap_or_default().to_owned(),
+                names.join(", "),
+                h["failures"].to_string(),
+                format!(
+                    "#{} {} {}",
+                    latest["execution"],
+                    latest["status"].as_str().unwrap_or_default(),
+                    latest["at"].as_str().unwrap_or_default()
+                ),
+                latest["error"].as_str().unwrap_or("-").to_owned(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no host needs attention (runs of the last {within})");
+    } else {
+        print_table(&["HOST", "FAILING", "FAILURES", "LATEST", "ERROR"], &rows);
+    }
+    Ok(terminal::EXIT_OK)
+}
+
 pub async fn hosts(args: &ClientArgs, selector: Option<&str>) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
     let mut url = reqwest::Url::parse(&api.url("/hosts"))?;

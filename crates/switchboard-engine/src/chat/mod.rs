@@ -66,7 +66,7 @@ impl Default for ChatSettings {
 const DELIVERY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
 /// The built-in commands, as `help` lists them.
-const BUILTINS: [(&str, &str); 8] = [
+const BUILTINS: [(&str, &str); 9] = [
     (
         "help [command]",
         "what you can run here, or how to use one command",
@@ -74,6 +74,7 @@ const BUILTINS: [(&str, &str); 8] = [
     ("whoami", "who Switchboard takes you for"),
     ("link", "link this chat account to your Switchboard user"),
     ("unlink", "remove that link"),
+    ("status", "the hosts that need attention, worst first"),
     ("status ID", "the state of an execution"),
     ("cancel ID", "cancel an execution"),
     (
@@ -340,6 +341,9 @@ impl Engine {
     }
 
     async fn chat_status(&self, speaker: &Speaker, args: &[&str]) -> Reply {
+        if args.is_empty() {
+            return self.chat_attention(speaker).await;
+        }
         let id = match execution_id(args, "status") {
             Ok(id) => id,
             Err(reply) => return *reply,
@@ -356,6 +360,52 @@ impl Engine {
                 reason: format!("no execution {id}"),
             },
             Err(e) => refusal(e),
+        }
+    }
+
+    /// `status` alone: the hosts that need attention, worst first.
+    async fn chat_attention(&self, speaker: &Speaker) -> Reply {
+        const WITHIN: Duration = Duration::from_secs(24 * 3600);
+        const SHOWN: usize = 10;
+        let since = switchboard_core::Timestamp::now().before(WITHIN);
+        let hosts = match self
+            .attention(&speaker.identity, &speaker.origin, since)
+            .await
+        {
+            Ok(h) => h,
+            Err(e) => return refusal(e),
+        };
+        if hosts.is_empty() {
+            return Reply::Text {
+                text:
+                    "No host needs attention: every host's latest runs of the last 24h succeeded."
+                        .to_owned(),
+            };
+        }
+        let mut lines: Vec<String> = hosts
+            .iter()
+            .take(SHOWN)
+            .map(|h| {
+                let failing: Vec<String> = h
+                    .failing
+                    .iter()
+                    .map(|f| format!("{} #{} {}", f.action, f.execution, f.status.as_str()))
+                    .collect();
+                format!("{}: {}", h.host, failing.join(", "))
+            })
+            .collect();
+        if hosts.len() > SHOWN {
+            lines.push(format!(
+                "… and {} more (`switchboard hosts --attention`)",
+                hosts.len() - SHOWN
+            ));
+        }
+        Reply::Code {
+            title: format!(
+                "{} host(s) need attention (runs of the last 24h, worst first)",
+                hosts.len()
+            ),
+            code: lines.join("\n"),
         }
     }
 

@@ -85,6 +85,8 @@ pub struct RunnerSettings {
 /// One run of an action, whatever its runner.
 pub struct Job<'a> {
     pub catalog: &'a Catalog,
+    /// The hosts known now (the catalog's and those sources found).
+    pub inventory: &'a switchboard_core::inventory::Inventory,
     pub action: &'a Action,
     pub params: &'a ValidatedParams,
     /// The hosts an `ssh` action runs on, resolved when it was requested.
@@ -163,7 +165,7 @@ async fn query_job(
         (p.ty == switchboard_core::ParamType::Host)
             .then(|| job.params.get(&p.name))
             .flatten()
-            .and_then(|v| job.catalog.inventory.host(&v.render()))
+            .and_then(|v| job.inventory.host(&v.render()))
     });
     if let Some(host) = host {
         context.insert("address".into(), host.address.clone().into());

@@ -1,4 +1,5 @@
-//! `GET /hosts`: the inventory, or the hosts a selector names.
+//! `GET /hosts`: the inventory, or the hosts a selector names; and
+//! `GET /hosts/attention`: the hosts that need attention.
 
 use std::collections::BTreeMap;
 
@@ -69,6 +70,88 @@ pub async fn list_hosts(
                 groups: h.groups.iter().cloned().collect(),
                 tags: h.tags.iter().cloned().collect(),
                 vars: h.vars.clone(),
+            })
+            .collect(),
+    ))
+}
+
+/// Over which recent window.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionQuery {
+    /// How far back to look, e.g. `24h` (the default) or `7d`.
+    within: Option<String>,
+}
+
+/// An action a host is failing: its latest run there did not succeed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailingActionDto {
+    pub action: String,
+    pub execution: i64,
+    pub status: String,
+    /// When that run ended (RFC 3339).
+    pub at: String,
+    pub error: Option<String>,
+}
+
+/// A host that needs attention.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostAttentionDto {
+    pub host: String,
+    /// Newest first.
+    pub failing: Vec<FailingActionDto>,
+    /// Runs on it in the window that did not succeed, recovered or not.
+    pub failures: usize,
+    /// Whether the inventory lists it.
+    pub known: bool,
+}
+
+/// The hosts whose latest run of some action did not succeed, among the
+/// runs the caller may view, worst first (most failing actions, then most
+/// failures, then the most recent).
+#[utoipa::path(
+    get, path = "/hosts/attention", tag = "hosts",
+    params(AttentionQuery),
+    responses((status = 200, body = Vec<HostAttentionDto>), (status = 400, body = ErrorBody))
+)]
+pub async fn hosts_attention(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<AttentionQuery>, QueryRejection>,
+) -> Result<Json<Vec<HostAttentionDto>>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see executions")
+        .await?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let within = match query.within.as_deref() {
+        None => std::time::Duration::from_secs(24 * 3600),
+        Some(text) => switchboard_core::params::parse_duration(text)
+            .map_err(|e| crate::dto::field_error("within", e))?,
+    };
+    let since = switchboard_core::Timestamp::now().before(within);
+    let hosts = state
+        .engine
+        .attention(caller.identity(), &caller.origin, since)
+        .await?;
+    Ok(Json(
+        hosts
+            .into_iter()
+            .map(|h| HostAttentionDto {
+                host: h.host,
+                failing: h
+                    .failing
+                    .into_iter()
+                    .map(|f| FailingActionDto {
+                        action: f.action,
+                        execution: f.execution.0,
+                        status: f.status.as_str().to_owned(),
+                        at: f.at.to_string(),
+                        error: f.error,
+                    })
+                    .collect(),
+                failures: h.failures,
+                known: h.known,
             })
             .collect(),
     ))

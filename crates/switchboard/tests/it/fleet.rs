@@ -121,6 +121,25 @@ async fn logs_of_a_group_come_back_labelled_by_host_with_a_summary() {
         "{shown}"
     );
 
+    // db-2 needs attention now; web hosts do not.
+    let out = server.cli_as(&alice, &["hosts", "--attention"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = text(&out.stdout);
+    assert!(listed.starts_with("HOST"), "{listed}");
+    assert!(
+        listed.contains("db-2") && listed.contains("fleet.logs"),
+        "{listed}"
+    );
+    assert!(listed.contains("cannot connect"), "{listed}");
+    assert!(
+        !listed.contains("web-1") && !listed.contains("db-1"),
+        "{listed}"
+    );
+    let out = server.cli_as(&alice, &["chat", "-c", "status"]);
+    let said = text(&out.stdout);
+    assert!(said.contains("1 host(s) need attention"), "{said}");
+    assert!(said.contains("db-2: fleet.logs #2 failed"), "{said}");
+
     // The execution records the hosts it ran on.
     let api = Api::with_token(server.url.clone(), &alice);
     let id = api
