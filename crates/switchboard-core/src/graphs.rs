@@ -68,29 +68,8 @@ pub struct Graphs {
 impl Graphs {
     /// Reads `graphs.toml` in the catalog `root`; no file is no graphs.
     /// Problems are added to `errors` with file and line.
-    #[allow(
-        dead_code,
-        reason = "called by the catalog loader once it reads graphs"
-    )]
     pub(crate) fn load(root: &Path, errors: &mut Vec<CatalogError>) -> Self {
-        let path = root.join(FILE);
-        if !path.exists() {
-            return Self::default();
-        }
-        let text = match crate::catalog::read_limited(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(error(None, None, e));
-                return Self::default();
-            }
-        };
-        match Self::parse(&text) {
-            Ok(graphs) => graphs,
-            Err(mut problems) => {
-                errors.append(&mut problems);
-                Self::default()
-            }
-        }
+        crate::catalog::load_optional(root, FILE, errors, Self::parse)
     }
 
     /// The graphs of the text of a `graphs.toml`, or every problem in it.

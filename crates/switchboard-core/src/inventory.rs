@@ -209,24 +209,7 @@ impl Inventory {
     /// Reads `inventory.toml` in the catalog `root`; no file is an empty
     /// inventory. Problems are added to `errors` with file and line.
     pub(crate) fn load(root: &Path, errors: &mut Vec<CatalogError>) -> Self {
-        let path = root.join(FILE);
-        if !path.exists() {
-            return Self::default();
-        }
-        let text = match crate::catalog::read_limited(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(error(None, e));
-                return Self::default();
-            }
-        };
-        match Self::parse(&text) {
-            Ok(inventory) => inventory,
-            Err(mut problems) => {
-                errors.append(&mut problems);
-                Self::default()
-            }
-        }
+        crate::catalog::load_optional(root, FILE, errors, Self::parse)
     }
 
     /// An inventory from the text of an `inventory.toml`.

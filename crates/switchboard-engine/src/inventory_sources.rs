@@ -377,7 +377,10 @@ async fn read_http(
         let token = bearer.resolve().map_err(|e| format!("bearer: {e}"))?;
         request = request.bearer_auth(token.expose());
     }
-    let mut response = request.send().await.map_err(describe)?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(crate::runner::describe_request_error)?;
     let status = response.status();
     if !status.is_success() {
         let reason = status.canonical_reason().unwrap_or_default();
@@ -389,7 +392,11 @@ async fn read_http(
         return Err(format!("HTTP {} {reason}{more}", status.as_u16()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(crate::runner::describe_request_error)?
+    {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > MAX_SOURCE_BYTES {
             return Err(format!(
@@ -398,19 +405,4 @@ async fn read_http(
         }
     }
     parse_file_sd(&body)
-}
-
-/// An error and its causes.
-fn describe(e: reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }

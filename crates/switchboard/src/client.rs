@@ -137,6 +137,26 @@ impl Api {
             .context("the server's answer is not what this client expects")
     }
 
+    /// `get` with query parameters (those given).
+    pub(crate) async fn get_with(
+        &self,
+        path: &str,
+        query: &[(&str, Option<&str>)],
+    ) -> anyhow::Result<serde_json::Value> {
+        let mut url = reqwest::Url::parse(&self.url(path))?;
+        for (key, value) in query {
+            if let Some(value) = value {
+                url.query_pairs_mut().append_pair(key, value);
+            }
+        }
+        let resp = self
+            .send(self.http.get(url).timeout(Duration::from_secs(60)))
+            .await?;
+        resp.json()
+            .await
+            .context("the server's answer is not what this client expects")
+    }
+
     pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -684,15 +704,9 @@ pub async fn whoami(args: &ClientArgs) -> anyhow::Result<u8> {
 /// did not succeed, worst first.
 pub async fn attention(args: &ClientArgs, within: &str) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
-    let mut url = reqwest::Url::parse(&api.url("/hosts/attention"))?;
-    url.query_pairs_mut().append_pair("within", within);
-    let resp = api
-        .send(api.http.get(url).timeout(Duration::from_secs(60)))
+    let hosts = api
+        .get_with("/hosts/attention", &[("within", Some(within))])
         .await?;
-    let hosts: serde_json::Value = resp
-        .json()
-        .await
-        .context("the server's answer is not what this client expects")?;
     if args.output == OutputFormat::Json {
         print_json(&hosts);
         return Ok(terminal::EXIT_OK);
@@ -732,17 +746,7 @@ pub async fn attention(args: &ClientArgs, within: &str) -> anyhow::Result<u8> {
 
 pub async fn hosts(args: &ClientArgs, selector: Option<&str>) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
-    let mut url = reqwest::Url::parse(&api.url("/hosts"))?;
-    if let Some(selector) = selector {
-        url.query_pairs_mut().append_pair("selector", selector);
-    }
-    let resp = api
-        .send(api.http.get(url).timeout(Duration::from_secs(60)))
-        .await?;
-    let hosts: serde_json::Value = resp
-        .json()
-        .await
-        .context("the server's answer is not what this client expects")?;
+    let hosts = api.get_with("/hosts", &[("selector", selector)]).await?;
     if args.output == OutputFormat::Json {
         print_json(&hosts);
         return Ok(terminal::EXIT_OK);

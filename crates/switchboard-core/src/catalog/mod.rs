@@ -410,6 +410,31 @@ impl Catalog {
     }
 }
 
+/// Reads and parses an optional file of the catalog (`inventory.toml`,
+/// `graphs.toml`): no file is `T::default()`; problems are added to
+/// `errors`, and then the default stands in.
+pub(crate) fn load_optional<T: Default>(
+    root: &Path,
+    file: &str,
+    errors: &mut Vec<CatalogError>,
+    parse: impl FnOnce(&str) -> Result<T, Vec<CatalogError>>,
+) -> T {
+    let path = root.join(file);
+    if !path.exists() {
+        return T::default();
+    }
+    let parsed = read_limited(&path)
+        .map_err(|e| vec![CatalogError::file(Path::new(file), e)])
+        .and_then(|text| parse(&text));
+    match parsed {
+        Ok(value) => value,
+        Err(mut problems) => {
+            errors.append(&mut problems);
+            T::default()
+        }
+    }
+}
+
 pub(crate) fn read_limited(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES {

@@ -105,7 +105,7 @@ pub async fn run(
         tokio::select! {
             answer = &mut exchange => End::Answered(answer),
             () = tokio::time::sleep(job.action.timeout) => End::TimedOut,
-            () = cancelled(&mut cancel) => End::Cancelled,
+            () = super::stop_asked(&mut cancel) => End::Cancelled,
         }
     };
     match end {
@@ -221,10 +221,12 @@ async fn exchange(
     out: &mut Output,
     target: &str,
 ) -> Result<Answer, String> {
-    let mut response = builder
-        .send()
-        .await
-        .map_err(|e| format!("the request to {target} failed: {}", describe(e)))?;
+    let mut response = builder.send().await.map_err(|e| {
+        format!(
+            "the request to {target} failed: {}",
+            super::describe_request_error(e)
+        )
+    })?;
     let status = response.status();
     out.system(status_line(status)).await;
     let mut headers = serde_json::Map::new();
@@ -253,7 +255,7 @@ async fn exchange(
             format!(
                 "{}, but reading the body failed: {}",
                 status_line(status),
-                describe(e)
+                super::describe_request_error(e)
             )
         })?;
         let Some(chunk) = chunk else { break };
@@ -336,35 +338,6 @@ fn is_binary(content_type: &str) -> bool {
                 | "application/pdf"
                 | "application/x-tar"
         )
-}
-
-/// An error and its causes, without the URL (which may carry a value).
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// Resolves once the run is to be abandoned (also when nobody can cancel
-/// it any more, as the local runner does).
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
-    loop {
-        if *cancel.borrow_and_update() {
-            return;
-        }
-        if cancel.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 fn humanize(d: Duration) -> String {

@@ -188,6 +188,36 @@ async fn query_job(
     query::run(run, events, cancel).await
 }
 
+/// Resolves once a stop is asked for, or once nobody can ask any more
+/// (which the local runner treats the same way).
+pub(crate) async fn stop_asked(cancel: &mut watch::Receiver<bool>) {
+    loop {
+        if *cancel.borrow_and_update() {
+            return;
+        }
+        if cancel.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A `reqwest` error with its causes, without the URL (which may carry a
+/// parameter's value).
+pub(crate) fn describe_request_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Creates a folder only this user can enter (mode 0700), for the result
 /// files of runs: being private, its file names may be predictable without
 /// letting another local user plant a link there.

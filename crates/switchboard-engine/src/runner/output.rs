@@ -120,6 +120,24 @@ impl Output {
         self.send(stream, self.masker.mask(&text)).await;
     }
 
+    /// The end of a run that was stopped by a cancel.
+    pub async fn cancelled(&mut self) -> super::RunOutcome {
+        self.system("cancelled".to_owned()).await;
+        super::RunOutcome {
+            status: switchboard_core::ExecutionStatus::Cancelled,
+            ..self.failed("cancelled")
+        }
+    }
+
+    /// The end of a run that failed after it started.
+    pub fn failed(&self, error: impl Into<String>) -> super::RunOutcome {
+        super::RunOutcome {
+            output_bytes: self.bytes,
+            output_truncated: self.truncated,
+            ..super::RunOutcome::failed(self.masker.mask(&error.into()))
+        }
+    }
+
     /// A line of Switchboard's own about the run (masked too).
     pub async fn system(&mut self, text: String) {
         let text = self.masker.mask(&text);

@@ -15,10 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use switchboard_core::graphs::{GraphSpec, MAX_RANGE};
 use switchboard_core::secret::Secret;
-use switchboard_core::{Artifact, ExecutionStatus, OutputChunk, Stream, Timestamp};
+use switchboard_core::{Artifact, ExecutionStatus, Masker, Stream, Timestamp};
 use tokio::sync::{mpsc, watch};
 
-use super::{RunEvent, RunOutcome};
+use super::output::Output;
+use super::{RunEvent, RunLimits, RunOutcome};
 
 mod chart;
 
@@ -115,13 +116,14 @@ pub async fn run(
     let Some(endpoint) = Endpoint::new(job.prometheus) else {
         return RunOutcome::failed("the Prometheus URL in the configuration is not a valid URL");
     };
-    let mut out = Output {
+    // Nothing secret reaches a query (graphs see no secret parameters).
+    let mut out = Output::new(
         events,
-        seq: 0,
-        bytes: 0,
-    };
+        Masker::new(Vec::<String>::new()),
+        &RunLimits::default(),
+    );
     let _ = out.events.send(RunEvent::Started(Timestamp::now())).await;
-    if stop_requested(&cancel) {
+    if *cancel.borrow() {
         return out.cancelled().await;
     }
 
@@ -138,7 +140,7 @@ pub async fn run(
 
     let fetched = tokio::select! {
         answer = fetch_range(&endpoint, job.prometheus, &rendered.query, start, end, step) => answer,
-        () = cancelled(&mut cancel) => return out.cancelled().await,
+        () = super::stop_asked(&mut cancel) => return out.cancelled().await,
     };
     let answer = match fetched {
         Ok(a) => a,
@@ -174,7 +176,7 @@ pub async fn run(
         })
         .collect();
     for s in &series {
-        out.stdout(summary(s, &graph.unit)).await;
+        out.emit(Stream::Stdout, summary(s, &graph.unit)).await;
     }
     let no_data = !series
         .iter()
@@ -193,7 +195,7 @@ pub async fn run(
     };
     let drawn = tokio::select! {
         drawn = tokio::task::spawn_blocking(move || render_png(&chart)) => drawn,
-        () = cancelled(&mut cancel) => return out.cancelled().await,
+        () = super::stop_asked(&mut cancel) => return out.cancelled().await,
     };
     let png = match drawn {
         Ok(Ok(png)) => png,
@@ -216,7 +218,7 @@ pub async fn run(
         result: Some(result),
         error: None,
         output_bytes: out.bytes,
-        output_truncated: false,
+        output_truncated: out.truncated,
         artifacts: vec![Artifact {
             name: job.artifact_name,
             media_type: "image/png".to_owned(),
@@ -641,72 +643,6 @@ fn unix_now() -> i64 {
 
 fn humanize(d: Duration) -> String {
     humantime::format_duration(d).to_string()
-}
-
-fn stop_requested(cancel: &watch::Receiver<bool>) -> bool {
-    *cancel.borrow()
-}
-
-/// Resolves once a stop is asked for (or nobody can ask any more, which
-/// the local runner treats the same way).
-async fn cancelled(cancel: &mut watch::Receiver<bool>) {
-    loop {
-        if *cancel.borrow_and_update() {
-            return;
-        }
-        if cancel.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Numbers output lines and sends them on.
-struct Output {
-    events: mpsc::Sender<RunEvent>,
-    seq: i64,
-    bytes: i64,
-}
-
-impl Output {
-    async fn stdout(&mut self, text: String) {
-        self.send(Stream::Stdout, text).await;
-    }
-
-    async fn system(&mut self, text: String) {
-        self.send(Stream::System, text).await;
-    }
-
-    async fn send(&mut self, stream: Stream, text: String) {
-        self.seq += 1;
-        self.bytes = self
-            .bytes
-            .saturating_add(i64::try_from(text.len()).unwrap_or(i64::MAX))
-            .saturating_add(1);
-        let chunk = OutputChunk {
-            seq: self.seq,
-            ts: Timestamp::now(),
-            stream,
-            text,
-        };
-        // A closed receiver means nobody records output any more; keep going.
-        let _ = self.events.send(RunEvent::Output(chunk)).await;
-    }
-
-    async fn cancelled(mut self) -> RunOutcome {
-        self.system("cancelled".to_owned()).await;
-        RunOutcome {
-            status: ExecutionStatus::Cancelled,
-            output_bytes: self.bytes,
-            ..RunOutcome::failed("cancelled")
-        }
-    }
-
-    fn failed(self, error: String) -> RunOutcome {
-        RunOutcome {
-            output_bytes: self.bytes,
-            ..RunOutcome::failed(error)
-        }
-    }
 }
 
 #[cfg(test)]
