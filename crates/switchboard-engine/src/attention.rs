@@ -112,8 +112,12 @@ impl Engine {
                 if !e.status.is_terminal() || e.status == ExecutionStatus::Cancelled {
                     continue;
                 }
+                // An `ssh` run without per-host results failed before it
+                // reached any host (SSH not set up, a jump host down); its
+                // parameter holds a selector, not a host.
                 let host_params: Vec<&str> = catalog
                     .action(e.action.as_str())
+                    .filter(|a| a.runner != switchboard_core::Runner::Ssh)
                     .map(|a| {
                         a.params
                             .iter()

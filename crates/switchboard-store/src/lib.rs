@@ -152,8 +152,6 @@ pub trait Store: Send + Sync + 'static {
     /// Ends a `running` execution; `false` when it was not running.
     async fn finish_execution(&self, id: ExecutionId, finish: &Finish) -> Result<bool, StoreError>;
 
-    /// Ends a `queued` or `awaiting_approval` execution with `status`
-    /// (`cancelled` or `lost`); `false` when it was in no such state.
     /// The artifacts of an execution, by name.
     async fn artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactInfo>, StoreError>;
 
@@ -164,6 +162,8 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
     ) -> Result<Option<switchboard_core::Artifact>, StoreError>;
 
+    /// Ends a `queued` or `awaiting_approval` execution with `status`
+    /// (`cancelled` or `lost`); `false` when it was in no such state.
     async fn end_waiting(
         &self,
         id: ExecutionId,

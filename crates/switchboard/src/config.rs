@@ -142,13 +142,18 @@ impl SshFile {
         };
         let concurrency = self.concurrency.unwrap_or(defaults.concurrency);
         anyhow::ensure!(concurrency >= 1, "[ssh] concurrency: must be at least 1");
+        let connect_timeout = self.connect_timeout.unwrap_or(defaults.connect_timeout);
+        anyhow::ensure!(
+            !connect_timeout.is_zero(),
+            "[ssh] connect_timeout: must be longer than zero"
+        );
         Ok(SshSettings {
             known_hosts: self.known_hosts.map(|p| base.join(p)),
             host_key_policy,
             key: self.key,
             key_passphrase: self.key_passphrase,
             user: self.user.unwrap_or(defaults.user),
-            connect_timeout: self.connect_timeout.unwrap_or(defaults.connect_timeout),
+            connect_timeout,
             concurrency,
             jump: self
                 .jump

@@ -148,14 +148,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .context("the local run crashed")?
         .map_err(invalid)?;
     printer.finish();
-    if let Some(path) = &args.save {
-        let files: Vec<(&str, &[u8])> = outcome
-            .artifacts
-            .iter()
-            .map(|a| (a.name.as_str(), a.bytes.as_slice()))
-            .collect();
-        crate::terminal::save_artifacts(path, &files)?;
-    }
 
     let record = OfflineRun {
         version: SPOOL_VERSION,
@@ -190,6 +182,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             "warning: could not append to the spool {}: {e:#}",
             spool.display()
         );
+    }
+    if let Some(path) = &args.save {
+        let files: Vec<(&str, &[u8])> = outcome
+            .artifacts
+            .iter()
+            .map(|a| (a.name.as_str(), a.bytes.as_slice()))
+            .collect();
+        crate::terminal::save_artifacts(path, &files)?;
     }
     if args.client.output == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&record)?);

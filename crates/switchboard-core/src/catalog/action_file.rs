@@ -321,7 +321,7 @@ pub(super) fn load(
                 r.error(
                     v.span(),
                     "command",
-                    format!("a `{}` action has no command", runner.as_str()),
+                    format!("an action run by `{}` has no command", runner.as_str()),
                 );
             }
             None
@@ -344,7 +344,51 @@ pub(super) fn load(
         &declared,
     );
     let graph = read_graph(&mut r, fields.get("graph").copied(), runner, &whole);
+    // What only a local process has.
+    if let Some(runner) = runner.filter(|r| *r != Runner::Local) {
+        for key in ["env", "working_dir"] {
+            if let Some(v) = fields.get(key) {
+                r.error(
+                    v.span(),
+                    key,
+                    format!(
+                        "only `local` actions have `{key}`; this one's runner is `{}`",
+                        runner.as_str()
+                    ),
+                );
+            }
+        }
+    }
+    if runner == Some(Runner::Query) {
+        let span = fields.get("params").map_or(whole.clone(), |v| v.span());
+        for p in &params {
+            if p.is_secret() {
+                r.error(
+                    span.clone(),
+                    &format!("params.{}", p.name),
+                    "a `query` action cannot take a secret: its values go into the query sent to Prometheus and into the result",
+                );
+            }
+            if p.name == "range" && p.ty != ParamType::Duration {
+                r.error(
+                    span.clone(),
+                    "params.range",
+                    "the `range` of a `query` action is how far back to draw: it must be of type `duration`",
+                );
+            }
+        }
+    }
     if runner == Some(Runner::Ssh) {
+        let span = fields.get("params").map_or(whole.clone(), |v| v.span());
+        for p in params.iter().filter(|p| p.ty == ParamType::Host) {
+            if !p.required && p.default.is_none() {
+                r.error(
+                    span.clone(),
+                    &format!("params.{}", p.name),
+                    "the hosts of an `ssh` action must be given: make it `required = true` or give it a `default`",
+                );
+            }
+        }
         let hosts = params.iter().filter(|p| p.ty == ParamType::Host).count();
         if hosts != 1 {
             let span = fields.get("params").map_or(whole.clone(), |v| v.span());

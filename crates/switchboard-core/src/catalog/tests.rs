@@ -141,6 +141,65 @@ fn program_cannot_be_a_parameter_and_secrets_have_no_default() {
 }
 
 #[test]
+fn each_runner_takes_only_its_own_keys() {
+    let dir = catalog_with(&[
+        (
+            "actions/remote.toml",
+            "name = \"remote\"\ndescription = \"r\"\nrunner = \"ssh\"\ncommand = [\"uptime\"]\n\
+             env = { A = \"b\" }\n[params.host]\ntype = \"host\"\n",
+        ),
+        (
+            "actions/twohosts.toml",
+            "name = \"two\"\ndescription = \"t\"\nrunner = \"ssh\"\ncommand = [\"true\"]\n",
+        ),
+        (
+            "actions/graph.toml",
+            "name = \"graph.x\"\ndescription = \"g\"\nrunner = \"query\"\ngraph = \"cpu\"\n\
+             [params.token]\ntype = \"secret\"\n[params.range]\ntype = \"string\"\n",
+        ),
+        (
+            "actions/web.toml",
+            "name = \"web\"\ndescription = \"w\"\nrunner = \"http\"\ncommand = [\"true\"]\n",
+        ),
+        (
+            "graphs.toml",
+            "[graphs.cpu]\ntitle = \"CPU\"\nquery = 'up'\nunit = \"\"\n",
+        ),
+    ]);
+    let shown = Catalog::load(dir.path()).unwrap_err().to_string();
+    for expected in [
+        "only `local` actions have `env`; this one's runner is `ssh`",
+        "the hosts of an `ssh` action must be given",
+        "an `ssh` action needs exactly one parameter of type `host` (the hosts it runs on); it has 0",
+        "a `query` action cannot take a secret",
+        "the `range` of a `query` action is how far back to draw: it must be of type `duration`",
+        "an action run by `http` has no command",
+        "missing: an `http` action needs an `[http]` table",
+    ] {
+        assert!(
+            shown.contains(expected),
+            "{expected} missing from:\n{shown}"
+        );
+    }
+}
+
+#[test]
+fn a_broken_graphs_file_is_reported_once() {
+    let dir = catalog_with(&[
+        (
+            "actions/graph.toml",
+            "name = \"graph.x\"\ndescription = \"g\"\nrunner = \"query\"\ngraph = \"cpu\"\n",
+        ),
+        ("graphs.toml", "[graphs.cpu]\ntitle = \"CPU\"\n"),
+    ]);
+    let errors = Catalog::load(dir.path()).unwrap_err().0;
+    assert!(
+        errors.iter().all(|e| e.file.ends_with("graphs.toml")),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn a_missing_actions_folder_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let shown = Catalog::load(dir.path()).unwrap_err().to_string();

@@ -185,7 +185,17 @@ async fn query_job(
         prometheus: &job.settings.prometheus,
         artifact_name: format!("{}.png", graph.name),
     };
-    query::run(run, events, cancel).await
+    let timeout = job.action.timeout;
+    match tokio::time::timeout(timeout, query::run(run, events, cancel)).await {
+        Ok(outcome) => outcome,
+        Err(_) => RunOutcome {
+            status: ExecutionStatus::TimedOut,
+            ..RunOutcome::failed(format!(
+                "timed out after {}",
+                humantime::format_duration(timeout)
+            ))
+        },
+    }
 }
 
 /// Resolves once a stop is asked for, or once nobody can ask any more

@@ -738,6 +738,17 @@ impl HostKeyCheck {
                 self.shown,
                 key.algorithm()
             )),
+            Ok(KnownHost::Revoked { line }) => self.refuse(format!(
+                "the host key of {} ({} {fingerprint}) is revoked in {path} line {line}",
+                self.shown,
+                key.algorithm()
+            )),
+            Ok(KnownHost::OtherType { line }) => self.refuse(format!(
+                "{} presents a {} key ({fingerprint}), but {path} lists it only with a key of another type \
+                 (line {line}); if the host's keys were changed on purpose, add the new one",
+                self.shown,
+                key.algorithm()
+            )),
             Ok(KnownHost::Unknown) if self.policy == HostKeyPolicy::AcceptNew => {
                 let _guard = KNOWN_HOSTS_WRITE
                     .lock()
@@ -794,6 +805,14 @@ pub enum KnownHost {
     Changed {
         line: usize,
     },
+    /// Listed only with keys of other algorithms (the first at this line).
+    OtherType {
+        line: usize,
+    },
+    /// Marked `@revoked` (at this line), whatever host it is listed for.
+    Revoked {
+        line: usize,
+    },
     Unknown,
 }
 
@@ -803,7 +822,11 @@ pub fn known_host_status(
     names: &[(String, u16)],
     key: &PublicKey,
 ) -> Result<KnownHost, String> {
+    if let Some(line) = revoked_line(path, key) {
+        return Ok(KnownHost::Revoked { line });
+    }
     let mut changed = None;
+    let mut other = None;
     for (name, port) in names {
         let listed = russh::keys::known_hosts::known_host_keys_path(name, *port, path)
             .map_err(|e| e.to_string())?;
@@ -813,14 +836,33 @@ pub fn known_host_status(
             }
             if recorded.algorithm() == key.algorithm() {
                 changed.get_or_insert(line);
+            } else {
+                other.get_or_insert(line);
             }
         }
     }
-    Ok(
-        changed.map_or(KnownHost::Unknown, |entry| KnownHost::Changed {
+    Ok(match (changed, other) {
+        (Some(entry), _) => KnownHost::Changed {
             line: file_line(path, entry),
-        }),
-    )
+        },
+        (None, Some(entry)) => KnownHost::OtherType {
+            line: file_line(path, entry),
+        },
+        (None, None) => KnownHost::Unknown,
+    })
+}
+
+/// The line marking `key` `@revoked`, if any (the SSH library skips them).
+fn revoked_line(path: &std::path::Path, key: &PublicKey) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let presented = key.to_openssh().ok()?;
+    let base64 = presented.split_whitespace().nth(1)?;
+    text.lines()
+        .position(|line| {
+            let mut fields = line.split_whitespace();
+            fields.next() == Some("@revoked") && fields.nth(2) == Some(base64)
+        })
+        .map(|index| index + 1)
 }
 
 /// The line of the file that holds the `entry`-th entry as the SSH library

@@ -170,6 +170,44 @@ fn known_hosts_tells_known_changed_and_unknown_keys_apart() {
         known_host_status(&file, &names("db-1", 22), &key).unwrap(),
         KnownHost::Unknown
     );
+    // Listed only with a key of another type: not silently a new host.
+    let rsa_dir = tempfile::tempdir().unwrap();
+    let rsa_path = rsa_dir.path().join("rsa");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&rsa_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rsa_line = std::fs::read_to_string(rsa_path.with_extension("pub")).unwrap();
+    let mut rsa_fields = rsa_line.split_whitespace();
+    let other_type = dir.path().join("other_type");
+    std::fs::write(
+        &other_type,
+        format!(
+            "db-9 {} {}\n",
+            rsa_fields.next().unwrap(),
+            rsa_fields.next().unwrap()
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        known_host_status(&other_type, &names("db-9", 22), &key).unwrap(),
+        KnownHost::OtherType { line: 1 }
+    );
+    // A revoked key is refused whatever host lists it.
+    let revoked = dir.path().join("revoked");
+    let mut parts = line.split_whitespace();
+    let (kind, base64) = (parts.next().unwrap(), parts.next().unwrap());
+    std::fs::write(
+        &revoked,
+        format!("web-1 {kind} {base64}\n# note\n@revoked * {kind} {base64}\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        known_host_status(&revoked, &names("web-1", 22), &key).unwrap(),
+        KnownHost::Revoked { line: 3 }
+    );
     // A missing file lists nothing.
     assert_eq!(
         known_host_status(&dir.path().join("none"), &names("web-1", 22), &key).unwrap(),
