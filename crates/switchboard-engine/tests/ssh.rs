@@ -174,8 +174,9 @@ async fn runs_a_command_and_hostile_parameters_arrive_as_single_arguments() {
 #[tokio::test]
 async fn fans_out_labels_output_by_host_and_summarizes() {
     let sshd = Sshd::start();
+    // `{{ host }}` is each host's own name, not the selector.
     let a = action(
-        &["sh", "-c", "echo out; echo err >&2; exit {{ text }}"],
+        &["sh", "-c", "echo out $0; echo err >&2; exit {{ text }}", "{{ host }}"],
         Duration::from_secs(30),
     );
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -194,7 +195,7 @@ async fn fans_out_labels_output_by_host_and_summarizes() {
     for name in ["web-1", "web-2", "web-3"] {
         assert!(
             ran.text(Stream::Stdout)
-                .contains(&format!("[{name}] out").as_str()),
+                .contains(&format!("[{name}] out {name}").as_str()),
             "{:?}",
             ran.lines
         );

@@ -148,14 +148,27 @@ pub async fn run(
 ) -> RunOutcome {
     let masker = Masker::new(job.params.secret_values().iter().cloned());
     let mut out = Output::new(events, masker, job.limits);
-    let argv = match render_command(&job.action.command, job.params, &job.action.param_names()) {
-        Ok(argv) => argv,
-        Err(e) => return RunOutcome::failed(out.masker.mask(&e.to_string())),
-    };
-    let command_line = match remote_command(&argv) {
-        Ok(c) => c,
-        Err(e) => return RunOutcome::failed(e),
-    };
+    // Each host's command sees its own name as the `host` parameter.
+    let host_param = job
+        .action
+        .params
+        .iter()
+        .find(|p| p.ty == switchboard_core::ParamType::Host)
+        .map(|p| p.name.as_str());
+    let mut command_lines = Vec::with_capacity(job.targets.len());
+    for host in job.targets {
+        let mut params = job.params.clone();
+        if let Some(name) = host_param {
+            params.replace(name, switchboard_core::ParamValue::Text(host.name.clone()));
+        }
+        let rendered = render_command(&job.action.command, &params, &job.action.param_names())
+            .map_err(|e| out.masker.mask(&e.to_string()))
+            .and_then(|argv| remote_command(&argv));
+        match rendered {
+            Ok(line) => command_lines.push(line),
+            Err(e) => return RunOutcome::failed(e),
+        }
+    }
     if job.targets.is_empty() {
         return RunOutcome::failed("no hosts to run on");
     }
@@ -183,7 +196,7 @@ pub async fn run(
             running.push(run_host(
                 &connector,
                 host,
-                &command_line,
+                &command_lines[index],
                 job.action.timeout,
                 job.limits.kill_grace,
                 lines,
