@@ -6,6 +6,7 @@
 //! and it has no async runtime: it reads catalog files and computes. Everything
 //! here can be tested with plain unit and property tests.
 
+pub mod alerts;
 pub mod alias;
 pub mod audit;
 pub mod catalog;

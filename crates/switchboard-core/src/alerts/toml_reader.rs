@@ -1,0 +1,186 @@
+//! The reading of one TOML file key by key, for `config`: every value is
+//! checked on its own and every problem recorded with its line and dotted
+//! key, so that one bad key never hides the next (as the rest of the
+//! catalog reports problems).
+//!
+//! Owns only the generic helpers (tables, arrays, strings, durations,
+//! matcher lists, label names); what the keys mean is `config`'s.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::labels::is_valid_label_name;
+use super::matchers::Matchers;
+use crate::catalog::CatalogError;
+use crate::params::{closest, parse_duration};
+
+pub(super) type Entry<'i> = Spanned<DeValue<'i>>;
+
+/// The text being read and the problems found so far.
+pub(super) struct Reader<'a> {
+    pub(super) file: &'static str,
+    pub(super) src: &'a str,
+    pub(super) errors: Vec<CatalogError>,
+}
+
+impl Reader<'_> {
+    pub(super) fn line(&self, offset: usize) -> usize {
+        self.src
+            .get(..offset.min(self.src.len()))
+            .map_or(0, |before| before.matches('\n').count())
+            + 1
+    }
+
+    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+        let line = self.line(span.start);
+        self.errors.push(CatalogError {
+            file: self.file.into(),
+            line: Some(line),
+            key: (!key.is_empty()).then(|| key.to_owned()),
+            message: message.into(),
+        });
+    }
+
+    /// The known keys of a table (unknown ones are reported).
+    pub(super) fn fields<'t, 'i>(
+        &mut self,
+        table: &'t DeTable<'i>,
+        path: &str,
+        allowed: &[&'static str],
+    ) -> BTreeMap<&'static str, &'t Entry<'i>> {
+        let mut out = BTreeMap::new();
+        for (k, v) in table.iter() {
+            let name: &str = k.get_ref();
+            match allowed.iter().find(|a| **a == name) {
+                Some(a) => {
+                    out.insert(*a, v);
+                }
+                None => {
+                    let hint = closest(name, allowed)
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default();
+                    self.error(k.span(), &join(path, name), format!("unknown key{hint}"));
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn table<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t DeTable<'i>> {
+        let table = v.get_ref().as_table();
+        if table.is_none() {
+            let found = v.get_ref().type_str();
+            self.error(v.span(), key, format!("must be a table, not {found}"));
+        }
+        table
+    }
+
+    pub(super) fn array<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t [Entry<'i>]> {
+        let array = v.get_ref().as_array().map(|a| &a[..]);
+        if array.is_none() {
+            let found = v.get_ref().type_str();
+            self.error(v.span(), key, format!("must be an array, not {found}"));
+        }
+        array
+    }
+
+    pub(super) fn string(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
+        let s = v.get_ref().as_str().map(str::to_owned);
+        if s.is_none() {
+            let found = v.get_ref().type_str();
+            self.error(v.span(), key, format!("must be a string, not {found}"));
+        }
+        s
+    }
+
+    /// A non-empty string.
+    pub(super) fn name(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
+        let s = self.string(v, key)?;
+        if s.trim().is_empty() {
+            self.error(v.span(), key, "must not be empty");
+            return None;
+        }
+        Some(s)
+    }
+
+    /// An array of strings, each with its span.
+    pub(super) fn strings(
+        &mut self,
+        v: &Entry<'_>,
+        key: &str,
+    ) -> Option<Vec<(String, Range<usize>)>> {
+        let items = self.array(v, key)?;
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.string(item, &format!("{key}[{i}]")) {
+                Some(s) => out.push((s, item.span())),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    pub(super) fn duration(&mut self, v: &Entry<'_>, key: &str, nonzero: bool) -> Option<Duration> {
+        let text = self.string(v, key)?;
+        match parse_duration(&text) {
+            Ok(d) if nonzero && d.is_zero() => {
+                self.error(v.span(), key, "must not be zero");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(v.span(), key, e);
+                None
+            }
+        }
+    }
+
+    /// An array of matcher lists, joined and sorted.
+    pub(super) fn matchers(&mut self, v: &Entry<'_>, key: &str) -> Option<Matchers> {
+        let items = self.strings(v, key)?;
+        let mut all = Matchers::default();
+        let mut ok = true;
+        for (i, (text, span)) in items.into_iter().enumerate() {
+            match Matchers::parse(&text) {
+                Ok(m) => all.extend(m),
+                Err(e) => {
+                    self.error(span, &format!("{key}[{i}]"), format!("`{text}`: {e}"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then(|| all.sorted())
+    }
+
+    /// Distinct label names.
+    pub(super) fn label_names(&mut self, v: &Entry<'_>, key: &str) -> Option<BTreeSet<String>> {
+        let items = self.strings(v, key)?;
+        let mut out = BTreeSet::new();
+        let mut ok = true;
+        for (i, (name, span)) in items.into_iter().enumerate() {
+            let k = format!("{key}[{i}]");
+            if !is_valid_label_name(&name) {
+                self.error(span, &k, format!("`{name}` is not a valid label name"));
+                ok = false;
+            } else if !out.insert(name.clone()) {
+                self.error(span, &k, format!("`{name}` is listed twice"));
+                ok = false;
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+/// `path.key`, or `key` at the top.
+pub(super) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
