@@ -176,7 +176,12 @@ async fn fans_out_labels_output_by_host_and_summarizes() {
     let sshd = Sshd::start();
     // `{{ host }}` is each host's own name, not the selector.
     let a = action(
-        &["sh", "-c", "echo out $0; echo err >&2; exit {{ text }}", "{{ host }}"],
+        &[
+            "sh",
+            "-c",
+            "echo out $0; echo err >&2; exit {{ text }}",
+            "{{ host }}",
+        ],
         Duration::from_secs(30),
     );
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
