@@ -710,6 +710,11 @@ impl Connector {
 
 fn describe(e: &russh::Error) -> String {
     match e {
+        // What sshd does to connections past its `MaxStartups` while many
+        // are still signing in: the likely cause in a wide fan-out.
+        russh::Error::IO(io) if io.kind() == std::io::ErrorKind::ConnectionReset => format!(
+            "cannot connect: {io} (if many hosts share one sshd, it may be dropping connections past its MaxStartups: lower [ssh] concurrency or raise MaxStartups)"
+        ),
         russh::Error::IO(io) => format!("cannot connect: {io}"),
         other => other.to_string(),
     }
