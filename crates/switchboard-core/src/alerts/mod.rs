@@ -28,7 +28,7 @@ mod toml_reader;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AlertsConfig, Receiver};
+pub use config::{AlertsConfig, FILE, Receiver};
 pub use inhibit::{InhibitRule, Inhibitor};
 pub use labels::{Fingerprint, LabelError, LabelSet, fingerprint};
 pub use matchers::{MatchOp, Matcher, MatcherError, Matchers};

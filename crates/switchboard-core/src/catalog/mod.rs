@@ -261,6 +261,9 @@ pub struct Catalog {
     pub inventory: Arc<crate::inventory::Inventory>,
     /// The named queries of `graphs.toml` (empty without one).
     pub graphs: Arc<crate::graphs::Graphs>,
+    /// Alert routing, receivers, inhibitions and time intervals of
+    /// `alerts.toml`, if the catalog has one.
+    pub alerts: Option<Arc<crate::alerts::AlertsConfig>>,
 }
 
 /// Every `query` action names a graph of `graphs.toml`, and that graph's
@@ -358,6 +361,9 @@ impl Catalog {
             });
         }
         let inventory = crate::inventory::Inventory::load(root, &mut errors);
+        let alerts = load_optional(root, crate::alerts::FILE, &mut errors, |text| {
+            crate::alerts::AlertsConfig::parse(text).map(|config| Some(Arc::new(config)))
+        });
         let before = errors.len();
         let graphs = crate::graphs::Graphs::load(root, &mut errors);
         // A broken graphs.toml reads as empty: its own errors say why,
@@ -387,6 +393,7 @@ impl Catalog {
             policies,
             inventory: Arc::new(inventory),
             graphs: Arc::new(graphs),
+            alerts,
         })
     }
 

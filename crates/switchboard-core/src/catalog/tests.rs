@@ -200,6 +200,31 @@ fn a_broken_graphs_file_is_reported_once() {
 }
 
 #[test]
+fn alerts_toml_is_checked_with_the_catalog() {
+    let action = (
+        "actions/a.toml",
+        "name = \"a\"\ndescription = \"a\"\ncommand = [\"true\"]\n",
+    );
+    let dir = catalog_with(&[
+        action,
+        (
+            "alerts.toml",
+            "[route]\nreceiver = \"ops\"\n[[receivers]]\nname = \"ops\"\n",
+        ),
+    ]);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    assert_eq!(catalog.alerts.unwrap().receivers[0].name, "ops");
+
+    let dir = catalog_with(&[action, ("alerts.toml", "[route]\nreceiver = \"nobody\"\n")]);
+    let shown = Catalog::load(dir.path()).unwrap_err().to_string();
+    assert!(shown.contains("alerts.toml:2"), "{shown}");
+    assert!(shown.contains("unknown receiver"), "{shown}");
+
+    let dir = catalog_with(&[action]);
+    assert!(Catalog::load(dir.path()).unwrap().alerts.is_none());
+}
+
+#[test]
 fn a_missing_actions_folder_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let shown = Catalog::load(dir.path()).unwrap_err().to_string();
