@@ -123,7 +123,7 @@ impl Civil {
         let secs = t.0.div_euclid(1_000_000).saturating_add(offset);
         let days = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
+        let (year, month, day) = crate::ids::civil_from_days(days);
         Self {
             year,
             month,
@@ -133,25 +133,6 @@ impl Civil {
             minute_of_day: u32::try_from(of_day / 60).unwrap_or(0),
         }
     }
-}
-
-/// Year, month (1–12) and day of a count of days since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
 }
 
 fn days_in_month(year: i64, month: u32) -> i32 {

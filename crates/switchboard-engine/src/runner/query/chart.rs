@@ -623,25 +623,6 @@ pub(super) fn clock(t: i64) -> String {
 
 /// `MM-DD` of a unix time, in UTC.
 pub(super) fn date(t: i64) -> String {
-    let (_, month, day) = civil_from_days(t.div_euclid(86_400));
+    let (_, month, day) = switchboard_core::ids::civil_from_days(t.div_euclid(86_400));
     format!("{month:02}-{day:02}")
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
 }

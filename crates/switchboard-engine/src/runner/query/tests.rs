@@ -9,8 +9,9 @@ use switchboard_core::graphs::Graphs;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::chart::{PALETTE, TimeAxis, civil_from_days, clock, date, segments};
+use super::chart::{PALETTE, TimeAxis, clock, date, segments};
 use super::*;
+use switchboard_core::ids::civil_from_days;
 
 const GRAPHS: &str = r#"
 [graphs.cpu]
