@@ -8,6 +8,7 @@
 //! authorization and approvals are decided here too (`authz`, `approvals`),
 //! so every door gets the same answers.
 
+pub mod alerts;
 mod approvals;
 pub mod attention;
 mod audit;
@@ -71,6 +72,8 @@ pub struct EngineConfig {
     pub chat: chat::ChatSettings,
     /// How runners reach hosts (SSH) and Prometheus.
     pub runners: runner::RunnerSettings,
+    /// How alerts are kept.
+    pub alerts: alerts::AlertSettings,
 }
 
 impl Default for EngineConfig {
@@ -88,6 +91,7 @@ impl Default for EngineConfig {
             ldap: None,
             chat: chat::ChatSettings::default(),
             runners: runner::RunnerSettings::default(),
+            alerts: alerts::AlertSettings::default(),
         }
     }
 }

@@ -76,6 +76,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::executions::approve))
         .routes(routes!(routes::executions::reject))
         .routes(routes!(routes::executions::approval_queue))
+        .routes(routes!(routes::alerts::receive, routes::alerts::list))
+        .routes(routes!(routes::alerts::from_alertmanager))
         .routes(routes!(routes::hosts::list_hosts))
         .routes(routes!(routes::hosts::hosts_attention))
         .routes(routes!(routes::catalog::get_catalog))

@@ -8,6 +8,7 @@
 
 mod sqlite;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -65,6 +66,25 @@ pub struct Finish {
     pub finished_at: Timestamp,
     /// Files the run produced; stored with its end.
     pub artifacts: Vec<switchboard_core::Artifact>,
+}
+
+/// The latest state of one alert, keyed by its fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    /// Alertmanager's fingerprint of the labels, 16 hex digits.
+    pub fingerprint: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// `true` while firing.
+    pub firing: bool,
+    pub starts_at: Timestamp,
+    /// When a firing alert resolves unless renewed; when a resolved one ended.
+    pub ends_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// The format it came in (`alertmanager_webhook`, `pagerduty`, …).
+    pub source: String,
+    pub generator_url: Option<String>,
+    pub dedup_key: Option<String>,
 }
 
 /// What is known of a stored artifact without reading it.
@@ -161,6 +181,28 @@ pub trait Store: Send + Sync + 'static {
         id: ExecutionId,
         name: &str,
     ) -> Result<Option<switchboard_core::Artifact>, StoreError>;
+
+    /// Records alerts as received, in one transaction: a new fingerprint is
+    /// added; a known one takes the new state, keeping its start while it
+    /// goes on firing.
+    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<(), StoreError>;
+
+    /// Alerts, firing first then newest; only firing ones when asked.
+    async fn list_alerts(
+        &self,
+        firing_only: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// Resolves the firing alerts whose end has come; returns how many.
+    async fn resolve_due_alerts(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Resolves the firing alert with this PagerDuty `dedup_key`, if any.
+    async fn resolve_alert_by_dedup_key(
+        &self,
+        dedup_key: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Ends a `queued` or `awaiting_approval` execution with `status`
     /// (`cancelled` or `lost`); `false` when it was in no such state.

@@ -115,6 +115,14 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List the alerts received: firing ones, or all with `--all`.
+    Alerts {
+        /// Resolved alerts too.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Chat with the server from the terminal, as you would in Slack: `help`,
     /// `uptime`, `logs lines=50`. Each line runs at once; replies print as
     /// they come.
@@ -397,6 +405,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Hosts {
             selector, client, ..
         } => client::hosts(&client, selector.as_deref()).await,
+        Command::Alerts { all, client } => client::alerts(&client, all).await,
         Command::Chat { command, client } => chat::shell(&client, command.as_deref()).await,
         Command::Link { code, client } => chat::link(&client, &code).await,
         Command::Links { client } => chat::links(&client).await,

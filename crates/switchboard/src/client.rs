@@ -700,6 +700,47 @@ pub async fn whoami(args: &ClientArgs) -> anyhow::Result<u8> {
 }
 
 /// `switchboard hosts [SELECTOR]`.
+/// `switchboard alerts [--all]`: the alerts received, firing first.
+pub async fn alerts(args: &ClientArgs, all: bool) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let state = if all { "all" } else { "firing" };
+    let alerts = api.get_with("/alerts", &[("state", Some(state))]).await?;
+    if args.output == OutputFormat::Json {
+        print_json(&alerts);
+        return Ok(terminal::EXIT_OK);
+    }
+    let rows: Vec<Vec<String>> = alerts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let labels: Vec<String> = a["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != "alertname")
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            vec![
+                a["status"].as_str().unwrap_or_default().to_owned(),
+                a["labels"]["alertname"].as_str().unwrap_or("-").to_owned(),
+                labels.join(" "),
+                a["starts_at"].as_str().unwrap_or_default().to_owned(),
+                a["annotations"]["summary"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("{}", if all { "no alerts" } else { "no firing alerts" });
+    } else {
+        print_table(&["STATUS", "ALERT", "LABELS", "SINCE", "SUMMARY"], &rows);
+    }
+    Ok(terminal::EXIT_OK)
+}
+
 /// `switchboard hosts --attention`: hosts whose latest run of some action
 /// did not succeed, worst first.
 pub async fn attention(args: &ClientArgs, within: &str) -> anyhow::Result<u8> {

@@ -103,6 +103,30 @@ pub struct FileConfig {
     ssh: Option<SshFile>,
     /// The Prometheus server graphs query.
     prometheus: Option<PrometheusFile>,
+    /// How alerts are kept.
+    alerts: Option<AlertsFile>,
+}
+
+/// `[alerts]`: how alerts received are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsFile {
+    /// How long a firing alert without an end stays firing unless renewed
+    /// (`"5m"`, as Alertmanager's `resolve_timeout`).
+    #[serde(default, with = "humantime_serde_opt")]
+    resolve_timeout: Option<Duration>,
+}
+
+impl AlertsFile {
+    fn resolve(self) -> anyhow::Result<switchboard_engine::alerts::AlertSettings> {
+        let defaults = switchboard_engine::alerts::AlertSettings::default();
+        let resolve_timeout = self.resolve_timeout.unwrap_or(defaults.resolve_timeout);
+        anyhow::ensure!(
+            !resolve_timeout.is_zero(),
+            "[alerts] resolve_timeout: must be longer than zero"
+        );
+        Ok(switchboard_engine::alerts::AlertSettings { resolve_timeout })
+    }
 }
 
 /// `[ssh]`: how the SSH runner connects.
@@ -468,6 +492,8 @@ pub struct ServeConfig {
     pub chat_platforms: ChatPlatforms,
     /// How runners reach hosts (SSH) and Prometheus.
     pub runners: switchboard_engine::runner::RunnerSettings,
+    /// How alerts are kept.
+    pub alerts: switchboard_engine::alerts::AlertSettings,
 }
 
 fn host_name() -> String {
@@ -542,6 +568,7 @@ impl ServeArgs {
         anyhow::ensure!(max_concurrency >= 1, "max_concurrency must be at least 1");
         let (chat, chat_platforms) = file.chat.unwrap_or_default().resolve()?;
         let runners = FileConfig::runners(file.ssh, file.prometheus, &base)?;
+        let alerts = file.alerts.unwrap_or_default().resolve()?;
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -585,6 +612,7 @@ impl ServeArgs {
             chat,
             chat_platforms,
             runners,
+            alerts,
             audit_forward: file
                 .audit_forward
                 .into_iter()

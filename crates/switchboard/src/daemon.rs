@@ -68,6 +68,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         ldap: config.ldap.clone(),
         chat: config.chat.clone(),
         runners: config.runners.clone(),
+        alerts: config.alerts.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -260,6 +261,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         chat: Default::default(),
         chat_platforms: Default::default(),
         runners: Default::default(),
+        alerts: Default::default(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

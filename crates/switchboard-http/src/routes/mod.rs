@@ -1,6 +1,7 @@
 //! Route handlers, one file per resource.
 
 pub mod actions;
+pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod catalog;

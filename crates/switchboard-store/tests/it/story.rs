@@ -5,7 +5,7 @@ use switchboard_core::{
     ActionName, Approval, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
     Timestamp,
 };
-use switchboard_store::{ExecutionFilter, Finish, NewExecution, Store};
+use switchboard_store::{ExecutionFilter, Finish, NewExecution, Store, StoredAlert};
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
@@ -432,4 +432,80 @@ async fn sqlite_checkpoints_its_write_ahead_log() {
         "the WAL grows without bound: {} bytes",
         size("db.sqlite-wal")
     );
+}
+
+fn alert(fingerprint: &str, firing: bool, starts_at: i64, ends_at: Option<i64>) -> StoredAlert {
+    StoredAlert {
+        fingerprint: fingerprint.to_owned(),
+        labels: [("alertname".to_owned(), "DiskFull".to_owned())].into(),
+        annotations: Default::default(),
+        firing,
+        starts_at: Timestamp(starts_at),
+        ends_at: ends_at.map(Timestamp),
+        updated_at: Timestamp(starts_at),
+        source: "generic".to_owned(),
+        generator_url: None,
+        dedup_key: None,
+    }
+}
+
+#[tokio::test]
+async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
+    let (_dir, store) = sqlite().await;
+    store
+        .upsert_alerts(&[
+            alert("a", true, 100, Some(1_000)),
+            alert("b", true, 100, None),
+        ])
+        .await
+        .unwrap();
+    // Sent again while firing: the start stays the first one.
+    store
+        .upsert_alerts(&[alert("a", true, 500, Some(2_000))])
+        .await
+        .unwrap();
+    let listed = store.list_alerts(true, 10).await.unwrap();
+    let a = listed.iter().find(|x| x.fingerprint == "a").unwrap();
+    assert_eq!(
+        (a.starts_at, a.ends_at),
+        (Timestamp(100), Some(Timestamp(2_000)))
+    );
+
+    // Due: `a` ends at 2000; `b` has no end and stays firing.
+    assert_eq!(store.resolve_due_alerts(Timestamp(2_000)).await.unwrap(), 1);
+    let firing = store.list_alerts(true, 10).await.unwrap();
+    assert_eq!(firing.len(), 1);
+    assert_eq!(firing[0].fingerprint, "b");
+
+    // Firing again after it resolved: a new start.
+    store
+        .upsert_alerts(&[alert("a", true, 3_000, Some(9_000))])
+        .await
+        .unwrap();
+    let all = store.list_alerts(false, 10).await.unwrap();
+    let a = all.iter().find(|x| x.fingerprint == "a").unwrap();
+    assert!(a.firing);
+    assert_eq!(a.starts_at, Timestamp(3_000));
+
+    // A PagerDuty-style resolve names its key.
+    let mut keyed = alert("c", true, 100, None);
+    keyed.dedup_key = Some("disk-db-1".to_owned());
+    store.upsert_alerts(&[keyed]).await.unwrap();
+    assert!(
+        store
+            .resolve_alert_by_dedup_key("disk-db-1", Timestamp(4_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .resolve_alert_by_dedup_key("disk-db-1", Timestamp(4_000))
+            .await
+            .unwrap()
+    );
+    let all = store.list_alerts(false, 10).await.unwrap();
+    let c = all.iter().find(|x| x.fingerprint == "c").unwrap();
+    assert!(!c.firing);
+    // Firing ones come first.
+    assert!(all[0].firing && !all[all.len() - 1].firing);
 }

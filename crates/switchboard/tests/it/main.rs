@@ -7,6 +7,7 @@
 // loopback port with a temporary database and drives it over HTTP and the
 // CLI, as a user would. If you are adding a feature, its test goes in the
 // module of the door it comes through.
+mod alerts;
 mod api;
 mod approvals;
 mod audit;
