@@ -1,12 +1,15 @@
-//! "Which machines need attention": the hosts whose latest run of some
-//! action did not succeed, worst first, from the executions of a recent
-//! window that the asker may view. A host counts as failing an action until
+//! "Which machines need attention": the hosts with firing alerts or whose
+//! latest run of some action did not succeed, worst first (the most severe
+//! firing alert, then the most alerts, then the most failing actions), from
+//! the alerts kept and the executions of a recent window that the asker may
+//! view. An alert names its host by its `instance` label (without a port)
+//! or `host` label, matched to the inventory by name or address. A host counts as failing an action until
 //! a later run of that action on it succeeds; a cancelled run decides
 //! nothing.
 //!
 //! Per-host outcomes come from an `ssh` run's result (`hosts`: one status
 //! per host of a fan-out) or else from the run's `host` parameters and its
-//! status. Not here (yet): firing alerts, which the alerting engine will add.
+//! status.
 
 use std::collections::BTreeMap;
 
@@ -33,10 +36,32 @@ pub struct FailingAction {
     pub error: Option<String>,
 }
 
+/// A firing alert about a host.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HostAlert {
+    pub fingerprint: String,
+    pub alertname: String,
+    pub severity: Option<String>,
+    pub since: Timestamp,
+}
+
+/// How bad a severity label is, for ordering (unknown ones least).
+fn severity_rank(severity: Option<&str>) -> u8 {
+    match severity.map(str::to_ascii_lowercase).as_deref() {
+        Some("critical" | "page" | "emergency" | "fatal") => 4,
+        Some("error" | "high" | "major") => 3,
+        Some("warning" | "warn" | "medium" | "minor") => 2,
+        Some("info" | "low") => 1,
+        _ => 0,
+    }
+}
+
 /// A host that needs attention.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct HostAttention {
     pub host: String,
+    /// Its firing alerts, most severe first.
+    pub alerts: Vec<HostAlert>,
     /// Actions whose latest run on it did not succeed, newest first.
     pub failing: Vec<FailingAction>,
     /// Runs on it in the window that did not succeed (recovered or not).
@@ -71,6 +96,19 @@ fn host_outcomes(
         .filter_map(|p| e.params.get(*p).and_then(|v| v.as_str()))
         .map(|host| (host.to_owned(), e.status, e.error.clone()))
         .collect()
+}
+
+/// `db-1:9100` → `db-1`; `[::1]:9100` → `::1`; a name without a port as it is.
+fn strip_port(instance: &str) -> &str {
+    if let Some(rest) = instance.strip_prefix('[') {
+        return rest
+            .split_once(']')
+            .map_or(instance, |(address, _)| address);
+    }
+    match instance.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.parse::<u16>().is_ok() => host,
+        _ => instance,
+    }
 }
 
 fn is_failure(status: ExecutionStatus) -> bool {
@@ -151,27 +189,62 @@ impl Engine {
                 break;
             }
         }
-        let mut by_host: BTreeMap<String, Vec<FailingAction>> = BTreeMap::new();
+        let mut by_host: BTreeMap<String, (Vec<HostAlert>, Vec<FailingAction>)> = BTreeMap::new();
         for ((host, _), failing) in latest {
             if let Some(f) = failing {
-                by_host.entry(host).or_default().push(f);
+                by_host.entry(host).or_default().1.push(f);
             }
+        }
+        for alert in self.alerts(true, 10_000).await? {
+            let named = alert
+                .labels
+                .get("instance")
+                .map(|i| strip_port(i))
+                .or_else(|| alert.labels.get("host").map(String::as_str));
+            let Some(named) = named.filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let host = inventory
+                .hosts()
+                .find(|h| h.name == named || h.address == named)
+                .map_or_else(|| named.to_owned(), |h| h.name.clone());
+            by_host.entry(host).or_default().0.push(HostAlert {
+                fingerprint: alert.fingerprint.clone(),
+                alertname: alert.labels.get("alertname").cloned().unwrap_or_default(),
+                severity: alert.labels.get("severity").cloned(),
+                since: alert.starts_at,
+            });
         }
         let mut hosts: Vec<HostAttention> = by_host
             .into_iter()
-            .map(|(host, mut failing)| {
+            .map(|(host, (mut alerts, mut failing))| {
+                alerts.sort_by_key(|a| {
+                    std::cmp::Reverse((severity_rank(a.severity.as_deref()), a.since))
+                });
                 failing.sort_by_key(|f| std::cmp::Reverse(f.at));
                 HostAttention {
                     failures: failures.get(&host).copied().unwrap_or(0),
                     known: inventory.host(&host).is_some(),
                     host,
+                    alerts,
                     failing,
                 }
             })
             .collect();
+        let badness = |h: &HostAttention| {
+            (
+                h.alerts
+                    .first()
+                    .map_or(0, |a| severity_rank(a.severity.as_deref()) + 1),
+                h.alerts.len(),
+                h.failing.len(),
+                h.failures,
+                h.failing.first().map(|f| f.at),
+            )
+        };
         hosts.sort_by(|a, b| {
-            (b.failing.len(), b.failures, b.failing.first().map(|f| f.at))
-                .cmp(&(a.failing.len(), a.failures, a.failing.first().map(|f| f.at)))
+            badness(b)
+                .cmp(&badness(a))
                 .then_with(|| a.host.cmp(&b.host))
         });
         Ok(hosts)
@@ -206,6 +279,16 @@ mod tests {
             approval_rule: None,
             approval_expires_at: None,
         }
+    }
+
+    #[test]
+    fn instances_lose_their_port_and_severities_rank() {
+        assert_eq!(strip_port("db-1:9100"), "db-1");
+        assert_eq!(strip_port("[2001:db8::1]:9100"), "2001:db8::1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+        assert_eq!(strip_port("web-1"), "web-1");
+        assert!(severity_rank(Some("Critical")) > severity_rank(Some("warning")));
+        assert!(severity_rank(Some("warning")) > severity_rank(None));
     }
 
     #[test]

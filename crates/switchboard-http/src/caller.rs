@@ -74,6 +74,27 @@ fn unauthenticated(message: &str) -> Response {
     resp
 }
 
+/// The token of an `Authorization` header: `Bearer TOKEN`, or HTTP basic
+/// authentication whose password is the token (the user name is not
+/// used) — for senders such as Alertmanager configured with `basic_auth`.
+fn credential(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, rest) = header.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        return text
+            .split_once(':')
+            .map(|(_, password)| password.to_owned());
+    }
+    None
+}
+
 /// Middleware: authenticates the bearer token of every request it guards.
 pub async fn authenticate(State(engine): State<Engine>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
@@ -85,14 +106,12 @@ pub async fn authenticate(State(engine): State<Engine>, req: Request, next: Next
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(credential)
         .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return unauthenticated("a credential is required: send `Authorization: Bearer <token>`");
+    let Some(token) = token.as_deref() else {
+        return unauthenticated(
+            "a credential is required: send `Authorization: Bearer <token>` (or basic authentication with the token as the password)",
+        );
     };
     match engine.authenticate(token, &origin).await {
         Ok(who) => {
@@ -117,5 +136,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                 "a credential is required",
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credential;
+
+    #[test]
+    fn bearer_and_basic_credentials_are_read() {
+        assert_eq!(credential("Bearer sb_abc").as_deref(), Some("sb_abc"));
+        assert_eq!(credential("bearer  sb_abc ").as_deref(), Some("sb_abc"));
+        // `alertmanager:sb_abc`
+        assert_eq!(
+            credential("Basic YWxlcnRtYW5hZ2VyOnNiX2FiYw==").as_deref(),
+            Some("sb_abc")
+        );
+        assert_eq!(credential("Basic not-base64!"), None);
+        assert_eq!(credential("Basic bm8tY29sb24="), None, "no password");
+        assert_eq!(credential("Digest x"), None);
+        assert_eq!(credential("Bearer"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_is_read_without_panic(header in "\\PC{0,80}") {
+            let _ = credential(&header);
+        }
     }
 }

@@ -759,28 +759,56 @@ pub async fn attention(args: &ClientArgs, within: &str) -> anyhow::Result<u8> {
         .map(|h| {
             let failing = h["failing"].as_array().cloned().unwrap_or_default();
             let latest = failing.first().cloned().unwrap_or_default();
-            let names: Vec<&str> = failing
-                .iter()
-                .filter_map(|f| f["action"].as_str())
-                .collect();
-            vec![
-                h["host"].as_str().unwrap_or_default().to_owned(),
-                names.join(", "),
-                h["failures"].to_string(),
+            let latest_run = if failing.is_empty() {
+                "-".to_owned()
+            } else {
                 format!(
                     "#{} {} {}",
                     latest["execution"],
                     latest["status"].as_str().unwrap_or_default(),
                     latest["at"].as_str().unwrap_or_default()
-                ),
+                )
+            };
+            let names: Vec<&str> = failing
+                .iter()
+                .filter_map(|f| f["action"].as_str())
+                .collect();
+            let alerts: Vec<String> = h["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| match a["severity"].as_str() {
+                    Some(severity) => {
+                        format!("{} ({severity})", a["alertname"].as_str().unwrap_or("?"))
+                    }
+                    None => a["alertname"].as_str().unwrap_or("?").to_owned(),
+                })
+                .collect();
+            vec![
+                h["host"].as_str().unwrap_or_default().to_owned(),
+                if alerts.is_empty() {
+                    "-".to_owned()
+                } else {
+                    alerts.join(", ")
+                },
+                if names.is_empty() {
+                    "-".to_owned()
+                } else {
+                    names.join(", ")
+                },
+                h["failures"].to_string(),
+                latest_run,
                 latest["error"].as_str().unwrap_or("-").to_owned(),
             ]
         })
         .collect();
     if rows.is_empty() {
-        println!("no host needs attention (runs of the last {within})");
+        println!("no host needs attention (no firing alert; runs of the last {within})");
     } else {
-        print_table(&["HOST", "FAILING", "FAILURES", "LATEST", "ERROR"], &rows);
+        print_table(
+            &["HOST", "ALERTS", "FAILING", "FAILURES", "LATEST", "ERROR"],
+            &rows,
+        );
     }
     Ok(terminal::EXIT_OK)
 }

@@ -74,7 +74,10 @@ const BUILTINS: [(&str, &str); 9] = [
     ("whoami", "who Switchboard takes you for"),
     ("link", "link this chat account to your Switchboard user"),
     ("unlink", "remove that link"),
-    ("status", "the hosts that need attention, worst first"),
+    (
+        "status",
+        "the hosts that need attention (firing alerts, failed runs), worst first",
+    ),
     ("status ID", "the state of an execution"),
     ("cancel ID", "cancel an execution"),
     (
@@ -386,12 +389,16 @@ impl Engine {
             .iter()
             .take(SHOWN)
             .map(|h| {
-                let failing: Vec<String> = h
+                let alerts = h.alerts.iter().map(|a| match &a.severity {
+                    Some(severity) => format!("{} ({severity})", a.alertname),
+                    None => a.alertname.clone(),
+                });
+                let failing = h
                     .failing
                     .iter()
-                    .map(|f| format!("{} #{} {}", f.action, f.execution, f.status.as_str()))
-                    .collect();
-                format!("{}: {}", h.host, failing.join(", "))
+                    .map(|f| format!("{} #{} {}", f.action, f.execution, f.status.as_str()));
+                let said: Vec<String> = alerts.chain(failing).collect();
+                format!("{}: {}", h.host, said.join(", "))
             })
             .collect();
         if hosts.len() > SHOWN {

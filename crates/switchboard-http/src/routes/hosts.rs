@@ -95,10 +95,22 @@ pub struct FailingActionDto {
     pub error: Option<String>,
 }
 
+/// A firing alert about a host.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostAlertDto {
+    pub fingerprint: String,
+    pub alertname: String,
+    pub severity: Option<String>,
+    /// When it started firing (RFC 3339).
+    pub since: String,
+}
+
 /// A host that needs attention.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HostAttentionDto {
     pub host: String,
+    /// Its firing alerts, most severe first.
+    pub alerts: Vec<HostAlertDto>,
     /// Newest first.
     pub failing: Vec<FailingActionDto>,
     /// Runs on it in the window that did not succeed, recovered or not.
@@ -107,9 +119,10 @@ pub struct HostAttentionDto {
     pub known: bool,
 }
 
-/// The hosts whose latest run of some action did not succeed, among the
-/// runs the caller may view, worst first (most failing actions, then most
-/// failures, then the most recent).
+/// The hosts with firing alerts or whose latest run of some action did not
+/// succeed (among the runs the caller may view), worst first: the most
+/// severe alert, then the most alerts, then the most failing actions, the
+/// most failures, the most recent.
 #[utoipa::path(
     get, path = "/hosts/attention", tag = "hosts",
     params(AttentionQuery),
@@ -139,6 +152,16 @@ pub async fn hosts_attention(
             .into_iter()
             .map(|h| HostAttentionDto {
                 host: h.host,
+                alerts: h
+                    .alerts
+                    .into_iter()
+                    .map(|a| HostAlertDto {
+                        fingerprint: a.fingerprint,
+                        alertname: a.alertname,
+                        severity: a.severity,
+                        since: a.since.to_string(),
+                    })
+                    .collect(),
                 failing: h
                     .failing
                     .into_iter()

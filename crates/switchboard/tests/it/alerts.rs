@@ -40,6 +40,25 @@ async fn alerts_from_alertmanager_are_kept_resolved_and_survive_a_restart() {
     assert_eq!(alert["status"], "firing");
     assert_eq!(alert["source"], "alertmanager_webhook");
 
+    // The hosts the alerts name need attention, matched to the inventory
+    // by their instance label.
+    let out = server.cli(&["hosts", "--attention"]);
+    let listed = text(&out.stdout);
+    assert!(listed.contains("ALERTS"), "{listed}");
+    for host in ["db-1", "db-2"] {
+        let line = listed
+            .lines()
+            .find(|l| l.starts_with(host))
+            .unwrap_or_else(|| panic!("{host} missing: {listed}"));
+        assert!(line.contains("DiskFull (critical)"), "{line}");
+    }
+    let (_, attention) = server.get("/hosts/attention").await;
+    assert_eq!(
+        attention[0]["alerts"][0]["alertname"], "DiskFull",
+        "{attention}"
+    );
+    assert_eq!(attention[0]["known"], true);
+
     // Resolved by the next notification.
     let mut resolved = sent.clone();
     resolved["status"] = json!("resolved");
@@ -132,4 +151,24 @@ async fn every_format_is_taken_and_bad_bodies_are_refused_naming_the_field() {
     assert_eq!(status, 403);
     let (status, _) = reader.get("/alerts").await;
     assert_eq!(status, 200);
+
+    // Alertmanager's `basic_auth`: the token as the password.
+    let token = server.token_for("admin");
+    let resp = reqwest::Client::new()
+        .post(server.api("/alerts/alertmanager"))
+        .basic_auth("alertmanager", Some(&token))
+        .header("content-type", "application/json")
+        .body(WEBHOOK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = reqwest::Client::new()
+        .post(server.api("/alerts/alertmanager"))
+        .basic_auth("alertmanager", Some("sb_wrong_token_0123456789"))
+        .body(WEBHOOK)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
 }
