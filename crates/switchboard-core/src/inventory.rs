@@ -215,7 +215,7 @@ impl Inventory {
     /// An inventory from the text of an `inventory.toml`.
     pub fn parse(text: &str) -> Result<Self, Vec<CatalogError>> {
         let file: InventoryFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_at(text, s.start));
+            let line = e.span().map(|s| crate::catalog::line_at(text, s.start));
             vec![error(line, e.message().to_owned())]
         })?;
         let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1);
@@ -505,13 +505,6 @@ fn ancestors(group: &str, parents: &BTreeMap<String, Vec<String>>, out: &mut BTr
     }
 }
 
-/// The 1-based line of a byte offset.
-fn line_at(text: &str, offset: usize) -> usize {
-    text.get(..offset.min(text.len()))
-        .map_or(0, |before| before.matches('\n').count())
-        + 1
-}
-
 /// Checks and converts `[[sources]]`, recording each problem with its line.
 fn read_sources(
     text: &str,
@@ -520,7 +513,7 @@ fn read_sources(
 ) -> Vec<InventorySource> {
     let mut sources: Vec<InventorySource> = Vec::new();
     for entry in entries {
-        let at = |s: &std::ops::Range<usize>| Some(line_at(text, s.start));
+        let at = |s: &std::ops::Range<usize>| Some(crate::catalog::line_at(text, s.start));
         let name_line = at(&entry.name.span());
         let name = entry.name.into_inner();
         let before = problems.len();

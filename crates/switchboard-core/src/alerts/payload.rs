@@ -345,23 +345,9 @@ pub fn parse_webhook(body: &[u8]) -> Result<Webhook, PayloadError> {
             .or(Some(group_status.as_str()).filter(|s| !s.is_empty()))
             .unwrap_or("firing");
         let action = status_action(&join(&prefix, "status"), status)?;
-        let labels = label_set(&prefix, a.labels)?;
-        let (starts_at, ends_at) = times(
-            &prefix,
-            ("startsAt", "endsAt"),
-            a.starts_at.as_deref(),
-            a.ends_at.as_deref(),
-        )?;
-        alerts.push(IncomingAlert {
-            labels,
-            annotations: a.annotations.unwrap_or_default(),
-            starts_at,
-            ends_at,
-            generator_url: a.generator_url.filter(|u| !u.is_empty()),
-            source: Source::AlertmanagerWebhook,
-            action,
-            dedup_key: None,
-        });
+        alerts.push(from_wire(&prefix, a, Source::AlertmanagerWebhook, |_| {
+            action
+        })?);
     }
     Ok(Webhook {
         version: wire.version,
@@ -383,25 +369,38 @@ pub fn parse_api_alerts(body: &[u8], now: Timestamp) -> Result<Vec<IncomingAlert
     let mut alerts = Vec::with_capacity(wire.len());
     for (i, a) in wire.into_iter().enumerate() {
         let prefix = format!("[{i}]");
-        let labels = label_set(&prefix, a.labels)?;
-        let (starts_at, ends_at) = times(
-            &prefix,
-            ("startsAt", "endsAt"),
-            a.starts_at.as_deref(),
-            a.ends_at.as_deref(),
-        )?;
-        alerts.push(IncomingAlert {
-            labels,
-            annotations: a.annotations.unwrap_or_default(),
-            starts_at,
-            ends_at,
-            generator_url: a.generator_url.filter(|u| !u.is_empty()),
-            source: Source::AlertmanagerApi,
-            action: by_end(ends_at, now),
-            dedup_key: None,
-        });
+        alerts.push(from_wire(&prefix, a, Source::AlertmanagerApi, |end| {
+            by_end(end, now)
+        })?);
     }
     Ok(alerts)
+}
+
+/// An alert in Alertmanager's wire shape (webhook and API alike); `action`
+/// decides firing or resolved from its end.
+fn from_wire(
+    prefix: &str,
+    a: WireAlert,
+    source: Source,
+    action: impl FnOnce(Option<Timestamp>) -> Action,
+) -> Result<IncomingAlert, PayloadError> {
+    let labels = label_set(prefix, a.labels)?;
+    let (starts_at, ends_at) = times(
+        prefix,
+        ("startsAt", "endsAt"),
+        a.starts_at.as_deref(),
+        a.ends_at.as_deref(),
+    )?;
+    Ok(IncomingAlert {
+        labels,
+        annotations: a.annotations.unwrap_or_default(),
+        starts_at,
+        ends_at,
+        generator_url: a.generator_url.filter(|u| !u.is_empty()),
+        source,
+        action: action(ends_at),
+        dedup_key: None,
+    })
 }
 
 /// Reads the generic JSON format: one alert object or an array of them.

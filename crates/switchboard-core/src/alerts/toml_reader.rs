@@ -29,10 +29,7 @@ pub(super) struct Reader<'a> {
 
 impl Reader<'_> {
     pub(super) fn line(&self, offset: usize) -> usize {
-        self.src
-            .get(..offset.min(self.src.len()))
-            .map_or(0, |before| before.matches('\n').count())
-            + 1
+        crate::catalog::line_at(self.src, offset)
     }
 
     pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {

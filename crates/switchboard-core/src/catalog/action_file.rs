@@ -60,10 +60,7 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// The 1-based line of a byte offset.
     fn line(&self, offset: usize) -> usize {
-        self.src
-            .get(..offset.min(self.src.len()))
-            .map_or(0, |before| before.matches('\n').count())
-            + 1
+        crate::catalog::line_at(self.src, offset)
     }
 
     fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {

@@ -447,6 +447,17 @@ pub(crate) fn load_optional<T: Default>(
     }
 }
 
+/// The 1-based line of a byte offset in a file's text, for errors that
+/// name their line.
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
 pub(crate) fn read_limited(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES {

@@ -338,7 +338,7 @@ impl Policies {
                     .find(written.as_str())
                     .map_or(search_from, |o| o + search_from);
                 search_from = offset + written.len();
-                let line = line_at(text, offset);
+                let line = crate::catalog::line_at(text, offset);
                 let location = if *is_builtin {
                     "built in".to_owned()
                 } else {
@@ -704,16 +704,6 @@ fn approval_of(
         })
 }
 
-/// The line a byte offset falls on, counting from 1.
-fn line_at(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
 /// A Cedar diagnostic as a catalog error at its first labelled place.
 fn located(path: &Path, text: &str, err: &dyn Diagnostic, policy: Option<&str>) -> CatalogError {
     let offset = err
@@ -731,7 +721,7 @@ fn located(path: &Path, text: &str, err: &dyn Diagnostic, policy: Option<&str>) 
     }
     CatalogError {
         file: path.to_path_buf(),
-        line: offset.map(|o| line_at(text, o)),
+        line: offset.map(|o| crate::catalog::line_at(text, o)),
         key: None,
         message,
     }
