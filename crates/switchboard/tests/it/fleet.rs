@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::authz::TEAM;
 use crate::harness::{Api, Server, copy_catalog, sample_catalog, text};
 
-#[path = "../../../switchboard-engine/tests/support/sshd.rs"]
+#[path = "../../../switchboard-engine/tests/it/support/sshd.rs"]
 mod sshd;
 
 /// The sample catalog with its inventory pointed at `sshd`: web-1, web-2
@@ -253,7 +253,7 @@ async fn the_chat_alias_reads_logs_over_ssh() {
     assert!(!said.contains("line 3"), "{said}");
 }
 
-#[path = "../../../switchboard-engine/tests/support/prometheus.rs"]
+#[path = "../../../switchboard-engine/tests/it/support/prometheus.rs"]
 mod prometheus;
 
 /// Width and height from a PNG's header.

@@ -2,12 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::sshd::Sshd;
+use crate::support::sshd::Sshd;
 use switchboard_core::inventory::Host;
 use switchboard_core::secret::SecretRef;
 use switchboard_core::{
@@ -263,7 +261,7 @@ async fn host_keys_are_checked_strictly_unless_accept_new_is_configured() {
     );
 
     // Changed: always refused, even with accept-new.
-    let other = support::sshd::keygen(&sshd.dir.path().join("other_host_key"));
+    let other = crate::support::sshd::keygen(&sshd.dir.path().join("other_host_key"));
     let changed = sshd.dir.path().join("changed_known_hosts");
     std::fs::write(&changed, format!("[127.0.0.1]:{} {other}\n", sshd.port)).unwrap();
     s.known_hosts = Some(changed);
@@ -302,7 +300,7 @@ async fn host_keys_are_checked_strictly_unless_accept_new_is_configured() {
 async fn a_key_the_host_does_not_accept_is_a_clear_error() {
     let sshd = Sshd::start();
     let stranger = sshd.dir.path().join("stranger_key");
-    support::sshd::keygen(&stranger);
+    crate::support::sshd::keygen(&stranger);
     let mut s = settings(&sshd);
     s.key = Some(SecretRef::File(stranger));
     let ran = run(

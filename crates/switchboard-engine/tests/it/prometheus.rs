@@ -18,8 +18,7 @@ use switchboard_engine::runner::query::{self, PrometheusSettings, QueryRun};
 use switchboard_engine::runner::{RunEvent, RunOutcome};
 use tokio::sync::{mpsc, watch};
 
-mod support;
-use support::prometheus::{Server, free_port};
+use crate::support::prometheus::{Server, free_port};
 
 /// Longest one run may take before the test calls it hung.
 const HANG: Duration = Duration::from_secs(120);
