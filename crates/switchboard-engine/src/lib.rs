@@ -148,6 +148,8 @@ pub enum EngineError {
     /// The directory could not answer; the request is denied.
     #[error("the user directory cannot be reached, so the request is denied: {0}")]
     DirectoryUnavailable(String),
+    #[error("no silence `{0}`")]
+    UnknownSilence(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -222,6 +224,8 @@ struct Shared {
     metrics: metrics::EngineMetrics,
     /// The inventory's dynamic sources and the merged inventory.
     inventory_sources: Arc<inventory_sources::Sources>,
+    /// Alert groups and their timers.
+    alerting: alerts::dispatcher::Dispatcher,
 }
 
 impl Shared {
@@ -305,6 +309,7 @@ impl Engine {
             ldap: ldap_directory,
             metrics,
             inventory_sources,
+            alerting: alerts::dispatcher::Dispatcher::default(),
         });
         let engine = Self { shared };
         for id in lost {
@@ -317,6 +322,8 @@ impl Engine {
         engine.recover_queue().await?;
         tokio::spawn(dispatch::run(engine.shared.clone()));
         engine.shared.inventory_sources.start();
+        tokio::spawn(alerts::dispatcher::run(engine.shared.clone()));
+        tokio::spawn(alerts::delivery::run(engine.shared.clone()));
         tokio::spawn(approvals::expiry_timer(
             engine.clone(),
             engine.shared.clone(),

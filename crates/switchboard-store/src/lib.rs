@@ -87,6 +87,123 @@ pub struct StoredAlert {
     pub dedup_key: Option<String>,
 }
 
+/// An aggregation group's state that outlives a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredGroup {
+    pub group_key: String,
+    pub receiver: String,
+    pub labels: BTreeMap<String, String>,
+    /// The route's dotted key in `alerts.toml`.
+    pub route: String,
+    pub created_at: Timestamp,
+    pub next_flush_at: Timestamp,
+    pub flushed: bool,
+}
+
+/// What one integration of a receiver was last told of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLogEntry {
+    pub group_key: String,
+    pub receiver: String,
+    pub integration: String,
+    /// Fingerprints, 16 hex digits each.
+    pub firing: Vec<String>,
+    pub resolved: Vec<String>,
+    pub sent_at: Timestamp,
+}
+
+/// A notification to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub group_key: String,
+    pub receiver: String,
+    pub integration: String,
+    pub notification: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Given up after its attempts.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "pending" => Ok(Self::Pending),
+            "delivered" => Ok(Self::Delivered),
+            "failed" => Ok(Self::Failed),
+            other => Err(StoreError::Corrupt(format!("delivery status `{other}`"))),
+        }
+    }
+}
+
+/// A delivery and its attempts so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDelivery {
+    pub id: i64,
+    pub group_key: String,
+    pub receiver: String,
+    pub integration: String,
+    pub status: DeliveryStatus,
+    pub notification: serde_json::Value,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    /// When to try again (pending only).
+    pub next_attempt_at: Timestamp,
+    /// Why it failed; `None` keeps the error of an earlier attempt.
+    pub error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// What one flush of a group changes, written at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlushRecord {
+    /// The group's new state, or `None` when it ended (its row goes).
+    pub group: Option<StoredGroup>,
+    pub group_key: String,
+    pub receiver: String,
+    pub log: Vec<StoredLogEntry>,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// A silence as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSilence {
+    pub id: String,
+    /// In Alertmanager's syntax: `{alertname="Disk", instance=~"db-.*"}`.
+    pub matchers: String,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// What is known of a stored artifact without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactInfo {
@@ -184,8 +301,70 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records alerts as received, in one transaction: a new fingerprint is
     /// added; a known one takes the new state, keeping its start while it
-    /// goes on firing.
-    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<(), StoreError>;
+    /// goes on firing. Returns each alert as now kept, in order.
+    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// The alerts a restart must group again: the firing ones, and resolved
+    /// ones some receiver was told were firing (their resolved notice may
+    /// be owed).
+    async fn alerts_to_regroup(&self) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// Adds or replaces aggregation groups.
+    async fn save_alert_groups(&self, groups: &[StoredGroup]) -> Result<(), StoreError>;
+
+    /// Every aggregation group kept.
+    async fn alert_groups(&self) -> Result<Vec<StoredGroup>, StoreError>;
+
+    /// Removes aggregation groups that no longer exist (the route tree
+    /// changed).
+    async fn delete_alert_groups(&self, ids: &[(String, String)]) -> Result<(), StoreError>;
+
+    /// The whole notification log.
+    async fn notification_log(&self) -> Result<Vec<StoredLogEntry>, StoreError>;
+
+    /// Records flushes: each group's new state, log entries and deliveries,
+    /// in one transaction.
+    async fn record_flushes(&self, flushes: &[FlushRecord]) -> Result<(), StoreError>;
+
+    /// Pending deliveries whose next attempt is due, oldest first.
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
+
+    /// Records an attempt of delivery `id`.
+    async fn record_delivery_attempt(
+        &self,
+        id: i64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<(), StoreError>;
+
+    /// Adds a silence.
+    async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError>;
+
+    /// Silences ending after `ends_after` (all when `None`), newest first.
+    async fn silences(
+        &self,
+        ends_after: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<StoredSilence>, StoreError>;
+
+    /// Ends a silence now, if it had not ended; returns it as now kept
+    /// (`None` for an unknown id).
+    async fn expire_silence(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<StoredSilence>, StoreError>;
+
+    /// Deliveries of the groups whose keys are given (all groups when
+    /// empty), newest first.
+    async fn list_deliveries(
+        &self,
+        group_keys: &[String],
+        limit: u32,
+    ) -> Result<Vec<StoredDelivery>, StoreError>;
 
     /// Alerts, firing first then newest; only firing ones when asked.
     async fn list_alerts(
@@ -197,12 +376,13 @@ pub trait Store: Send + Sync + 'static {
     /// Resolves the firing alerts whose end has come; returns how many.
     async fn resolve_due_alerts(&self, now: Timestamp) -> Result<u64, StoreError>;
 
-    /// Resolves the firing alert with this PagerDuty `dedup_key`, if any.
+    /// Resolves the firing alert with this PagerDuty `dedup_key`, if any,
+    /// and returns it as now kept.
     async fn resolve_alert_by_dedup_key(
         &self,
         dedup_key: &str,
         now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<StoredAlert>, StoreError>;
 
     /// Ends a `queued` or `awaiting_approval` execution with `status`
     /// (`cancelled` or `lost`); `false` when it was in no such state.

@@ -115,6 +115,11 @@ struct AlertsFile {
     /// (`"5m"`, as Alertmanager's `resolve_timeout`).
     #[serde(default, with = "humantime_serde_opt")]
     resolve_timeout: Option<Duration>,
+    /// How many times a notification is tried before it is given up.
+    delivery_attempts: Option<u32>,
+    /// The wait after a first failed delivery; it doubles after each.
+    #[serde(default, with = "humantime_serde_opt")]
+    delivery_backoff: Option<Duration>,
 }
 
 impl AlertsFile {
@@ -125,7 +130,21 @@ impl AlertsFile {
             !resolve_timeout.is_zero(),
             "[alerts] resolve_timeout: must be longer than zero"
         );
-        Ok(switchboard_engine::alerts::AlertSettings { resolve_timeout })
+        let delivery_attempts = self.delivery_attempts.unwrap_or(defaults.delivery_attempts);
+        anyhow::ensure!(
+            delivery_attempts > 0,
+            "[alerts] delivery_attempts: must be at least 1"
+        );
+        let delivery_backoff = self.delivery_backoff.unwrap_or(defaults.delivery_backoff);
+        anyhow::ensure!(
+            !delivery_backoff.is_zero(),
+            "[alerts] delivery_backoff: must be longer than zero"
+        );
+        Ok(switchboard_engine::alerts::AlertSettings {
+            resolve_timeout,
+            delivery_attempts,
+            delivery_backoff,
+        })
     }
 }
 

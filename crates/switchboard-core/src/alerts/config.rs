@@ -18,7 +18,8 @@
 //!
 //! [[receivers]]
 //! name = "ops"
-//! room = "slack:#ops"                    # the rest is the outlet's own
+//! [[receivers.webhook_configs]]          # its outlets: see `receivers`
+//! url = "https://hooks.example.com/alerts"
 //!
 //! [[inhibit_rules]]
 //! source_matchers = ['severity="critical"']
@@ -43,8 +44,7 @@
 //! catalog reports them. Each `matchers` entry may hold several matchers
 //! (`'a="1", b="2"'`), as in Alertmanager.
 //!
-//! Not here: what a receiver's settings mean (each is kept as an opaque
-//! TOML table besides its `name`, for the outlets to read), reading the
+//! Not here: what a receiver's settings mean (`receivers` reads them), reading the
 //! file from disk, and Alertmanager's deprecated `match`/`match_re`,
 //! `source_match`/`target_match` and top-level `mute_time_intervals`.
 
@@ -54,7 +54,8 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use super::inhibit::{InhibitRule, Inhibitor};
-use super::routing::{GroupBy, Route, RouteNode, RouteSpec};
+use super::receivers::Integrations;
+use super::routing::{GroupBy, Route, RouteNode, RouteOptions, RouteSpec};
 use super::time_intervals::{self as ti, Location, TimeInterval, TimePeriod};
 use super::toml_reader::{Entry, Reader, join};
 use crate::catalog::CatalogError;
@@ -88,12 +89,11 @@ const PERIOD_KEYS: [&str; 6] = [
 ];
 const TIMES_KEYS: [&str; 2] = ["start_time", "end_time"];
 
-/// A receiver: its name and its outlet settings, unread.
+/// A receiver: its name and its integrations (outlets).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receiver {
     pub name: String,
-    /// Everything in its `[[receivers]]` table but `name`.
-    pub settings: toml::Table,
+    pub integrations: Integrations,
     pub line: usize,
 }
 
@@ -135,8 +135,12 @@ impl AlertsConfig {
     /// Whether `route` is muted at `now`: one of its mute intervals
     /// contains `now`, or it has active intervals and none contains `now`.
     pub fn is_muted(&self, route: &RouteNode, now: Timestamp) -> bool {
+        self.is_muted_options(&route.options, now)
+    }
+
+    /// [`Self::is_muted`] for a route's options.
+    pub fn is_muted_options(&self, opts: &RouteOptions, now: Timestamp) -> bool {
         let contains = |name: &String| self.time_interval(name).is_some_and(|t| t.contains(now));
-        let opts = &route.options;
         opts.mute_time_intervals.iter().any(contains)
             || (!opts.active_time_intervals.is_empty()
                 && !opts.active_time_intervals.iter().any(contains))
@@ -385,9 +389,16 @@ impl Loader<'_> {
                 .cloned()
                 .unwrap_or_default();
             settings.remove("name");
+            let integrations = match Integrations::parse(&settings) {
+                Ok(i) => i,
+                Err(message) => {
+                    self.r.error(item.span(), &path, message);
+                    continue;
+                }
+            };
             out.push(Receiver {
                 name,
-                settings,
+                integrations,
                 line: self.r.line(item.span().start),
             });
         }

@@ -15,11 +15,13 @@
 //! `group_wait`, retrying outlets and the receivers' own settings belong to
 //! the engine, the store and the connectors.
 
+pub mod aggregation;
 pub mod config;
 pub mod inhibit;
 pub mod labels;
 pub mod matchers;
 pub mod payload;
+pub mod receivers;
 pub mod routing;
 pub mod silences;
 pub mod time_intervals;

@@ -1,7 +1,9 @@
 //! Alerts in and out: `POST /alerts/alertmanager` (an Alertmanager
 //! `webhook_config`'s notifications), `POST /alerts` (Alertmanager's
 //! `/api/v2/alerts` array as Prometheus sends it, PagerDuty Events v2, or
-//! Switchboard's own JSON, told apart by their shape), and `GET /alerts`.
+//! Switchboard's own JSON, told apart by their shape), `GET /alerts`, one
+//! alert with its groups and notifications (`GET /alerts/{fingerprint}`),
+//! the aggregation groups and the deliveries of notifications.
 //! Reading the formats is `core::alerts::payload`'s; keeping them the
 //! engine's.
 
@@ -14,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::Timestamp;
 use switchboard_core::alerts::payload::{self, Source};
 use switchboard_core::token::Scope;
-use switchboard_engine::alerts::IngestSummary;
-use switchboard_store::StoredAlert;
+use switchboard_engine::alerts::{GroupView, IngestSummary};
+use switchboard_store::{StoredAlert, StoredDelivery};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::caller::Caller;
-use crate::dto::{RawBody, field_error, page_limit};
+use crate::dto::{PathText, RawBody, field_error, page_limit};
 use crate::error::{ApiError, ErrorBody};
 
 /// What an ingest did.
@@ -189,6 +191,154 @@ pub async fn list(
     let limit = page_limit(query.limit, 500, 5000)?;
     let alerts = state.engine.alerts(firing_only, limit).await?;
     Ok(Json(alerts.into_iter().map(AlertDto::from).collect()))
+}
+
+/// An aggregation group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDto {
+    /// Alertmanager's group key: the route's key and the group labels.
+    pub group_key: String,
+    pub receiver: String,
+    pub labels: BTreeMap<String, String>,
+    /// The route in `alerts.toml`, e.g. `route.routes[1]`.
+    pub route: String,
+    /// How many alerts it holds.
+    pub alerts: usize,
+    pub created_at: String,
+    pub next_flush_at: String,
+}
+
+impl From<GroupView> for GroupDto {
+    fn from(g: GroupView) -> Self {
+        Self {
+            group_key: g.group_key,
+            receiver: g.receiver,
+            labels: g.labels,
+            route: g.route,
+            alerts: g.alerts,
+            created_at: g.created_at.to_string(),
+            next_flush_at: g.next_flush_at.to_string(),
+        }
+    }
+}
+
+/// A notification's delivery and its attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryDto {
+    pub id: i64,
+    pub group_key: String,
+    pub receiver: String,
+    /// The receiver's outlet, e.g. `webhook[0]`.
+    pub integration: String,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub status: String,
+    /// `firing` or `resolved`.
+    pub notification_status: String,
+    /// How many alerts it lists.
+    pub alerts: usize,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+impl From<StoredDelivery> for DeliveryDto {
+    fn from(d: StoredDelivery) -> Self {
+        let pending = d.status == switchboard_store::DeliveryStatus::Pending;
+        Self {
+            id: d.id,
+            group_key: d.group_key,
+            receiver: d.receiver,
+            integration: d.integration,
+            status: d.status.as_str().to_owned(),
+            notification_status: d.notification["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            alerts: d.notification["alerts"].as_array().map_or(0, Vec::len),
+            attempts: d.attempts,
+            last_error: d.last_error,
+            created_at: d.created_at.to_string(),
+            next_attempt_at: pending.then(|| d.next_attempt_at.to_string()),
+            delivered_at: d.delivered_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// One alert, the groups it is in and their notifications.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertDetailDto {
+    pub alert: AlertDto,
+    pub groups: Vec<GroupDto>,
+    /// Newest first.
+    pub deliveries: Vec<DeliveryDto>,
+}
+
+/// One alert by fingerprint, with its groups and their notifications.
+#[utoipa::path(
+    get, path = "/alerts/{fingerprint}", tag = "alerts",
+    params(("fingerprint" = String, Path, description = "16 hex digits")),
+    responses((status = 200, body = AlertDetailDto), (status = 404, body = ErrorBody))
+)]
+pub async fn detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathText(fingerprint): PathText,
+) -> Result<Json<AlertDetailDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see alerts")
+        .await?;
+    let Some(d) = state.engine.alert(&fingerprint).await? else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no alert with fingerprint `{fingerprint}`"),
+        ));
+    };
+    Ok(Json(AlertDetailDto {
+        alert: d.alert.into(),
+        groups: d.groups.into_iter().map(GroupDto::from).collect(),
+        deliveries: d.deliveries.into_iter().map(DeliveryDto::from).collect(),
+    }))
+}
+
+/// The aggregation groups, as routing made them.
+#[utoipa::path(
+    get, path = "/alerts/groups", tag = "alerts",
+    responses((status = 200, body = Vec<GroupDto>))
+)]
+pub async fn groups(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<GroupDto>>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see alerts")
+        .await?;
+    Ok(Json(
+        state
+            .engine
+            .alert_groups()
+            .into_iter()
+            .map(GroupDto::from)
+            .collect(),
+    ))
+}
+
+/// Recent deliveries of notifications, newest first.
+#[utoipa::path(
+    get, path = "/alerts/deliveries", tag = "alerts",
+    responses((status = 200, body = Vec<DeliveryDto>))
+)]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<DeliveryDto>>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Read, "see alerts")
+        .await?;
+    let list = state.engine.deliveries(200).await?;
+    Ok(Json(list.into_iter().map(DeliveryDto::from).collect()))
 }
 
 #[cfg(test)]

@@ -9,4 +9,5 @@ pub mod chat;
 pub mod executions;
 pub mod hosts;
 pub mod ops;
+pub mod silences;
 pub mod tokens;

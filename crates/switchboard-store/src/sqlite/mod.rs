@@ -26,9 +26,12 @@ use switchboard_core::{
 };
 
 use crate::{
-    ArtifactInfo, CatalogLoad, ExecutionFilter, Finish, NewExecution, NewToken, Store, StoreError,
-    StoredAlert,
+    ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord, NewExecution,
+    NewToken, Store, StoreError, StoredAlert, StoredDelivery, StoredGroup, StoredLogEntry,
+    StoredSilence,
 };
+
+mod alerts;
 
 /// The columns of an [`ExecutionRow`], as a literal for `concat!`.
 macro_rules! columns {
@@ -372,40 +375,8 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<(), StoreError> {
-        let json = |m: &std::collections::BTreeMap<String, String>| {
-            serde_json::to_string(m).map_err(|e| StoreError::Corrupt(format!("alert: {e}")))
-        };
-        let mut tx = self.writer.begin().await?;
-        for a in alerts {
-            // A firing alert that goes on firing keeps its start; one that
-            // fires again after it resolved starts anew.
-            sqlx::query(
-                "INSERT INTO alerts (fingerprint, labels, annotations, status, starts_at, ends_at, \
-                 updated_at, source, generator_url, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, \
-                 annotations = excluded.annotations, \
-                 starts_at = CASE WHEN alerts.status = 'firing' \
-                   THEN MIN(alerts.starts_at, excluded.starts_at) ELSE excluded.starts_at END, \
-                 status = excluded.status, ends_at = excluded.ends_at, updated_at = excluded.updated_at, \
-                 source = excluded.source, generator_url = excluded.generator_url, \
-                 dedup_key = COALESCE(excluded.dedup_key, alerts.dedup_key)",
-            )
-            .bind(&a.fingerprint)
-            .bind(json(&a.labels)?)
-            .bind(json(&a.annotations)?)
-            .bind(if a.firing { "firing" } else { "resolved" })
-            .bind(a.starts_at.micros())
-            .bind(a.ends_at.map(Timestamp::micros))
-            .bind(a.updated_at.micros())
-            .bind(&a.source)
-            .bind(a.generator_url.as_deref())
-            .bind(a.dedup_key.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<Vec<StoredAlert>, StoreError> {
+        self.upsert_alerts_impl(alerts).await
     }
 
     async fn list_alerts(
@@ -413,75 +384,87 @@ impl Store for SqliteStore {
         firing_only: bool,
         limit: u32,
     ) -> Result<Vec<StoredAlert>, StoreError> {
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            i64,
-            Option<i64>,
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT fingerprint, labels, annotations, status, starts_at, ends_at, updated_at, source, \
-             generator_url, dedup_key FROM alerts WHERE (? = 0 OR status = 'firing') \
-             ORDER BY status = 'firing' DESC, updated_at DESC LIMIT ?",
-        )
-        .bind(firing_only)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
-        let map = |text: &str| {
-            serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("alert: {e}")))
-        };
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredAlert {
-                    fingerprint: r.0,
-                    labels: map(&r.1)?,
-                    annotations: map(&r.2)?,
-                    firing: r.3 == "firing",
-                    starts_at: Timestamp(r.4),
-                    ends_at: r.5.map(Timestamp),
-                    updated_at: Timestamp(r.6),
-                    source: r.7,
-                    generator_url: r.8,
-                    dedup_key: r.9,
-                })
-            })
-            .collect()
+        self.list_alerts_impl(firing_only, limit).await
     }
 
     async fn resolve_due_alerts(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alerts SET status = 'resolved', updated_at = ? \
-             WHERE status = 'firing' AND ends_at IS NOT NULL AND ends_at <= ?",
-        )
-        .bind(now.micros())
-        .bind(now.micros())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        self.resolve_due_alerts_impl(now).await
     }
 
     async fn resolve_alert_by_dedup_key(
         &self,
         dedup_key: &str,
         now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? \
-             WHERE dedup_key = ? AND status = 'firing'",
-        )
-        .bind(now.micros())
-        .bind(now.micros())
-        .bind(dedup_key)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+    ) -> Result<Option<StoredAlert>, StoreError> {
+        self.resolve_alert_by_dedup_key_impl(dedup_key, now).await
+    }
+
+    async fn alerts_to_regroup(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        self.alerts_to_regroup_impl().await
+    }
+
+    async fn save_alert_groups(&self, groups: &[StoredGroup]) -> Result<(), StoreError> {
+        self.save_alert_groups_impl(groups).await
+    }
+
+    async fn alert_groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        self.alert_groups_impl().await
+    }
+
+    async fn delete_alert_groups(&self, ids: &[(String, String)]) -> Result<(), StoreError> {
+        self.delete_alert_groups_impl(ids).await
+    }
+
+    async fn notification_log(&self) -> Result<Vec<StoredLogEntry>, StoreError> {
+        self.notification_log_impl().await
+    }
+
+    async fn record_flushes(&self, flushes: &[FlushRecord]) -> Result<(), StoreError> {
+        self.record_flushes_impl(flushes).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.due_deliveries_impl(now, limit).await
+    }
+
+    async fn record_delivery_attempt(
+        &self,
+        id: i64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        self.record_delivery_attempt_impl(id, attempt).await
+    }
+
+    async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError> {
+        self.insert_silence_impl(silence).await
+    }
+
+    async fn silences(
+        &self,
+        ends_after: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<StoredSilence>, StoreError> {
+        self.silences_impl(ends_after, limit).await
+    }
+
+    async fn expire_silence(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<StoredSilence>, StoreError> {
+        self.expire_silence_impl(id, now).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        group_keys: &[String],
+        limit: u32,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        self.list_deliveries_impl(group_keys, limit).await
     }
 
     async fn artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactInfo>, StoreError> {

@@ -5,7 +5,10 @@ use switchboard_core::{
     ActionName, Approval, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
     Timestamp,
 };
-use switchboard_store::{ExecutionFilter, Finish, NewExecution, Store, StoredAlert};
+use switchboard_store::{
+    DeliveryAttempt, DeliveryStatus, ExecutionFilter, Finish, FlushRecord, NewDelivery,
+    NewExecution, Store, StoredAlert, StoredGroup, StoredLogEntry, StoredSilence,
+};
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
@@ -459,11 +462,13 @@ async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
         ])
         .await
         .unwrap();
-    // Sent again while firing: the start stays the first one.
-    store
+    // Sent again while firing: the start stays the first one, and the
+    // alert as kept says so.
+    let kept = store
         .upsert_alerts(&[alert("a", true, 500, Some(2_000))])
         .await
         .unwrap();
+    assert_eq!(kept[0].starts_at, Timestamp(100));
     let listed = store.list_alerts(true, 10).await.unwrap();
     let a = listed.iter().find(|x| x.fingerprint == "a").unwrap();
     assert_eq!(
@@ -491,21 +496,218 @@ async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
     let mut keyed = alert("c", true, 100, None);
     keyed.dedup_key = Some("disk-db-1".to_owned());
     store.upsert_alerts(&[keyed]).await.unwrap();
+    let resolved = store
+        .resolve_alert_by_dedup_key("disk-db-1", Timestamp(4_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            resolved.fingerprint.as_str(),
+            resolved.firing,
+            resolved.ends_at
+        ),
+        ("c", false, Some(Timestamp(4_000)))
+    );
     assert!(
         store
             .resolve_alert_by_dedup_key("disk-db-1", Timestamp(4_000))
             .await
             .unwrap()
-    );
-    assert!(
-        !store
-            .resolve_alert_by_dedup_key("disk-db-1", Timestamp(4_000))
-            .await
-            .unwrap()
+            .is_none()
     );
     let all = store.list_alerts(false, 10).await.unwrap();
     let c = all.iter().find(|x| x.fingerprint == "c").unwrap();
     assert!(!c.firing);
     // Firing ones come first.
     assert!(all[0].firing && !all[all.len() - 1].firing);
+}
+
+fn group(key: &str, next: i64) -> StoredGroup {
+    StoredGroup {
+        group_key: key.to_owned(),
+        receiver: "ops".to_owned(),
+        labels: [("alertname".to_owned(), "DiskFull".to_owned())].into(),
+        route: "route".to_owned(),
+        created_at: Timestamp(10),
+        next_flush_at: Timestamp(next),
+        flushed: false,
+    }
+}
+
+#[tokio::test]
+async fn groups_the_notification_log_and_deliveries_are_kept() {
+    let (_dir, store) = sqlite().await;
+    store
+        .upsert_alerts(&[
+            alert("00000000000000aa", true, 100, None),
+            alert("00000000000000bb", false, 100, Some(200)),
+            alert("00000000000000cc", false, 100, Some(200)),
+        ])
+        .await
+        .unwrap();
+    store
+        .save_alert_groups(&[group("g1", 1_000), group("g2", 1_000)])
+        .await
+        .unwrap();
+    let flush = FlushRecord {
+        group: Some(StoredGroup {
+            flushed: true,
+            ..group("g1", 5_000)
+        }),
+        group_key: "g1".to_owned(),
+        receiver: "ops".to_owned(),
+        log: vec![StoredLogEntry {
+            group_key: "g1".to_owned(),
+            receiver: "ops".to_owned(),
+            integration: "webhook[0]".to_owned(),
+            firing: vec!["00000000000000aa".to_owned(), "00000000000000bb".to_owned()],
+            resolved: vec![],
+            sent_at: Timestamp(1_000),
+        }],
+        deliveries: vec![NewDelivery {
+            group_key: "g1".to_owned(),
+            receiver: "ops".to_owned(),
+            integration: "webhook[0]".to_owned(),
+            notification: serde_json::json!({"status": "firing", "alerts": [1, 2]}),
+            created_at: Timestamp(1_000),
+        }],
+    };
+    let ended = FlushRecord {
+        group: None,
+        group_key: "g2".to_owned(),
+        receiver: "ops".to_owned(),
+        log: vec![],
+        deliveries: vec![],
+    };
+    store.record_flushes(&[flush, ended]).await.unwrap();
+    let groups = store.alert_groups().await.unwrap();
+    assert_eq!(groups.len(), 1, "g2 ended");
+    assert_eq!(
+        (groups[0].next_flush_at, groups[0].flushed),
+        (Timestamp(5_000), true)
+    );
+    let log = store.notification_log().await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].firing.len(), 2);
+    // To regroup: the firing alert, and the resolved one a receiver was
+    // told was firing; not the resolved one nobody heard of.
+    let mut regroup: Vec<String> = store
+        .alerts_to_regroup()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.fingerprint)
+        .collect();
+    regroup.sort();
+    assert_eq!(regroup, ["00000000000000aa", "00000000000000bb"]);
+
+    // A delivery: due, retried, then delivered; the error is kept.
+    let due = store.due_deliveries(Timestamp(1_000), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].status, DeliveryStatus::Pending);
+    assert_eq!(due[0].notification["alerts"][1], 2);
+    let id = due[0].id;
+    store
+        .record_delivery_attempt(
+            id,
+            &DeliveryAttempt {
+                status: DeliveryStatus::Pending,
+                attempts: 1,
+                next_attempt_at: Timestamp(3_000),
+                error: Some("503".to_owned()),
+                delivered_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_deliveries(Timestamp(2_999), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .record_delivery_attempt(
+            id,
+            &DeliveryAttempt {
+                status: DeliveryStatus::Delivered,
+                attempts: 2,
+                next_attempt_at: Timestamp(3_000),
+                error: None,
+                delivered_at: Some(Timestamp(3_000)),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_deliveries(Timestamp(9_999), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = store.list_deliveries(&["g1".to_owned()], 10).await.unwrap();
+    assert_eq!(listed[0].status, DeliveryStatus::Delivered);
+    assert_eq!(listed[0].attempts, 2);
+    assert_eq!(listed[0].last_error.as_deref(), Some("503"));
+    assert!(
+        store
+            .list_deliveries(&["g9".to_owned()], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .delete_alert_groups(&[("g1".to_owned(), "ops".to_owned())])
+        .await
+        .unwrap();
+    assert!(store.alert_groups().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn silences_are_kept_listed_and_expired() {
+    let (_dir, store) = sqlite().await;
+    let silence = StoredSilence {
+        id: "s1".to_owned(),
+        matchers: "{instance=\"db-1\"}".to_owned(),
+        starts_at: Timestamp(100),
+        ends_at: Timestamp(1_000),
+        created_by: "alice".to_owned(),
+        comment: "disk swap".to_owned(),
+        created_at: Timestamp(100),
+        updated_at: Timestamp(100),
+    };
+    store.insert_silence(&silence).await.unwrap();
+    let current = store.silences(Some(Timestamp(500)), 10).await.unwrap();
+    assert_eq!(current, std::slice::from_ref(&silence));
+    let expired = store
+        .expire_silence("s1", Timestamp(600))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(expired.ends_at, Timestamp(600));
+    assert!(
+        store
+            .silences(Some(Timestamp(600)), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.silences(None, 10).await.unwrap().len(), 1);
+    // Expiring again does not move its end later.
+    let again = store
+        .expire_silence("s1", Timestamp(900))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.ends_at, Timestamp(600));
+    assert!(
+        store
+            .expire_silence("nope", Timestamp(900))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -19,4 +19,5 @@ mod cli;
 mod fleet;
 mod harness;
 mod lifecycle;
+mod notifications;
 mod oidc;

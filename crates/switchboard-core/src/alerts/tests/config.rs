@@ -108,7 +108,7 @@ fn root_rules() {
 }
 
 #[test]
-fn receivers_keep_their_settings() {
+fn receivers_read_their_integrations() {
     let c = AlertsConfig::parse(
         r#"
 [route]
@@ -116,20 +116,63 @@ receiver = "ops"
 
 [[receivers]]
 name = "ops"
-room = "slack:#ops"
-retries = 3
-[receivers.email]
-to = ["oncall@example.com"]
+[[receivers.webhook_configs]]
+url = "https://hooks.example.com/a"
+hmac_secret = "env:HOOK"
+[[receivers.webhook_configs]]
+url = "http://127.0.0.1:9/b"
+send_resolved = false
+max_alerts = 10
+
+[[receivers]]
+name = "blackhole"
 "#,
     )
     .unwrap();
     let ops = c.receiver("ops").unwrap();
     assert_eq!(ops.line, 5);
-    assert!(!ops.settings.contains_key("name"));
-    assert_eq!(ops.settings["room"].as_str(), Some("slack:#ops"));
-    assert_eq!(ops.settings["retries"].as_integer(), Some(3));
-    assert!(ops.settings["email"].is_table());
+    let hooks = &ops.integrations.webhook_configs;
+    assert_eq!(hooks.len(), 2);
+    assert!(hooks[0].send_resolved, "webhooks send resolved by default");
+    assert_eq!(
+        hooks[0].hmac_secret.as_ref().unwrap().to_string(),
+        "env:HOOK"
+    );
+    assert!(!hooks[1].send_resolved);
+    assert_eq!(hooks[1].max_alerts, 10);
+    let names: Vec<_> = ops
+        .integrations
+        .list()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["webhook[0]", "webhook[1]"]);
+    assert!(
+        c.receiver("blackhole")
+            .unwrap()
+            .integrations
+            .list()
+            .is_empty()
+    );
     assert!(c.receiver("nobody").is_none());
+
+    let bad = |body: &str| {
+        lines(&format!(
+            "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n{body}"
+        ))
+    };
+    assert!(has(
+        &bad("room = \"x\"\n"),
+        "3 receivers[0]: unknown field `room`"
+    ));
+    assert!(has(
+        &bad("[[receivers.webhook_configs]]\nurl = \"ftp://x\"\n"),
+        "receivers[0]: webhook_configs[0].url: `ftp://x` is not an http"
+    ));
+    assert!(has(
+        &bad("[[receivers.webhook_configs]]\nurl = \"https://x\"\nhmac_secret = \"hunter2\"\n"),
+        "never the secret itself"
+    ));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! `alertmanager-webhook-v4.json` is the shared webhook sample, and the
 //! fingerprint vectors are in `labels.rs`).
 
+mod aggregation;
 mod config;
 mod inhibit;
 mod labels;

@@ -1,34 +1,59 @@
-//! Alerts received: what other systems report (Alertmanager, Prometheus,
+//! Alerts: what other systems report (Alertmanager, Prometheus,
 //! PagerDuty-style events, Switchboard's own JSON), normalized by
 //! `core::alerts::payload` and kept in the store by fingerprint, so that a
 //! restart loses none. A firing alert that names no end resolves after
-//! `resolve_timeout` unless it is sent again, as in Alertmanager.
+//! `resolve_timeout` unless it is sent again, as in Alertmanager. Each
+//! alert kept joins its groups in the `dispatcher`, which notifies the
+//! receivers through `delivery`; `silences` hold alerts back.
 //!
-//! Not here yet: routing, grouping, silences and notifications (the route
-//! tree and its rules are in `core::alerts`; the dispatcher that applies
-//! them is the next step), and acknowledgement.
+//! Not here yet: acknowledgement, escalation, automation rules, and the
+//! chat, email, PagerDuty and Opsgenie outlets.
+
+pub(crate) mod delivery;
+pub(crate) mod dispatcher;
+pub mod silences;
+pub mod webhook;
 
 use std::time::Duration;
 
 use switchboard_core::Timestamp;
-use switchboard_core::alerts::{Action, IncomingAlert};
-use switchboard_store::StoredAlert;
+use switchboard_core::alerts::{Action, Fingerprint, IncomingAlert};
+use switchboard_store::{StoredAlert, StoredDelivery};
+
+pub use dispatcher::GroupView;
+pub use silences::{NewSilence, SilenceView};
 
 use crate::{Engine, EngineError};
 
-/// How alerts are kept.
+/// How alerts are kept and notifications delivered.
 #[derive(Debug, Clone)]
 pub struct AlertSettings {
     /// How long a firing alert without an end stays firing unless renewed.
     pub resolve_timeout: Duration,
+    /// How many times a notification is tried before it is given up.
+    pub delivery_attempts: u32,
+    /// The wait after the first failed attempt; it doubles after each
+    /// (at most 5 minutes).
+    pub delivery_backoff: Duration,
 }
 
 impl Default for AlertSettings {
     fn default() -> Self {
         Self {
             resolve_timeout: Duration::from_secs(5 * 60),
+            delivery_attempts: 10,
+            delivery_backoff: Duration::from_secs(1),
         }
     }
+}
+
+/// One alert with the groups it is in and their notifications.
+#[derive(Debug, Clone)]
+pub struct AlertDetail {
+    pub alert: StoredAlert,
+    pub groups: Vec<GroupView>,
+    /// Deliveries of notifications of those groups, newest first.
+    pub deliveries: Vec<StoredDelivery>,
 }
 
 /// What an ingest did.
@@ -49,6 +74,7 @@ impl Engine {
         &self,
         incoming: Vec<IncomingAlert>,
     ) -> Result<IngestSummary, EngineError> {
+        let _gate = self.shared.alerting.regroup_gate.read().await;
         let now = Timestamp::now();
         let resolve_timeout = self.shared.config.alerts.resolve_timeout;
         let mut summary = IngestSummary::default();
@@ -62,15 +88,17 @@ impl Engine {
                 // A PagerDuty resolve names the alert by its key only.
                 Action::Resolve if alert.dedup_key.is_some() && alert.labels.len() <= 1 => {
                     let key = alert.dedup_key.as_deref().unwrap_or_default();
-                    if self
+                    match self
                         .shared
                         .store
                         .resolve_alert_by_dedup_key(key, now)
                         .await?
                     {
-                        summary.resolved += 1;
-                    } else {
-                        summary.ignored += 1;
+                        Some(kept) => {
+                            summary.resolved += 1;
+                            self.group_alerts(&[kept], now).await?;
+                        }
+                        None => summary.ignored += 1,
                     }
                     continue;
                 }
@@ -99,8 +127,56 @@ impl Engine {
                 dedup_key: alert.dedup_key,
             });
         }
-        self.shared.store.upsert_alerts(&records).await?;
+        let kept = self.shared.store.upsert_alerts(&records).await?;
+        self.group_alerts(&kept, now).await?;
         Ok(summary)
+    }
+
+    /// Puts alerts just kept into their groups, storing the groups created.
+    async fn group_alerts(&self, kept: &[StoredAlert], now: Timestamp) -> Result<(), EngineError> {
+        let created = self.shared.alerting.insert(kept, now);
+        if !created.is_empty() {
+            self.shared.store.save_alert_groups(&created).await?;
+            self.shared.alerting.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// One alert by fingerprint, with its groups and their deliveries.
+    pub async fn alert(&self, fingerprint: &str) -> Result<Option<AlertDetail>, EngineError> {
+        let Ok(fp) = fingerprint.parse::<Fingerprint>() else {
+            return Ok(None);
+        };
+        let Some(alert) = self
+            .alerts(false, u32::MAX)
+            .await?
+            .into_iter()
+            .find(|a| a.fingerprint.parse::<Fingerprint>() == Ok(fp))
+        else {
+            return Ok(None);
+        };
+        let groups = self.shared.alerting.groups_of(fp);
+        let keys: Vec<String> = groups.iter().map(|g| g.group_key.clone()).collect();
+        let deliveries = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.shared.store.list_deliveries(&keys, 100).await?
+        };
+        Ok(Some(AlertDetail {
+            alert,
+            groups,
+            deliveries,
+        }))
+    }
+
+    /// The aggregation groups.
+    pub fn alert_groups(&self) -> Vec<GroupView> {
+        self.shared.alerting.groups()
+    }
+
+    /// Recent deliveries of notifications, newest first.
+    pub async fn deliveries(&self, limit: u32) -> Result<Vec<StoredDelivery>, EngineError> {
+        Ok(self.shared.store.list_deliveries(&[], limit).await?)
     }
 
     /// The alerts kept, firing first; those whose end has come are

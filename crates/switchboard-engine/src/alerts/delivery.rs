@@ -1,0 +1,122 @@
+//! Delivering notifications: the worker that takes due deliveries from the
+//! store, sends each through its receiver's integration, and records every
+//! attempt — delivered, or retried with exponential backoff until
+//! `[alerts] delivery_attempts` is reached, then failed. A restart resumes
+//! pending deliveries where they stood.
+//!
+//! Not here: deciding what to send (the dispatcher), the wire formats (one
+//! file per outlet).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard_core::Timestamp;
+use switchboard_core::alerts::receivers::Integration;
+use switchboard_store::{DeliveryAttempt, DeliveryStatus, StoredDelivery};
+
+use super::webhook;
+use crate::Shared;
+
+/// How many deliveries are sent at once.
+const CONCURRENCY: usize = 8;
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often the worker looks for due retries when nothing wakes it.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The wait before attempt `attempts + 1`: `first`, doubling, at most
+/// [`MAX_BACKOFF`].
+pub(crate) fn backoff(first: Duration, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
+    first.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// Runs until the process ends.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    loop {
+        match shared.store.due_deliveries(Timestamp::now(), 64).await {
+            Ok(due) if !due.is_empty() => {
+                futures::stream::iter(due)
+                    .for_each_concurrent(CONCURRENCY, |d| attempt(&shared, d))
+                    .await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the deliveries owed"),
+        }
+        tokio::select! {
+            () = shared.alerting.deliveries.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn attempt(shared: &Shared, d: StoredDelivery) {
+    let outcome = match integration(shared, &d) {
+        Some(Integration::Webhook(config)) => webhook::send(&config, &d.notification).await,
+        None => Err(format!(
+            "receiver `{}` has no integration `{}` any more",
+            d.receiver, d.integration
+        )),
+    };
+    let settings = &shared.config.alerts;
+    let attempts = d.attempts + 1;
+    let now = Timestamp::now();
+    let record = match &outcome {
+        Ok(()) => DeliveryAttempt {
+            status: DeliveryStatus::Delivered,
+            attempts,
+            next_attempt_at: now,
+            error: None,
+            delivered_at: Some(now),
+        },
+        Err(error) => {
+            let give_up = attempts >= settings.delivery_attempts;
+            if give_up {
+                tracing::warn!(receiver = %d.receiver, integration = %d.integration, %error, attempts, "notification not delivered; giving up");
+            } else {
+                tracing::info!(receiver = %d.receiver, integration = %d.integration, %error, attempts, "notification not delivered; will retry");
+            }
+            DeliveryAttempt {
+                status: if give_up {
+                    DeliveryStatus::Failed
+                } else {
+                    DeliveryStatus::Pending
+                },
+                attempts,
+                next_attempt_at: now.after(backoff(settings.delivery_backoff, attempts)),
+                error: Some(error.clone()),
+                delivered_at: None,
+            }
+        }
+    };
+    if let Err(e) = shared.store.record_delivery_attempt(d.id, &record).await {
+        tracing::warn!(error = %e, id = d.id, "cannot record a delivery attempt");
+    }
+}
+
+fn integration(shared: &Shared, d: &StoredDelivery) -> Option<Integration> {
+    let config = shared.catalog().alerts.clone()?;
+    config
+        .receiver(&d.receiver)?
+        .integrations
+        .list()
+        .into_iter()
+        .find(|(name, _)| *name == d.integration)
+        .map(|(_, i)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let s = Duration::from_secs;
+        let waits: Vec<_> = (1..=12).map(|n| backoff(s(1), n)).collect();
+        assert_eq!(&waits[..5], &[s(1), s(2), s(4), s(8), s(16)]);
+        assert_eq!(waits[9], s(300));
+        assert_eq!(backoff(s(1), u32::MAX), s(300));
+    }
+}

@@ -1,0 +1,386 @@
+//! The alert dispatcher: holds the aggregation groups
+//! ([`switchboard_core::alerts::aggregation`]) built from the alerts kept,
+//! wakes when a group is due, flushes it — applying silences, inhibition
+//! and the route's time intervals — and records, in one store transaction
+//! per tick, each group's new state, what each receiver integration was
+//! told (the notification log) and the deliveries owed.
+//!
+//! The store is the truth: at start-up, after a catalog reload that changes
+//! `alerts.toml`, and after a failed write, the groups are rebuilt from the
+//! stored alerts, groups and log, so a restart loses neither a group's
+//! timers nor a resolved notice owed.
+//!
+//! Not here: sending (`delivery`), the wire formats (`webhook`), reading
+//! `alerts.toml` (core).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_core::Timestamp;
+use switchboard_core::alerts::aggregation::{
+    Aggregator, Alert, Group, GroupId, Integration as Told, LogEntry, Mutes, Notification,
+};
+use switchboard_core::alerts::receivers::Integration;
+use switchboard_core::alerts::{AlertsConfig, Fingerprint, LabelSet, Silence};
+use switchboard_store::{FlushRecord, NewDelivery, StoredAlert, StoredGroup, StoredLogEntry};
+use tokio::sync::Notify;
+
+use super::webhook;
+use crate::{EngineError, Shared};
+
+/// The longest the dispatcher sleeps without looking (silences that end,
+/// alerts whose end comes, a catalog that changed).
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// The dispatcher's state, shared by ingest (which adds alerts) and the
+/// timer (which flushes).
+#[derive(Default)]
+pub(crate) struct Dispatcher {
+    state: Mutex<State>,
+    /// Held shared while alerts are kept and grouped, exclusively while
+    /// the groups are rebuilt from the store, so no alert kept meanwhile
+    /// is missed by both.
+    pub(crate) regroup_gate: tokio::sync::RwLock<()>,
+    /// Wakes the timer: a group was created.
+    pub(crate) wake: Notify,
+    /// Wakes the delivery worker: deliveries were recorded.
+    pub(crate) deliveries: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    /// The configuration the groups were built with; `None` until loaded
+    /// (and after a failed write, so the next tick rebuilds).
+    config: Option<Arc<AlertsConfig>>,
+    agg: Aggregator,
+    log: HashMap<(GroupId, String), LogEntry>,
+    silences: Vec<Silence>,
+}
+
+impl Dispatcher {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Groups alerts just kept; returns the groups created (to be stored).
+    pub(crate) fn insert(&self, kept: &[StoredAlert], now: Timestamp) -> Vec<StoredGroup> {
+        let mut state = self.state();
+        let Some(config) = state.config.clone() else {
+            // Not loaded: the rebuild reads them from the store.
+            return Vec::new();
+        };
+        let mut created = Vec::new();
+        for stored in kept {
+            let Some(alert) = to_alert(stored) else {
+                continue;
+            };
+            for id in state.agg.insert(&config.route, Arc::new(alert), now) {
+                if let Some(g) = state.agg.group(&id) {
+                    created.push(stored_group(g));
+                }
+            }
+        }
+        created
+    }
+
+    /// Whether the groups were built with `config`.
+    fn built_with(&self, config: Option<&Arc<AlertsConfig>>) -> bool {
+        let state = self.state();
+        match (&state.config, config) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The groups an alert is in.
+    pub(crate) fn groups_of(&self, fingerprint: Fingerprint) -> Vec<GroupView> {
+        let state = self.state();
+        state
+            .agg
+            .groups()
+            .filter(|g| g.alerts.contains_key(&fingerprint))
+            .map(GroupView::of)
+            .collect()
+    }
+
+    /// Every group.
+    pub(crate) fn groups(&self) -> Vec<GroupView> {
+        self.state().agg.groups().map(GroupView::of).collect()
+    }
+
+    pub(crate) fn set_silences(&self, silences: Vec<Silence>) {
+        self.state().silences = silences;
+    }
+}
+
+/// A group as shown to people.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupView {
+    pub group_key: String,
+    pub receiver: String,
+    pub labels: BTreeMap<String, String>,
+    pub route: String,
+    pub alerts: usize,
+    pub created_at: Timestamp,
+    pub next_flush_at: Timestamp,
+}
+
+impl GroupView {
+    fn of(g: &Group) -> Self {
+        Self {
+            group_key: g.id.key.clone(),
+            receiver: g.id.receiver.clone(),
+            labels: g.labels.as_map().clone(),
+            route: g.route_path.clone(),
+            alerts: g.alerts.len(),
+            created_at: g.created_at,
+            next_flush_at: g.next_flush,
+        }
+    }
+}
+
+fn to_alert(stored: &StoredAlert) -> Option<Alert> {
+    let labels = LabelSet::from_pairs(stored.labels.iter()).ok()?;
+    Some(Alert {
+        fingerprint: labels.fingerprint(),
+        labels,
+        annotations: stored.annotations.clone(),
+        starts_at: stored.starts_at,
+        ends_at: stored.ends_at,
+        updated_at: stored.updated_at,
+        generator_url: stored.generator_url.clone(),
+    })
+}
+
+fn stored_group(g: &Group) -> StoredGroup {
+    StoredGroup {
+        group_key: g.id.key.clone(),
+        receiver: g.id.receiver.clone(),
+        labels: g.labels.as_map().clone(),
+        route: g.route_path.clone(),
+        created_at: g.created_at,
+        next_flush_at: g.next_flush,
+        flushed: g.flushed,
+    }
+}
+
+fn fingerprints(list: &[String]) -> std::collections::BTreeSet<Fingerprint> {
+    list.iter().filter_map(|f| f.parse().ok()).collect()
+}
+
+fn hex(set: &std::collections::BTreeSet<Fingerprint>) -> Vec<String> {
+    set.iter().map(ToString::to_string).collect()
+}
+
+/// Rebuilds the groups from the store for `config`.
+async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineError> {
+    let _gate = shared.alerting.regroup_gate.write().await;
+    let store = &shared.store;
+    let stored_groups = store.alert_groups().await?;
+    let log = store.notification_log().await?;
+    let alerts = store.alerts_to_regroup().await?;
+    let silences = super::silences::active(shared).await?;
+    let now = Timestamp::now();
+    let mut agg = Aggregator::new();
+    for stored in &alerts {
+        if let Some(alert) = to_alert(stored) {
+            agg.insert(&config.route, Arc::new(alert), now);
+        }
+    }
+    let mut gone = Vec::new();
+    for g in &stored_groups {
+        let id = GroupId {
+            key: g.group_key.clone(),
+            receiver: g.receiver.clone(),
+        };
+        if agg.group(&id).is_some() {
+            agg.restore(&id, g.created_at, g.next_flush_at, g.flushed);
+        } else {
+            gone.push((g.group_key.clone(), g.receiver.clone()));
+        }
+    }
+    let known: std::collections::HashSet<(&str, &str)> = stored_groups
+        .iter()
+        .map(|g| (g.group_key.as_str(), g.receiver.as_str()))
+        .collect();
+    let new: Vec<StoredGroup> = agg
+        .groups()
+        .filter(|g| !known.contains(&(g.id.key.as_str(), g.id.receiver.as_str())))
+        .map(stored_group)
+        .collect();
+    store.save_alert_groups(&new).await?;
+    store.delete_alert_groups(&gone).await?;
+    let log = log
+        .into_iter()
+        .map(|e| {
+            let id = GroupId {
+                key: e.group_key,
+                receiver: e.receiver,
+            };
+            let entry = LogEntry {
+                firing: fingerprints(&e.firing),
+                resolved: fingerprints(&e.resolved),
+                sent_at: e.sent_at,
+            };
+            ((id, e.integration), entry)
+        })
+        .collect();
+    tracing::info!(
+        alerts = alerts.len(),
+        groups = agg.len(),
+        "alert groups rebuilt from the store"
+    );
+    let mut state = shared.alerting.state();
+    *state = State {
+        config: Some(config),
+        agg,
+        log,
+        silences,
+    };
+    Ok(())
+}
+
+/// Flushes every group due at `now`; returns what to store.
+fn flush_due(state: &mut State, public_url: Option<&str>, now: Timestamp) -> Vec<FlushRecord> {
+    let Some(config) = state.config.clone() else {
+        return Vec::new();
+    };
+    let due = state.agg.due(now);
+    if due.is_empty() {
+        return Vec::new();
+    }
+    let firing = state.agg.firing_labels(now);
+    let inhibitor = config.inhibitor();
+    let silences = std::mem::take(&mut state.silences);
+    let mut records = Vec::with_capacity(due.len());
+    for id in due {
+        let Some(route_muted) = state
+            .agg
+            .group(&id)
+            .map(|g| config.is_muted_options(&g.options, now))
+        else {
+            continue;
+        };
+        let integrations = config
+            .receiver(&id.receiver)
+            .map(|r| r.integrations.list())
+            .unwrap_or_default();
+        // What each integration was last told, copied: the log is written
+        // below.
+        let last: Vec<Option<LogEntry>> = integrations
+            .iter()
+            .map(|(name, _)| state.log.get(&(id.clone(), name.clone())).cloned())
+            .collect();
+        let told: Vec<Told<'_>> = integrations
+            .iter()
+            .zip(&last)
+            .map(|((_, integration), last)| Told {
+                last: last.as_ref(),
+                send_resolved: integration.send_resolved(),
+            })
+            .collect();
+        let mutes = Mutes {
+            silences: &silences,
+            inhibitor: &inhibitor,
+            firing: &firing,
+            route_muted,
+        };
+        let flush = state.agg.flush(&id, now, &mutes, &told);
+        let mut record = FlushRecord {
+            group: state.agg.group(&id).map(stored_group),
+            group_key: id.key.clone(),
+            receiver: id.receiver.clone(),
+            log: Vec::new(),
+            deliveries: Vec::new(),
+        };
+        for ((name, integration), decision) in integrations.iter().zip(flush.decisions) {
+            if let Some(entry) = decision.log {
+                record.log.push(StoredLogEntry {
+                    group_key: id.key.clone(),
+                    receiver: id.receiver.clone(),
+                    integration: name.clone(),
+                    firing: hex(&entry.firing),
+                    resolved: hex(&entry.resolved),
+                    sent_at: entry.sent_at,
+                });
+                state.log.insert((id.clone(), name.clone()), entry);
+            }
+            if let Some(n) = decision.notification {
+                record.deliveries.push(NewDelivery {
+                    group_key: id.key.clone(),
+                    receiver: id.receiver.clone(),
+                    integration: name.clone(),
+                    notification: notification_body(&n, integration, public_url, now),
+                    created_at: now,
+                });
+            }
+        }
+        records.push(record);
+    }
+    state.silences = silences;
+    records
+}
+
+/// What a delivery carries: Alertmanager's webhook body (version 4), the
+/// one description every outlet renders from.
+fn notification_body(
+    n: &Notification,
+    integration: &Integration,
+    public_url: Option<&str>,
+    now: Timestamp,
+) -> serde_json::Value {
+    let max_alerts = match integration {
+        Integration::Webhook(w) => w.max_alerts,
+    };
+    webhook::body(n, public_url.unwrap_or_default(), max_alerts, now)
+}
+
+/// The dispatcher's timer: flushes groups as they fall due, until the
+/// process ends.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    loop {
+        let config = shared.catalog().alerts.clone();
+        let wait = match config {
+            None => IDLE_TICK,
+            Some(config) => match tick(&shared, config).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::warn!(error = %e, "alert dispatch failed; rebuilding from the store");
+                    shared.alerting.state().config = None;
+                    IDLE_TICK
+                }
+            },
+        };
+        tokio::select! {
+            () = shared.alerting.wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One round: (re)load when needed, flush what is due, store it; returns
+/// how long until the next group is due.
+async fn tick(shared: &Shared, config: Arc<AlertsConfig>) -> Result<Duration, EngineError> {
+    if !shared.alerting.built_with(Some(&config)) {
+        load(shared, config).await?;
+    }
+    let silences = super::silences::active(shared).await?;
+    shared.alerting.set_silences(silences);
+    let now = Timestamp::now();
+    let public_url = shared.config.chat.public_url.clone();
+    let records = {
+        let mut state = shared.alerting.state();
+        flush_due(&mut state, public_url.as_deref(), now)
+    };
+    if !records.is_empty() {
+        shared.store.record_flushes(&records).await?;
+        if records.iter().any(|r| !r.deliveries.is_empty()) {
+            shared.alerting.deliveries.notify_one();
+        }
+    }
+    let next = shared.alerting.state().agg.next_due();
+    Ok(next.map_or(IDLE_TICK, |at| Timestamp::now().until(at).min(IDLE_TICK)))
+}

@@ -1,0 +1,479 @@
+//! Alerts in SQLite: the alerts received, the aggregation groups, the
+//! notification log and the deliveries (migrations 0008 and 0009).
+//! Fingerprint sets are JSON arrays of hex strings; label sets JSON
+//! objects.
+
+use std::collections::BTreeMap;
+
+use sqlx::{QueryBuilder, Sqlite};
+use switchboard_core::Timestamp;
+
+use super::SqliteStore;
+use crate::{
+    DeliveryAttempt, DeliveryStatus, FlushRecord, StoreError, StoredAlert, StoredDelivery,
+    StoredGroup, StoredLogEntry, StoredSilence,
+};
+
+/// The columns of an [`AlertRow`], as a literal for `concat!`.
+macro_rules! alert_columns {
+    () => {
+        "fingerprint, labels, annotations, status, starts_at, ends_at, updated_at, source, \
+         generator_url, dedup_key"
+    };
+}
+
+type AlertRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// The columns of a [`DeliveryRow`], as a literal for `concat!`.
+macro_rules! delivery_columns {
+    () => {
+        "id, group_key, receiver, integration, status, notification, attempts, next_attempt_at, \
+         last_error, created_at, delivered_at"
+    };
+}
+
+type DeliveryRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, e))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn alert(r: AlertRow) -> Result<StoredAlert, StoreError> {
+    Ok(StoredAlert {
+        fingerprint: r.0,
+        labels: from_json("alert labels", &r.1)?,
+        annotations: from_json("alert annotations", &r.2)?,
+        firing: r.3 == "firing",
+        starts_at: Timestamp(r.4),
+        ends_at: r.5.map(Timestamp),
+        updated_at: Timestamp(r.6),
+        source: r.7,
+        generator_url: r.8,
+        dedup_key: r.9,
+    })
+}
+
+fn delivery(r: DeliveryRow) -> Result<StoredDelivery, StoreError> {
+    Ok(StoredDelivery {
+        id: r.0,
+        group_key: r.1,
+        receiver: r.2,
+        integration: r.3,
+        status: DeliveryStatus::parse(&r.4)?,
+        notification: from_json("delivery", &r.5)?,
+        attempts: u32::try_from(r.6).unwrap_or(0),
+        next_attempt_at: Timestamp(r.7),
+        last_error: r.8,
+        created_at: Timestamp(r.9),
+        delivered_at: r.10.map(Timestamp),
+    })
+}
+
+impl SqliteStore {
+    pub(super) async fn upsert_alerts_impl(
+        &self,
+        alerts: &[StoredAlert],
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut kept = Vec::with_capacity(alerts.len());
+        for a in alerts {
+            // A firing alert that goes on firing keeps its start; one that
+            // fires again after it resolved starts anew.
+            let row: AlertRow = sqlx::query_as(concat!(
+                "INSERT INTO alerts (", alert_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, \
+                 annotations = excluded.annotations, \
+                 starts_at = CASE WHEN alerts.status = 'firing' \
+                   THEN MIN(alerts.starts_at, excluded.starts_at) ELSE excluded.starts_at END, \
+                 status = excluded.status, ends_at = excluded.ends_at, updated_at = excluded.updated_at, \
+                 source = excluded.source, generator_url = excluded.generator_url, \
+                 dedup_key = COALESCE(excluded.dedup_key, alerts.dedup_key) \
+                 RETURNING ", alert_columns!(), ""
+            ))
+            .bind(&a.fingerprint)
+            .bind(to_json("alert labels", &a.labels)?)
+            .bind(to_json("alert annotations", &a.annotations)?)
+            .bind(if a.firing { "firing" } else { "resolved" })
+            .bind(a.starts_at.micros())
+            .bind(a.ends_at.map(Timestamp::micros))
+            .bind(a.updated_at.micros())
+            .bind(&a.source)
+            .bind(a.generator_url.as_deref())
+            .bind(a.dedup_key.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+            kept.push(alert(row)?);
+        }
+        tx.commit().await?;
+        Ok(kept)
+    }
+
+    pub(super) async fn list_alerts_impl(
+        &self,
+        firing_only: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE (? = 0 OR status = 'firing') \
+             ORDER BY status = 'firing' DESC, updated_at DESC LIMIT ?"
+        ))
+        .bind(firing_only)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(alert).collect()
+    }
+
+    pub(super) async fn resolve_due_alerts_impl(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE alerts SET status = 'resolved', updated_at = ? \
+             WHERE status = 'firing' AND ends_at IS NOT NULL AND ends_at <= ?",
+        )
+        .bind(now.micros())
+        .bind(now.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn resolve_alert_by_dedup_key_impl(
+        &self,
+        dedup_key: &str,
+        now: Timestamp,
+    ) -> Result<Option<StoredAlert>, StoreError> {
+        let row: Option<AlertRow> = sqlx::query_as(concat!(
+            "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? \
+             WHERE dedup_key = ? AND status = 'firing' RETURNING ",
+            alert_columns!(),
+            ""
+        ))
+        .bind(now.micros())
+        .bind(now.micros())
+        .bind(dedup_key)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(alert).transpose()
+    }
+
+    pub(super) async fn alerts_to_regroup_impl(&self) -> Result<Vec<StoredAlert>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE status = 'firing' OR fingerprint IN \
+             (SELECT j.value FROM alert_notification_log AS l, json_each(l.firing) AS j)"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(alert).collect()
+    }
+
+    pub(super) async fn save_alert_groups_impl(
+        &self,
+        groups: &[StoredGroup],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for g in groups {
+            save_group(&mut tx, g).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn alert_groups_impl(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64, i64, bool)> = sqlx::query_as(
+            "SELECT group_key, receiver, labels, route, created_at, next_flush_at, flushed \
+             FROM alert_groups",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredGroup {
+                    group_key: r.0,
+                    receiver: r.1,
+                    labels: from_json::<BTreeMap<String, String>>("group labels", &r.2)?,
+                    route: r.3,
+                    created_at: Timestamp(r.4),
+                    next_flush_at: Timestamp(r.5),
+                    flushed: r.6,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn delete_alert_groups_impl(
+        &self,
+        ids: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for (key, receiver) in ids {
+            sqlx::query("DELETE FROM alert_groups WHERE group_key = ? AND receiver = ?")
+                .bind(key)
+                .bind(receiver)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn notification_log_impl(&self) -> Result<Vec<StoredLogEntry>, StoreError> {
+        let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT group_key, receiver, integration, firing, resolved, sent_at \
+             FROM alert_notification_log",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredLogEntry {
+                    group_key: r.0,
+                    receiver: r.1,
+                    integration: r.2,
+                    firing: from_json("notification log", &r.3)?,
+                    resolved: from_json("notification log", &r.4)?,
+                    sent_at: Timestamp(r.5),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn record_flushes_impl(
+        &self,
+        flushes: &[FlushRecord],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for f in flushes {
+            match &f.group {
+                Some(g) => save_group(&mut tx, g).await?,
+                None => {
+                    sqlx::query("DELETE FROM alert_groups WHERE group_key = ? AND receiver = ?")
+                        .bind(&f.group_key)
+                        .bind(&f.receiver)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            for e in &f.log {
+                sqlx::query(
+                    "INSERT INTO alert_notification_log \
+                     (group_key, receiver, integration, firing, resolved, sent_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (group_key, receiver, integration) DO UPDATE SET \
+                     firing = excluded.firing, resolved = excluded.resolved, sent_at = excluded.sent_at",
+                )
+                .bind(&e.group_key)
+                .bind(&e.receiver)
+                .bind(&e.integration)
+                .bind(to_json("notification log", &e.firing)?)
+                .bind(to_json("notification log", &e.resolved)?)
+                .bind(e.sent_at.micros())
+                .execute(&mut *tx)
+                .await?;
+            }
+            for d in &f.deliveries {
+                sqlx::query(
+                    "INSERT INTO alert_deliveries (group_key, receiver, integration, status, \
+                     notification, attempts, next_attempt_at, created_at) \
+                     VALUES (?, ?, ?, 'pending', ?, 0, ?, ?)",
+                )
+                .bind(&d.group_key)
+                .bind(&d.receiver)
+                .bind(&d.integration)
+                .bind(to_json("delivery", &d.notification)?)
+                .bind(d.created_at.micros())
+                .bind(d.created_at.micros())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn due_deliveries_impl(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM alert_deliveries \
+             WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
+        ))
+        .bind(now.micros())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(delivery).collect()
+    }
+
+    pub(super) async fn record_delivery_attempt_impl(
+        &self,
+        id: i64,
+        attempt: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, \
+             last_error = COALESCE(?, last_error), delivered_at = ? WHERE id = ?",
+        )
+        .bind(attempt.status.as_str())
+        .bind(i64::from(attempt.attempts))
+        .bind(attempt.next_attempt_at.micros())
+        .bind(attempt.error.as_deref())
+        .bind(attempt.delivered_at.map(Timestamp::micros))
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn list_deliveries_impl(
+        &self,
+        group_keys: &[String],
+        limit: u32,
+    ) -> Result<Vec<StoredDelivery>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM alert_deliveries"
+        ));
+        if !group_keys.is_empty() {
+            q.push(" WHERE group_key IN (");
+            let mut list = q.separated(", ");
+            for k in group_keys {
+                list.push_bind(k);
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+        let rows: Vec<DeliveryRow> = q.build_query_as().fetch_all(&self.reader).await?;
+        rows.into_iter().map(delivery).collect()
+    }
+}
+
+type SilenceRow = (String, String, i64, i64, String, String, i64, i64);
+
+fn silence(r: SilenceRow) -> StoredSilence {
+    StoredSilence {
+        id: r.0,
+        matchers: r.1,
+        starts_at: Timestamp(r.2),
+        ends_at: Timestamp(r.3),
+        created_by: r.4,
+        comment: r.5,
+        created_at: Timestamp(r.6),
+        updated_at: Timestamp(r.7),
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn insert_silence_impl(&self, s: &StoredSilence) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.matchers)
+        .bind(s.starts_at.micros())
+        .bind(s.ends_at.micros())
+        .bind(&s.created_by)
+        .bind(&s.comment)
+        .bind(s.created_at.micros())
+        .bind(s.updated_at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn silences_impl(
+        &self,
+        ends_after: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<StoredSilence>, StoreError> {
+        let rows: Vec<SilenceRow> = sqlx::query_as(
+            "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at \
+             FROM silences WHERE ends_at > ? ORDER BY created_at DESC LIMIT ?",
+        )
+        .bind(ends_after.map_or(i64::MIN, Timestamp::micros))
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(silence).collect())
+    }
+
+    pub(super) async fn expire_silence_impl(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<StoredSilence>, StoreError> {
+        let row: Option<SilenceRow> = sqlx::query_as(
+            "UPDATE silences SET ends_at = MIN(ends_at, ?), \
+             starts_at = MIN(starts_at, ?), updated_at = ? WHERE id = ? \
+             RETURNING id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at",
+        )
+        .bind(now.micros())
+        .bind(now.micros())
+        .bind(now.micros())
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(silence))
+    }
+}
+
+async fn save_group(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    g: &StoredGroup,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO alert_groups (group_key, receiver, labels, route, created_at, \
+         next_flush_at, flushed) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (group_key, receiver) DO UPDATE SET labels = excluded.labels, \
+         route = excluded.route, next_flush_at = excluded.next_flush_at, flushed = excluded.flushed",
+    )
+    .bind(&g.group_key)
+    .bind(&g.receiver)
+    .bind(to_json("group labels", &g.labels)?)
+    .bind(&g.route)
+    .bind(g.created_at.micros())
+    .bind(g.next_flush_at.micros())
+    .bind(g.flushed)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

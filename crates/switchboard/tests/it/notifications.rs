@@ -1,0 +1,290 @@
+//! Alerts out: routing, grouping, silences and webhook notifications
+//! through the real server — a webhook receiver in the test that checks
+//! each body's signature, refuses the first delivery (so it is retried),
+//! and sees the resolved notice after a restart.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::harness::{Server, copy_catalog, sample_catalog};
+
+const KEY: &str = "webhook-signing-key";
+
+#[derive(Default)]
+struct Sink {
+    /// Every request: whether it was accepted, its verified body.
+    received: Vec<(bool, Value)>,
+}
+
+/// A webhook receiver on loopback that refuses its first request.
+async fn webhook_sink() -> (String, Arc<Mutex<Sink>>) {
+    let sink = Arc::new(Mutex::new(Sink::default()));
+    let state = sink.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let state = state.clone();
+            async move {
+                let header = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let timestamp = header("x-switchboard-timestamp");
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
+                mac.update(format!("{timestamp}.").as_bytes());
+                mac.update(&body);
+                let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                assert_eq!(header("x-switchboard-signature"), expected, "signature");
+                let value: Value = serde_json::from_slice(&body).unwrap();
+                let mut sink = state.lock().unwrap();
+                let accept = !sink.received.is_empty();
+                sink.received.push((accept, value));
+                if accept {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, sink)
+}
+
+/// The accepted notifications so far.
+fn accepted(sink: &Mutex<Sink>) -> Vec<Value> {
+    sink.lock()
+        .unwrap()
+        .received
+        .iter()
+        .filter(|(ok, _)| *ok)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+async fn wait_for_notifications(sink: &Mutex<Sink>, count: usize) -> Vec<Value> {
+    for _ in 0..300 {
+        let got = accepted(sink);
+        if got.len() >= count {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{count} notifications never came: {:?}", accepted(sink));
+}
+
+fn instances(notification: &Value) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = notification["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["instance"].as_str().unwrap().to_owned(),
+                a["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+fn disk(instance: &str, status: &str) -> Value {
+    json!({"labels": {"alertname": "DiskFull", "instance": instance, "severity": "critical"},
+           "annotations": {"summary": format!("disk full on {instance}")},
+           "status": status})
+}
+
+#[tokio::test]
+async fn groups_notify_a_signed_webhook_with_retries_silences_and_a_resolved_notice_after_a_restart()
+ {
+    let (url, sink) = webhook_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    copy_catalog(&sample_catalog(), &catalog);
+    let key_file = dir.path().join("hook.key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    std::fs::write(
+        catalog.join("alerts.toml"),
+        format!(
+            r#"
+[route]
+receiver = "hook"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "1h"
+
+[[receivers]]
+name = "hook"
+[[receivers.webhook_configs]]
+url = "{url}"
+hmac_secret = "file:{}"
+"#,
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let mut server =
+        Server::start_with_config(&catalog, "[alerts]\ndelivery_backoff = \"200ms\"\n");
+
+    // A silence for one instance, made before its alert comes.
+    let (status, silence) = server
+        .post(
+            "/silences",
+            json!({"matchers": "instance=\"db-3\"", "duration": "1h", "comment": "disk being replaced"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{silence}");
+    assert_eq!(silence["state"], "active");
+
+    let (status, body) = server
+        .post(
+            "/alerts",
+            json!([
+                disk("db-1", "firing"),
+                disk("db-2", "firing"),
+                disk("db-3", "firing")
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // One notification for the group, after group_wait, without the
+    // silenced alert; the first attempt was refused and retried.
+    let got = wait_for_notifications(&sink, 1).await;
+    let first = &got[0];
+    assert_eq!(first["version"], "4");
+    assert_eq!(first["status"], "firing");
+    assert_eq!(first["receiver"], "hook");
+    assert_eq!(first["groupLabels"], json!({"alertname": "DiskFull"}));
+    assert_eq!(first["commonLabels"]["severity"], "critical");
+    assert_eq!(first["groupKey"], "{}:{alertname=\"DiskFull\"}");
+    assert_eq!(
+        instances(first),
+        [
+            ("db-1".to_owned(), "firing".to_owned()),
+            ("db-2".to_owned(), "firing".to_owned())
+        ]
+    );
+    assert_eq!(
+        sink.lock().unwrap().received.len(),
+        2,
+        "refused, then retried"
+    );
+
+    // The alert shows its group and the delivery with its two attempts.
+    let fp = first["alerts"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut detail = Value::Null;
+    for _ in 0..50 {
+        detail = server.get(&format!("/alerts/{fp}")).await.1;
+        if detail["deliveries"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(detail["groups"][0]["receiver"], "hook", "{detail}");
+    let delivery = &detail["deliveries"][0];
+    assert_eq!(delivery["status"], "delivered", "{detail}");
+    assert_eq!(delivery["attempts"], 2, "{detail}");
+    assert_eq!(delivery["integration"], "webhook[0]");
+    assert!(
+        delivery["last_error"].as_str().unwrap().contains("503"),
+        "{delivery}"
+    );
+
+    // A restart loses neither the group nor the resolved notice owed.
+    server.restart();
+    let (_, groups) = server.get("/alerts/groups").await;
+    assert_eq!(groups.as_array().unwrap().len(), 1, "{groups}");
+    let (status, _) = server
+        .post(
+            "/alerts",
+            json!([disk("db-1", "resolved"), disk("db-2", "resolved")]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let got = wait_for_notifications(&sink, 2).await;
+    let last = &got[1];
+    // The silenced alert is left out, so nothing listed fires.
+    assert_eq!(last["status"], "resolved", "{last}");
+    assert_eq!(
+        instances(last),
+        [
+            ("db-1".to_owned(), "resolved".to_owned()),
+            ("db-2".to_owned(), "resolved".to_owned())
+        ],
+        "{last}"
+    );
+
+    // Expiring the silence makes db-3 news; resolving it, the all-clear.
+    let id = silence["id"].as_str().unwrap();
+    let resp = server
+        .http
+        .delete(server.api(&format!("/silences/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = wait_for_notifications(&sink, 3).await;
+    assert_eq!(
+        instances(&got[2]),
+        [("db-3".to_owned(), "firing".to_owned())]
+    );
+    server
+        .post("/alerts", json!([disk("db-3", "resolved")]))
+        .await;
+    let got = wait_for_notifications(&sink, 4).await;
+    assert_eq!(got[3]["status"], "resolved");
+    assert_eq!(
+        instances(&got[3]),
+        [("db-3".to_owned(), "resolved".to_owned())]
+    );
+
+    // A group whose alert resolves within group_wait sends nothing: wait
+    // until the group has ended, then look.
+    server
+        .post(
+            "/alerts",
+            json!([{"labels": {"alertname": "Blip", "instance": "web-1"}, "status": "firing"}]),
+        )
+        .await;
+    server
+        .post(
+            "/alerts",
+            json!([{"labels": {"alertname": "Blip", "instance": "web-1"}, "status": "resolved"}]),
+        )
+        .await;
+    for _ in 0..100 {
+        let (_, groups) = server.get("/alerts/groups").await;
+        if groups.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, groups) = server.get("/alerts/groups").await;
+    assert_eq!(groups, json!([]), "every group ended");
+    let all = accepted(&sink);
+    assert_eq!(all.len(), 4, "nothing sent for the blip: {all:?}");
+
+    // Silences are listed, the expired one with `state=all`.
+    let (_, current) = server.get("/silences").await;
+    assert_eq!(current, json!([]));
+    let (_, every) = server.get("/silences?state=all").await;
+    assert_eq!(every[0]["state"], "expired");
+    assert_eq!(every[0]["comment"], "disk being replaced");
+}
