@@ -188,6 +188,25 @@ pub struct FlushRecord {
     pub receiver: String,
     pub log: Vec<StoredLogEntry>,
     pub deliveries: Vec<NewDelivery>,
+    /// Acknowledgements that end: of alerts that resolved, of the group
+    /// when it ended.
+    pub cleared_acks: Vec<String>,
+}
+
+/// An acknowledgement: someone is on an alert or a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAck {
+    /// `alert:<fingerprint>` or `group:<receiver>:<group key>`
+    /// ([`group_ack_subject`]).
+    pub subject: String,
+    pub acked_by: String,
+    pub acked_at: Timestamp,
+    pub comment: String,
+}
+
+/// The subject of a group's acknowledgement.
+pub fn group_ack_subject(receiver: &str, group_key: &str) -> String {
+    format!("group:{receiver}:{group_key}")
 }
 
 /// A silence as kept.
@@ -339,6 +358,16 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
         attempt: &DeliveryAttempt,
     ) -> Result<(), StoreError>;
+
+    /// Records an acknowledgement (replacing an earlier one of the same
+    /// subject).
+    async fn save_ack(&self, ack: &StoredAck) -> Result<(), StoreError>;
+
+    /// Every acknowledgement kept.
+    async fn acks(&self) -> Result<Vec<StoredAck>, StoreError>;
+
+    /// Removes acknowledgements (their alert resolved, their group ended).
+    async fn delete_acks(&self, subjects: &[String]) -> Result<(), StoreError>;
 
     /// Adds a silence.
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError>;

@@ -23,7 +23,9 @@ use switchboard_core::alerts::aggregation::{
 };
 use switchboard_core::alerts::receivers::Integration;
 use switchboard_core::alerts::{AlertsConfig, Fingerprint, LabelSet, Silence};
-use switchboard_store::{FlushRecord, NewDelivery, StoredAlert, StoredGroup, StoredLogEntry};
+use switchboard_store::{
+    FlushRecord, NewDelivery, StoredAlert, StoredGroup, StoredLogEntry, group_ack_subject,
+};
 use tokio::sync::Notify;
 
 use super::webhook;
@@ -295,6 +297,16 @@ fn flush_due(state: &mut State, public_url: Option<&str>, now: Timestamp) -> Vec
             receiver: id.receiver.clone(),
             log: Vec::new(),
             deliveries: Vec::new(),
+            cleared_acks: flush
+                .removed
+                .iter()
+                .map(|fp| format!("alert:{fp}"))
+                .chain(
+                    flush
+                        .ended
+                        .then(|| group_ack_subject(&id.receiver, &id.key)),
+                )
+                .collect(),
         };
         for ((name, integration), decision) in integrations.iter().zip(flush.decisions) {
             if let Some(entry) = decision.log {

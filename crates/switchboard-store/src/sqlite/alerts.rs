@@ -10,8 +10,8 @@ use switchboard_core::Timestamp;
 
 use super::SqliteStore;
 use crate::{
-    DeliveryAttempt, DeliveryStatus, FlushRecord, StoreError, StoredAlert, StoredDelivery,
-    StoredGroup, StoredLogEntry, StoredSilence,
+    DeliveryAttempt, DeliveryStatus, FlushRecord, StoreError, StoredAck, StoredAlert,
+    StoredDelivery, StoredGroup, StoredLogEntry, StoredSilence,
 };
 
 /// The columns of an [`AlertRow`], as a literal for `concat!`.
@@ -304,6 +304,12 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             }
+            for subject in &f.cleared_acks {
+                sqlx::query("DELETE FROM alert_acks WHERE subject = ?")
+                    .bind(subject)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for d in &f.deliveries {
                 sqlx::query(
                     "INSERT INTO alert_deliveries (group_key, receiver, integration, status, \
@@ -402,6 +408,49 @@ fn silence(r: SilenceRow) -> StoredSilence {
 }
 
 impl SqliteStore {
+    pub(super) async fn save_ack_impl(&self, ack: &StoredAck) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO alert_acks (subject, acked_by, acked_at, comment) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (subject) DO UPDATE SET acked_by = excluded.acked_by, \
+             acked_at = excluded.acked_at, comment = excluded.comment",
+        )
+        .bind(&ack.subject)
+        .bind(&ack.acked_by)
+        .bind(ack.acked_at.micros())
+        .bind(&ack.comment)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn acks_impl(&self) -> Result<Vec<StoredAck>, StoreError> {
+        let rows: Vec<(String, String, i64, String)> =
+            sqlx::query_as("SELECT subject, acked_by, acked_at, comment FROM alert_acks")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredAck {
+                subject: r.0,
+                acked_by: r.1,
+                acked_at: Timestamp(r.2),
+                comment: r.3,
+            })
+            .collect())
+    }
+
+    pub(super) async fn delete_acks_impl(&self, subjects: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for subject in subjects {
+            sqlx::query("DELETE FROM alert_acks WHERE subject = ?")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn insert_silence_impl(&self, s: &StoredSilence) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, \

@@ -8,8 +8,13 @@
 //! rarely waits for an `fsync`. SQLite's own checkpoint in the committing
 //! writer (when the log reaches 1000 pages) stays as the backstop: under
 //! writes without pause the log is never wholly copied, so never restarted,
-//! and only the writer can bound it.
+//! and only the writer can bound it. Under CPU starvation both can fall
+//! behind for a while and the log's file grows; `journal_size_limit` cuts
+//! it back when the log next starts over, so the file does not keep the
+//! high-water mark of a burst, and a log file past that size is emptied by
+//! a `TRUNCATE` checkpoint through the writer.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -27,8 +32,8 @@ use switchboard_core::{
 
 use crate::{
     ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord, NewExecution,
-    NewToken, Store, StoreError, StoredAlert, StoredDelivery, StoredGroup, StoredLogEntry,
-    StoredSilence,
+    NewToken, Store, StoreError, StoredAck, StoredAlert, StoredDelivery, StoredGroup,
+    StoredLogEntry, StoredSilence,
 };
 
 mod alerts;
@@ -44,6 +49,10 @@ macro_rules! columns {
 
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The size, in bytes, the write-ahead log's file is cut back to when it
+/// starts over (about SQLite's own checkpoint threshold of 1000 pages).
+const WAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// Executions, output and catalog loads in one SQLite file.
 #[derive(Debug, Clone)]
@@ -66,17 +75,29 @@ impl Drop for AbortOnDrop {
 
 /// Checkpoints the write-ahead log in the background. `PASSIVE` never
 /// blocks the writer or readers: it copies what no reader still needs and
-/// leaves the rest for the next round.
-async fn checkpoint_forever(pool: SqlitePool) {
+/// leaves the rest for the next round. When the log's file has grown past
+/// [`WAL_SIZE_LIMIT`] anyway (writes outran both checkpointers), a
+/// `TRUNCATE` checkpoint through the writer — so no write comes between —
+/// copies the rest and empties the file.
+async fn checkpoint_forever(checkpointer: SqlitePool, writer: SqlitePool, wal: PathBuf) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
+            .execute(&checkpointer)
             .await
         {
             tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+            continue;
+        }
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if size > WAL_SIZE_LIMIT
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&writer)
+                .await
+        {
+            tracing::warn!(error = %e, size, "SQLite log truncation failed; retrying");
         }
     }
 }
@@ -90,6 +111,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
+            // When a checkpoint lets the log start over, its file is cut
+            // back to this size: a burst of writes that outran the
+            // checkpoints does not keep its disk space for ever.
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -111,9 +136,10 @@ impl SqliteStore {
             .await?;
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        let task = tokio::spawn(checkpoint_forever(checkpointer));
+        let wal = PathBuf::from(format!("{}-wal", options.get_filename().display()));
+        let task = tokio::spawn(checkpoint_forever(checkpointer, writer.clone(), wal));
         Ok(Self {
             writer,
             reader,
@@ -437,6 +463,18 @@ impl Store for SqliteStore {
         attempt: &DeliveryAttempt,
     ) -> Result<(), StoreError> {
         self.record_delivery_attempt_impl(id, attempt).await
+    }
+
+    async fn save_ack(&self, ack: &StoredAck) -> Result<(), StoreError> {
+        self.save_ack_impl(ack).await
+    }
+
+    async fn acks(&self) -> Result<Vec<StoredAck>, StoreError> {
+        self.acks_impl().await
+    }
+
+    async fn delete_acks(&self, subjects: &[String]) -> Result<(), StoreError> {
+        self.delete_acks_impl(subjects).await
     }
 
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError> {

@@ -83,3 +83,66 @@ fn validation_as_alertmanager() {
     s.id = " ".to_owned();
     assert_eq!(s.validate(), Err(SilenceError::MissingId));
 }
+
+mod chat_grammar {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use crate::alerts::silences::parse_request;
+
+    #[test]
+    fn matchers_duration_and_reason() {
+        let r = parse_request(
+            r#"alertname=DiskFull instance=~"db-.*" for 2h because replacing the disks"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.matchers.to_string(),
+            r#"{alertname="DiskFull",instance=~"db-.*"}"#
+        );
+        assert_eq!(r.duration, Duration::from_secs(7200));
+        assert_eq!(r.comment, "replacing the disks");
+        // Commas, quoted spaces and the word `for` inside quotes.
+        let r = parse_request(r#"job="api for web", env=prod FOR 90m Because: deploy"#).unwrap();
+        assert_eq!(r.matchers.to_string(), r#"{job="api for web",env="prod"}"#);
+        assert_eq!(r.duration, Duration::from_secs(5400));
+        assert_eq!(r.comment, "deploy");
+    }
+
+    #[test]
+    fn every_mistake_is_named() {
+        let e = |t: &str| parse_request(t).unwrap_err();
+        assert!(e("alertname=Disk").contains("say how long"));
+        assert!(e("for 2h because x").contains("say which alerts"));
+        assert!(e("alertname=Disk for").contains("after `for`"));
+        assert!(e("alertname=Disk for soon because x").contains("`soon` is not a duration"));
+        assert!(e("alertname=Disk for 0s because x").contains("not a duration"));
+        assert!(e("alertname=Disk for 2h").contains("say why"));
+        assert!(e("alertname=Disk for 2h because").contains("say why"));
+        assert!(e("alertname=Disk for 2h please").contains("expected `because"));
+        assert!(e("alertname=~\"(\" for 2h because x").contains("matchers:"));
+        assert!(e("job=\"open for 2h because x").contains("never closed"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_without_panic(text in "\\PC{0,80}") {
+            let _ = parse_request(&text);
+        }
+
+        #[test]
+        fn what_is_written_is_read_back(
+            name in "[a-z_][a-z0-9_]{0,8}",
+            value in "[a-zA-Z0-9 .-]{1,12}",
+            hours in 1u64..100,
+            why in "[a-z][a-z ]{0,20}[a-z]",
+        ) {
+            let text = format!("{name}=\"{value}\" for {hours}h because {why}");
+            let r = parse_request(&text).unwrap();
+            prop_assert_eq!(r.matchers.to_string(), format!("{{{name}=\"{value}\"}}"));
+            prop_assert_eq!(r.duration, Duration::from_secs(hours * 3600));
+            prop_assert_eq!(r.comment, why);
+        }
+    }
+}
