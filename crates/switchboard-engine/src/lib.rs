@@ -151,6 +151,8 @@ pub enum EngineError {
     #[error("no silence `{0}`")]
     UnknownSilence(String),
     #[error("{0}")]
+    UnknownAlert(String),
+    #[error("{0}")]
     Internal(String),
 }
 

@@ -111,7 +111,9 @@ impl From<EngineError> for ApiError {
                     .collect();
                 err
             }
-            EngineError::NotFound(_) | EngineError::UnknownSilence(_) => {
+            EngineError::NotFound(_)
+            | EngineError::UnknownSilence(_)
+            | EngineError::UnknownAlert(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
             EngineError::AlreadyFinished { .. } => {

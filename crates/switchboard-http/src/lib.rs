@@ -80,6 +80,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::alerts::from_alertmanager))
         .routes(routes!(routes::alerts::detail))
         .routes(routes!(routes::alerts::groups))
+        .routes(routes!(routes::alerts::ack))
         .routes(routes!(routes::alerts::deliveries))
         .routes(routes!(routes::silences::list, routes::silences::create))
         .routes(routes!(routes::silences::expire))

@@ -115,6 +115,20 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Silence alerts (as `amtool silence`): add, list, expire.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+    /// Acknowledge a firing alert (by fingerprint) or group (by id), or a
+    /// unique prefix of either: someone is on it.
+    Ack {
+        /// The alert's fingerprint or the group's id (from `alerts`).
+        id: String,
+        /// What to say with it.
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List the alerts received: firing ones, or all with `--all`.
     Alerts {
         /// Resolved alerts too.
@@ -220,6 +234,39 @@ pub struct Question {
     /// The targeted host.
     #[arg(long)]
     pub target: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Mute the alerts that match, for a while, saying why.
+    Add {
+        /// Matchers, as Alertmanager writes them: `alertname=DiskFull`
+        /// `instance=~"db-.*"` (one or more).
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long, e.g. `2h`.
+        #[arg(long = "for", value_name = "DURATION", default_value = "1h")]
+        duration: String,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List current silences (`--all`: expired ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// End a silence now.
+    Expire {
+        /// Its id, from `silence list`.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -423,6 +470,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         } => client::explain(&client, &principal, &question, door.as_deref()).await,
         Command::Policies { client } => client::policies(&client).await,
         Command::Token(TokenCommand::List { client }) => client::token_list(&client).await,
+        Command::Silence(SilenceCommand::Add {
+            matchers,
+            duration,
+            comment,
+            client,
+        }) => client::silence_add(&client, &matchers.join(", "), &duration, &comment).await,
+        Command::Silence(SilenceCommand::List { all, client }) => {
+            client::silence_list(&client, all).await
+        }
+        Command::Silence(SilenceCommand::Expire { id, client }) => {
+            client::silence_expire(&client, &id).await
+        }
+        Command::Ack {
+            id,
+            comment,
+            client,
+        } => client::ack(&client, &id, &comment).await,
         Command::Token(TokenCommand::Revoke { id, client }) => {
             client::token_revoke(&client, id).await
         }

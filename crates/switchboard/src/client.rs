@@ -722,6 +722,7 @@ pub async fn alerts(args: &ClientArgs, all: bool) -> anyhow::Result<u8> {
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
                 .collect();
             vec![
+                a["fingerprint"].as_str().unwrap_or_default().to_owned(),
                 a["status"].as_str().unwrap_or_default().to_owned(),
                 a["labels"]["alertname"].as_str().unwrap_or("-").to_owned(),
                 labels.join(" "),
@@ -736,7 +737,107 @@ pub async fn alerts(args: &ClientArgs, all: bool) -> anyhow::Result<u8> {
     if rows.is_empty() {
         println!("{}", if all { "no alerts" } else { "no firing alerts" });
     } else {
-        print_table(&["STATUS", "ALERT", "LABELS", "SINCE", "SUMMARY"], &rows);
+        print_table(
+            &[
+                "FINGERPRINT",
+                "STATUS",
+                "ALERT",
+                "LABELS",
+                "SINCE",
+                "SUMMARY",
+            ],
+            &rows,
+        );
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+/// `switchboard silence add`.
+pub async fn silence_add(
+    args: &ClientArgs,
+    matchers: &str,
+    duration: &str,
+    comment: &str,
+) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let body = serde_json::json!({"matchers": matchers, "duration": duration, "comment": comment});
+    let silence: serde_json::Value = api.post("/silences", &body).await?;
+    if args.output == OutputFormat::Json {
+        print_json(&silence);
+    } else {
+        println!(
+            "silence {} ({}) until {}",
+            silence["id"].as_str().unwrap_or_default(),
+            silence["matchers"].as_str().unwrap_or_default(),
+            silence["ends_at"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+/// `switchboard silence list`.
+pub async fn silence_list(args: &ClientArgs, all: bool) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let state = if all { "all" } else { "current" };
+    let list = api.get_with("/silences", &[("state", Some(state))]).await?;
+    if args.output == OutputFormat::Json {
+        print_json(&list);
+        return Ok(terminal::EXIT_OK);
+    }
+    let field = |s: &serde_json::Value, k: &str| s[k].as_str().unwrap_or_default().to_owned();
+    let rows: Vec<Vec<String>> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            [
+                "id",
+                "state",
+                "matchers",
+                "ends_at",
+                "created_by",
+                "comment",
+            ]
+            .iter()
+            .map(|k| field(s, k))
+            .collect()
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("no silences");
+    } else {
+        print_table(&["ID", "STATE", "MATCHERS", "ENDS", "BY", "COMMENT"], &rows);
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+/// `switchboard silence expire`.
+pub async fn silence_expire(args: &ClientArgs, id: &str) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    api.send(api.http.delete(api.url(&format!("/silences/{id}"))))
+        .await?;
+    println!("silence {id} ended");
+    Ok(terminal::EXIT_OK)
+}
+
+/// `switchboard ack`.
+pub async fn ack(args: &ClientArgs, id: &str, comment: &str) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let done: serde_json::Value = api
+        .post(
+            &format!("/alerts/{id}/ack"),
+            &serde_json::json!({"comment": comment}),
+        )
+        .await?;
+    if args.output == OutputFormat::Json {
+        print_json(&done);
+    } else {
+        println!(
+            "{} acknowledged {} {}",
+            done["acked_by"].as_str().unwrap_or_default(),
+            done["kind"].as_str().unwrap_or_default(),
+            done["id"].as_str().unwrap_or_default()
+        );
     }
     Ok(terminal::EXIT_OK)
 }

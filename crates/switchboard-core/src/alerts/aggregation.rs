@@ -64,6 +64,16 @@ pub struct GroupId {
     pub receiver: String,
 }
 
+impl GroupId {
+    /// A short id people can type (`ack 3f9c0a1b2c3d`): 12 hex digits of
+    /// the SHA-256 of the receiver and the key.
+    pub fn short(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}\n{}", self.receiver, self.key).as_bytes());
+        hex::encode(&digest[..6])
+    }
+}
+
 /// An aggregation group.
 #[derive(Debug, Clone)]
 pub struct Group {

@@ -24,7 +24,8 @@ use switchboard_core::alerts::aggregation::{
 use switchboard_core::alerts::receivers::Integration;
 use switchboard_core::alerts::{AlertsConfig, Fingerprint, LabelSet, Silence};
 use switchboard_store::{
-    FlushRecord, NewDelivery, StoredAlert, StoredGroup, StoredLogEntry, group_ack_subject,
+    FlushRecord, NewDelivery, StoredAck, StoredAlert, StoredGroup, StoredLogEntry,
+    group_ack_subject,
 };
 use tokio::sync::Notify;
 
@@ -58,6 +59,24 @@ struct State {
     agg: Aggregator,
     log: HashMap<(GroupId, String), LogEntry>,
     silences: Vec<Silence>,
+    /// Acknowledgements by subject (`alert:<fp>`, `group:<receiver>:<key>`).
+    acks: HashMap<String, StoredAck>,
+}
+
+/// What an `ack` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AckTarget {
+    Alert(Fingerprint),
+    Group(GroupId),
+}
+
+impl AckTarget {
+    pub(crate) fn subject(&self) -> String {
+        match self {
+            Self::Alert(fp) => format!("alert:{fp}"),
+            Self::Group(id) => group_ack_subject(&id.receiver, &id.key),
+        }
+    }
 }
 
 impl Dispatcher {
@@ -104,13 +123,60 @@ impl Dispatcher {
             .agg
             .groups()
             .filter(|g| g.alerts.contains_key(&fingerprint))
-            .map(GroupView::of)
+            .map(|g| GroupView::of(g, &state.acks))
             .collect()
     }
 
     /// Every group.
     pub(crate) fn groups(&self) -> Vec<GroupView> {
-        self.state().agg.groups().map(GroupView::of).collect()
+        let state = self.state();
+        state
+            .agg
+            .groups()
+            .map(|g| GroupView::of(g, &state.acks))
+            .collect()
+    }
+
+    /// The acknowledgement of an alert, if any.
+    pub(crate) fn alert_ack(&self, fingerprint: Fingerprint) -> Option<StoredAck> {
+        let subject = AckTarget::Alert(fingerprint).subject();
+        self.state().acks.get(&subject).cloned()
+    }
+
+    /// What `word` names: an alert held in a group, by its fingerprint or
+    /// a unique prefix of it (at least 4 hex digits), or a group by its
+    /// short id or a unique prefix of it.
+    pub(crate) fn find_target(&self, word: &str) -> Result<AckTarget, String> {
+        let word = word.trim().to_ascii_lowercase();
+        if word.len() < 4 || !word.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "`{word}` is not an alert fingerprint or a group id (4 to 16 hex digits)"
+            ));
+        }
+        let state = self.state();
+        let mut found: Vec<AckTarget> = Vec::new();
+        for g in state.agg.groups() {
+            if g.id.short().starts_with(&word) {
+                found.push(AckTarget::Group(g.id.clone()));
+            }
+            for fp in g.alerts.keys() {
+                let target = AckTarget::Alert(*fp);
+                if fp.to_string().starts_with(&word) && !found.contains(&target) {
+                    found.push(target);
+                }
+            }
+        }
+        match found.len() {
+            0 => Err(format!("no firing alert or group `{word}` (see `alerts`)")),
+            1 => Ok(found.remove(0)),
+            n => Err(format!(
+                "`{word}` names {n} alerts or groups; give more digits"
+            )),
+        }
+    }
+
+    pub(crate) fn set_ack(&self, ack: StoredAck) {
+        self.state().acks.insert(ack.subject.clone(), ack);
     }
 
     pub(crate) fn set_silences(&self, silences: Vec<Silence>) {
@@ -121,6 +187,8 @@ impl Dispatcher {
 /// A group as shown to people.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GroupView {
+    /// A short id to type (`ack ID`).
+    pub id: String,
     pub group_key: String,
     pub receiver: String,
     pub labels: BTreeMap<String, String>,
@@ -128,11 +196,17 @@ pub struct GroupView {
     pub alerts: usize,
     pub created_at: Timestamp,
     pub next_flush_at: Timestamp,
+    /// Who acknowledged it, and when.
+    pub acked: Option<(String, Timestamp)>,
 }
 
 impl GroupView {
-    fn of(g: &Group) -> Self {
+    fn of(g: &Group, acks: &HashMap<String, StoredAck>) -> Self {
         Self {
+            id: g.id.short(),
+            acked: acks
+                .get(&group_ack_subject(&g.id.receiver, &g.id.key))
+                .map(|a| (a.acked_by.clone(), a.acked_at)),
             group_key: g.id.key.clone(),
             receiver: g.id.receiver.clone(),
             labels: g.labels.as_map().clone(),
@@ -185,6 +259,12 @@ async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineEr
     let log = store.notification_log().await?;
     let alerts = store.alerts_to_regroup().await?;
     let silences = super::silences::active(shared).await?;
+    let acks = store
+        .acks()
+        .await?
+        .into_iter()
+        .map(|a| (a.subject.clone(), a))
+        .collect();
     let now = Timestamp::now();
     let mut agg = Aggregator::new();
     for stored in &alerts {
@@ -241,6 +321,7 @@ async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineEr
         agg,
         log,
         silences,
+        acks,
     };
     Ok(())
 }
@@ -300,14 +381,13 @@ fn flush_due(state: &mut State, public_url: Option<&str>, now: Timestamp) -> Vec
             cleared_acks: flush
                 .removed
                 .iter()
-                .map(|fp| format!("alert:{fp}"))
-                .chain(
-                    flush
-                        .ended
-                        .then(|| group_ack_subject(&id.receiver, &id.key)),
-                )
+                .map(|fp| AckTarget::Alert(*fp).subject())
+                .chain(flush.ended.then(|| AckTarget::Group(id.clone()).subject()))
                 .collect(),
         };
+        for subject in &record.cleared_acks {
+            state.acks.remove(subject);
+        }
         for ((name, integration), decision) in integrations.iter().zip(flush.decisions) {
             if let Some(entry) = decision.log {
                 record.log.push(StoredLogEntry {

@@ -6,9 +6,12 @@
 //! alert kept joins its groups in the `dispatcher`, which notifies the
 //! receivers through `delivery`; `silences` hold alerts back.
 //!
-//! Not here yet: acknowledgement, escalation, automation rules, and the
-//! chat, email, PagerDuty and Opsgenie outlets.
+//! `acks` records who is on an alert or a group.
+//!
+//! Not here yet: escalation, automation rules, and the chat, email,
+//! PagerDuty and Opsgenie outlets.
 
+pub mod acks;
 pub(crate) mod delivery;
 pub(crate) mod dispatcher;
 pub mod silences;
@@ -20,6 +23,7 @@ use switchboard_core::Timestamp;
 use switchboard_core::alerts::{Action, Fingerprint, IncomingAlert};
 use switchboard_store::{StoredAlert, StoredDelivery};
 
+pub use acks::AckView;
 pub use dispatcher::GroupView;
 pub use silences::{NewSilence, SilenceView};
 
@@ -51,6 +55,8 @@ impl Default for AlertSettings {
 #[derive(Debug, Clone)]
 pub struct AlertDetail {
     pub alert: StoredAlert,
+    /// Who acknowledged it, if anyone.
+    pub ack: Option<switchboard_store::StoredAck>,
     pub groups: Vec<GroupView>,
     /// Deliveries of notifications of those groups, newest first.
     pub deliveries: Vec<StoredDelivery>,
@@ -63,8 +69,10 @@ pub struct IngestSummary {
     pub firing: usize,
     /// Alerts now resolved.
     pub resolved: usize,
-    /// Events taken but not acted on: acknowledgements (not supported
-    /// yet) and resolutions of unknown PagerDuty keys.
+    /// Alerts acknowledged (PagerDuty `acknowledge` events).
+    pub acknowledged: usize,
+    /// Events taken but not acted on: acknowledgements and resolutions of
+    /// unknown PagerDuty keys.
     pub ignored: usize,
 }
 
@@ -82,7 +90,12 @@ impl Engine {
         for alert in incoming {
             let firing = match alert.action {
                 Action::Acknowledge => {
-                    summary.ignored += 1;
+                    let key = alert.dedup_key.as_deref().unwrap_or_default();
+                    if self.acknowledge_by_dedup_key(key).await? {
+                        summary.acknowledged += 1;
+                    } else {
+                        summary.ignored += 1;
+                    }
                     continue;
                 }
                 // A PagerDuty resolve names the alert by its key only.
@@ -163,6 +176,7 @@ impl Engine {
             self.shared.store.list_deliveries(&keys, 100).await?
         };
         Ok(Some(AlertDetail {
+            ack: self.shared.alerting.alert_ack(fp),
             alert,
             groups,
             deliveries,

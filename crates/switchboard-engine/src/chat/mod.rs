@@ -11,6 +11,7 @@
 //! what (`authz`, which also audits every decision), the grammar itself
 //! (`switchboard_core::command`).
 
+mod alerts;
 mod follow;
 mod links;
 
@@ -66,7 +67,7 @@ impl Default for ChatSettings {
 const DELIVERY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
 /// The built-in commands, as `help` lists them.
-const BUILTINS: [(&str, &str); 9] = [
+const BUILTINS: [(&str, &str); 13] = [
     (
         "help [command]",
         "what you can run here, or how to use one command",
@@ -88,6 +89,16 @@ const BUILTINS: [(&str, &str); 9] = [
         "reject ID [reason]",
         "reject an execution awaiting approval",
     ),
+    (
+        "alerts [matchers]",
+        "the firing alerts, e.g. `alerts severity=critical`",
+    ),
+    (
+        "silence MATCHERS for DURATION because WHY",
+        "mute the alerts that match, e.g. `silence alertname=DiskFull for 2h because replacing disks`",
+    ),
+    ("unsilence ID", "end a silence"),
+    ("ack ID [comment]", "acknowledge a firing alert or group"),
 ];
 
 /// The conversation engine, as adapters see it.
@@ -211,6 +222,10 @@ impl Engine {
             "status" => self.chat_status(&speaker, &rest).await,
             "cancel" => self.chat_cancel(&speaker, &rest).await,
             "approve" | "reject" => self.chat_answer(&speaker, first == "approve", &rest).await,
+            "alerts" => self.chat_alerts(after_first_word(&text)).await,
+            "silence" => self.chat_silence(&speaker, after_first_word(&text)).await,
+            "unsilence" => self.chat_unsilence(&speaker, &rest).await,
+            "ack" => self.chat_ack(&speaker, &rest).await,
             _ => return self.chat_run(&inbound, &speaker, &text, outlet).await,
         };
         say(&*outlet, &to, reply).await
@@ -700,6 +715,13 @@ fn command_error_text(e: &CommandError) -> String {
 }
 
 /// Two columns, the first padded.
+/// The text after a message's first word.
+fn after_first_word(text: &str) -> &str {
+    text.trim_start()
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, rest)| rest.trim())
+}
+
 fn table(rows: &[(String, String)]) -> String {
     let width = rows
         .iter()

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::Timestamp;
 use switchboard_core::alerts::payload::{self, Source};
 use switchboard_core::token::Scope;
-use switchboard_engine::alerts::{GroupView, IngestSummary};
+use switchboard_engine::alerts::{AckView, GroupView, IngestSummary};
 use switchboard_store::{StoredAlert, StoredDelivery};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::caller::Caller;
-use crate::dto::{PathText, RawBody, field_error, page_limit};
+use crate::dto::{JsonBody, PathText, RawBody, field_error, page_limit};
 use crate::error::{ApiError, ErrorBody};
 
 /// What an ingest did.
@@ -32,7 +32,9 @@ pub struct IngestDto {
     pub firing: usize,
     /// Alerts now resolved.
     pub resolved: usize,
-    /// Events taken but not acted on (acknowledgements; resolutions of
+    /// Alerts acknowledged (PagerDuty `acknowledge` events).
+    pub acknowledged: usize,
+    /// Events taken but not acted on (acknowledgements and resolutions of
     /// unknown keys).
     pub ignored: usize,
 }
@@ -42,6 +44,7 @@ impl From<IngestSummary> for IngestDto {
         Self {
             firing: s.firing,
             resolved: s.resolved,
+            acknowledged: s.acknowledged,
             ignored: s.ignored,
         }
     }
@@ -196,6 +199,8 @@ pub async fn list(
 /// An aggregation group.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupDto {
+    /// A short id to acknowledge it by.
+    pub id: String,
     /// Alertmanager's group key: the route's key and the group labels.
     pub group_key: String,
     pub receiver: String,
@@ -206,11 +211,20 @@ pub struct GroupDto {
     pub alerts: usize,
     pub created_at: String,
     pub next_flush_at: String,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    pub acked_at: Option<String>,
 }
 
 impl From<GroupView> for GroupDto {
     fn from(g: GroupView) -> Self {
+        let (acked_by, acked_at) = g
+            .acked
+            .map_or((None, None), |(by, at)| (Some(by), Some(at.to_string())));
         Self {
+            id: g.id,
+            acked_by,
+            acked_at,
             group_key: g.group_key,
             receiver: g.receiver,
             labels: g.labels,
@@ -270,6 +284,8 @@ impl From<StoredDelivery> for DeliveryDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertDetailDto {
     pub alert: AlertDto,
+    /// Who acknowledged the alert itself.
+    pub ack: Option<AckDto>,
     pub groups: Vec<GroupDto>,
     /// Newest first.
     pub deliveries: Vec<DeliveryDto>,
@@ -297,10 +313,74 @@ pub async fn detail(
         ));
     };
     Ok(Json(AlertDetailDto {
+        ack: d.ack.map(|a| AckDto {
+            kind: "alert".to_owned(),
+            id: a.subject.trim_start_matches("alert:").to_owned(),
+            acked_by: a.acked_by,
+            acked_at: a.acked_at.to_string(),
+            comment: a.comment,
+        }),
         alert: d.alert.into(),
         groups: d.groups.into_iter().map(GroupDto::from).collect(),
         deliveries: d.deliveries.into_iter().map(DeliveryDto::from).collect(),
     }))
+}
+
+/// An acknowledgement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AckDto {
+    /// `alert` or `group`.
+    pub kind: String,
+    /// The alert's fingerprint or the group's id.
+    pub id: String,
+    pub acked_by: String,
+    pub acked_at: String,
+    pub comment: String,
+}
+
+impl From<AckView> for AckDto {
+    fn from(a: AckView) -> Self {
+        Self {
+            kind: a.kind.to_owned(),
+            id: a.id,
+            acked_by: a.acked_by,
+            acked_at: a.acked_at.to_string(),
+            comment: a.comment,
+        }
+    }
+}
+
+/// What to say with an acknowledgement.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckBody {
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Acknowledges a firing alert (by fingerprint) or a group (by id); a
+/// unique prefix of either will do. Needs the `silence` right; audited.
+#[utoipa::path(
+    post, path = "/alerts/{id}/ack", tag = "alerts",
+    params(("id" = String, Path, description = "An alert's fingerprint or a group's id, or a unique prefix")),
+    request_body = AckBody,
+    responses((status = 200, body = AckDto), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn ack(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathText(id): PathText,
+    body: Option<JsonBody<AckBody>>,
+) -> Result<Json<AckDto>, ApiError> {
+    caller
+        .require(&state.engine, Scope::Run, "acknowledge alerts")
+        .await?;
+    let comment = body.map(|JsonBody(b)| b.comment).unwrap_or_default();
+    let done = state
+        .engine
+        .acknowledge(caller.identity(), &caller.origin, &id, &comment)
+        .await?;
+    Ok(Json(done.into()))
 }
 
 /// The aggregation groups, as routing made them.

@@ -29,7 +29,10 @@ async fn alerts_from_alertmanager_are_kept_resolved_and_survive_a_restart() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({"firing": 2, "resolved": 0, "ignored": 0}));
+    assert_eq!(
+        body,
+        json!({"firing": 2, "resolved": 0, "acknowledged": 0, "ignored": 0})
+    );
     let (_, firing) = server.get("/alerts").await;
     assert_eq!(firing.as_array().unwrap().len(), 2, "{firing}");
     // The key is Alertmanager's own fingerprint of the labels.
@@ -79,7 +82,7 @@ async fn alerts_from_alertmanager_are_kept_resolved_and_survive_a_restart() {
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
     let out = server.cli(&["alerts"]);
     let listed = text(&out.stdout);
-    assert!(listed.starts_with("STATUS"), "{listed}");
+    assert!(listed.starts_with("FINGERPRINT"), "{listed}");
     assert!(
         listed.contains("DiskFull") && listed.contains("instance=db-2:9100"),
         "{listed}"
@@ -117,9 +120,33 @@ async fn every_format_is_taken_and_bad_bodies_are_refused_naming_the_field() {
     assert_eq!((status, body["firing"].clone()), (200, json!(1)), "{body}");
     let (_, firing) = server.get("/alerts").await;
     assert_eq!(firing.as_array().unwrap().len(), 3, "{firing}");
+    // Acknowledged by its key (an unknown key is ignored); the alert says
+    // who acknowledged it.
+    let ack = json!({"routing_key": "k", "event_action": "acknowledge", "dedup_key": "disk-db-1"});
+    let (_, body) = server.post("/alerts", ack).await;
+    assert_eq!(
+        body,
+        json!({"firing": 0, "resolved": 0, "acknowledged": 1, "ignored": 0})
+    );
+    let unknown = json!({"routing_key": "k", "event_action": "acknowledge", "dedup_key": "nope"});
+    let (_, body) = server.post("/alerts", unknown).await;
+    assert_eq!(body["ignored"], 1, "{body}");
+    let keyed = firing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["dedup_key"] == "disk-db-1")
+        .unwrap();
+    let fp = keyed["fingerprint"].as_str().unwrap();
+    let (status, detail) = server.get(&format!("/alerts/{fp}")).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["ack"]["acked_by"], "switchboard", "{detail}");
     let resolve = json!({"routing_key": "k", "event_action": "resolve", "dedup_key": "disk-db-1"});
     let (_, body) = server.post("/alerts", resolve).await;
-    assert_eq!(body, json!({"firing": 0, "resolved": 1, "ignored": 0}));
+    assert_eq!(
+        body,
+        json!({"firing": 0, "resolved": 1, "acknowledged": 0, "ignored": 0})
+    );
     let (_, firing) = server.get("/alerts").await;
     assert_eq!(firing.as_array().unwrap().len(), 2, "{firing}");
 
@@ -171,4 +198,93 @@ async fn every_format_is_taken_and_bad_bodies_are_refused_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn the_cli_silences_lists_expires_and_acknowledges() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::copy_catalog(&sample_catalog(), dir.path());
+    std::fs::write(
+        dir.path().join("alerts.toml"),
+        "[route]\nreceiver = \"ops\"\n[[receivers]]\nname = \"ops\"\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path());
+    server
+        .post(
+            "/alerts",
+            json!({"labels": {"alertname": "DiskFull", "instance": "db-1"}, "status": "firing"}),
+        )
+        .await;
+
+    let out = server.cli(&[
+        "silence",
+        "add",
+        "alertname=DiskFull",
+        "instance=~db-.*",
+        "--for",
+        "2h",
+        "--comment",
+        "swapping disks",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(r#"({alertname="DiskFull",instance=~"db-.*"}) until"#),
+        "{said}"
+    );
+    let id = said.split_whitespace().nth(1).unwrap().to_owned();
+    let listed = text(&server.cli(&["silence", "list"]).stdout);
+    assert!(listed.starts_with("ID"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("active") && listed.contains("swapping disks"),
+        "{listed}"
+    );
+
+    // A bad request says what is wrong and changes nothing.
+    let out = server.cli(&["silence", "add", "alertname=~(", "--comment", "x"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("matchers"), "{out:?}");
+    let out = server.cli(&[
+        "silence",
+        "add",
+        "alertname=X",
+        "--for",
+        "soon",
+        "--comment",
+        "x",
+    ]);
+    assert!(
+        text(&out.stderr).contains("`soon` is not a duration"),
+        "{out:?}"
+    );
+
+    let listed = text(&server.cli(&["alerts"]).stdout);
+    let fp = listed
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = server.cli(&["ack", &fp[..8], "--comment", "on it"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("admin acknowledged alert {fp}")
+    );
+    let out = server.cli(&["ack", "zz"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not an alert fingerprint"),
+        "{out:?}"
+    );
+
+    let out = server.cli(&["silence", "expire", &id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text(&server.cli(&["silence", "list"]).stdout).contains("no silences"));
+    assert!(text(&server.cli(&["silence", "list", "--all"]).stdout).contains("expired"));
+    let out = server.cli(&["silence", "expire", "nope"]);
+    assert!(text(&out.stderr).contains("no silence `nope`"), "{out:?}");
 }

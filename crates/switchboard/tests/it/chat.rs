@@ -388,3 +388,114 @@ async fn files_an_action_returns_are_uploaded_to_the_thread() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn alerts_are_listed_silenced_acknowledged_and_unsilenced_from_chat_by_those_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), dir.path());
+    std::fs::write(
+        dir.path().join("alerts.toml"),
+        "[route]\nreceiver = \"ops\"\ngroup_by = [\"alertname\"]\n[[receivers]]\nname = \"ops\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with_config(dir.path(), TEAM);
+    let (alice, bob) = (server.token_for("alice"), server.token_for("bob"));
+    let (status, _) = server
+        .post(
+            "/alerts",
+            serde_json::json!([
+                {"labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"}, "status": "firing"},
+                {"labels": {"alertname": "HighLoad", "instance": "web-1"}, "status": "firing"}
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let said = posts(&console_events(&server, &bob, "alerts severity=critical")).join("\n");
+    assert!(said.contains("1 firing:"), "{said}");
+    assert!(said.contains("DiskFull db-1 (critical), for"), "{said}");
+    assert!(!said.contains("HighLoad"), "{said}");
+    let fp = said
+        .lines()
+        .find(|l| l.contains("DiskFull"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    // bob (dev) may look but not silence or acknowledge; the denial says why.
+    let said = posts(&console_events(
+        &server,
+        &bob,
+        "silence alertname=DiskFull for 2h because swapping disks",
+    ))
+    .join("\n");
+    assert_eq!(
+        said,
+        "Refused: no policy permits bob to silence switchboard"
+    );
+    let said = posts(&console_events(&server, &bob, &format!("ack {}", &fp[..6]))).join("\n");
+    assert_eq!(
+        said,
+        "Refused: no policy permits bob to silence switchboard"
+    );
+
+    // alice (sre) may; a mistake in the request is explained.
+    let said = posts(&console_events(
+        &server,
+        &alice,
+        "silence alertname=DiskFull for 2h",
+    ))
+    .join("\n");
+    assert!(said.contains("say why"), "{said}");
+    let said = posts(&console_events(
+        &server,
+        &alice,
+        "silence alertname=DiskFull instance=~\"db-.*\" for 2h because swapping disks",
+    ))
+    .join("\n");
+    assert!(
+        said.contains("Silenced {alertname=\"DiskFull\",instance=~\"db-.*\"} until"),
+        "{said}"
+    );
+    let id = said
+        .split("silence ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, silences) = server.get("/silences").await;
+    assert_eq!(silences[0]["id"], id.as_str(), "{silences}");
+    assert_eq!(silences[0]["created_by"], "alice");
+    assert_eq!(silences[0]["comment"], "swapping disks");
+
+    let said = posts(&console_events(
+        &server,
+        &alice,
+        &format!("ack {} on it", &fp[..6]),
+    ))
+    .join("\n");
+    assert_eq!(said, format!("alice acknowledged alert {fp}."));
+    let said = posts(&console_events(&server, &bob, "alerts")).join("\n");
+    assert!(said.contains("acknowledged by alice"), "{said}");
+    let said = posts(&console_events(&server, &alice, "ack ffffffffffff")).join("\n");
+    assert!(said.contains("no firing alert or group"), "{said}");
+
+    let said = posts(&console_events(&server, &alice, &format!("unsilence {id}"))).join("\n");
+    assert!(said.contains("has ended"), "{said}");
+    let (_, silences) = server.get("/silences").await;
+    assert_eq!(silences, serde_json::json!([]));
+
+    // Each is audited.
+    let (_, page) = server.get("/audit?limit=500").await;
+    let kinds: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["silence.created", "alert.acknowledged", "silence.expired"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+}
