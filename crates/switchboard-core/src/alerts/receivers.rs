@@ -9,6 +9,15 @@
 //! hmac_secret = "env:HOOK_SECRET"     # signs the body (optional)
 //! send_resolved = true                # the default for webhooks
 //! max_alerts = 0                      # 0: all
+//!
+//! [[receivers.email_configs]]
+//! to = ["oncall@example.com"]
+//! from = "switchboard@example.com"
+//! smarthost = "smtp.example.com:587"
+//! auth_username = "switchboard"       # optional, with auth_password
+//! auth_password = "env:SMTP_PASSWORD"
+//! require_tls = true                  # STARTTLS (or TLS on port 465)
+//! send_resolved = false               # the default for email
 //! ```
 //!
 //! Owns reading and checking those settings (unknown keys refused, URLs
@@ -25,6 +34,8 @@ use crate::secret::SecretRef;
 pub struct Integrations {
     #[serde(default)]
     pub webhook_configs: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub email_configs: Vec<EmailConfig>,
 }
 
 impl Integrations {
@@ -36,17 +47,26 @@ impl Integrations {
         for (i, w) in parsed.webhook_configs.iter().enumerate() {
             check_url(&w.url).map_err(|e| format!("webhook_configs[{i}].url: {e}"))?;
         }
+        for (i, e) in parsed.email_configs.iter().enumerate() {
+            e.check().map_err(|m| format!("email_configs[{i}].{m}"))?;
+        }
         Ok(parsed)
     }
 
     /// Every integration with its name (`webhook[0]`): the unit whose
     /// notifications are logged and delivered.
     pub fn list(&self) -> Vec<(String, Integration)> {
-        self.webhook_configs
+        let webhooks = self
+            .webhook_configs
             .iter()
             .enumerate()
-            .map(|(i, w)| (format!("webhook[{i}]"), Integration::Webhook(w.clone())))
-            .collect()
+            .map(|(i, w)| (format!("webhook[{i}]"), Integration::Webhook(w.clone())));
+        let emails = self
+            .email_configs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("email[{i}]"), Integration::Email(e.clone())));
+        webhooks.chain(emails).collect()
     }
 }
 
@@ -54,6 +74,7 @@ impl Integrations {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Integration {
     Webhook(WebhookConfig),
+    Email(EmailConfig),
 }
 
 impl Integration {
@@ -61,6 +82,7 @@ impl Integration {
     pub fn send_resolved(&self) -> bool {
         match self {
             Self::Webhook(w) => w.send_resolved,
+            Self::Email(e) => e.send_resolved,
         }
     }
 }
@@ -80,6 +102,62 @@ pub struct WebhookConfig {
     /// left out is `truncatedAlerts`, as in Alertmanager.
     #[serde(default)]
     pub max_alerts: usize,
+}
+
+/// Email over SMTP.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub to: Vec<String>,
+    pub from: String,
+    /// `host:port` of the SMTP server.
+    pub smarthost: String,
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    #[serde(default)]
+    pub auth_password: Option<SecretRef>,
+    /// TLS, by STARTTLS (or implicit TLS on port 465); `false` only for a
+    /// relay on the same host or network.
+    #[serde(default = "yes")]
+    pub require_tls: bool,
+    #[serde(default)]
+    pub send_resolved: bool,
+}
+
+impl EmailConfig {
+    /// The SMTP server's host and port.
+    pub fn host_port(&self) -> Option<(&str, u16)> {
+        let (host, port) = self.smarthost.rsplit_once(':')?;
+        let port = port.parse().ok()?;
+        (!host.is_empty()).then_some((host, port))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.to.is_empty() {
+            return Err("to: name at least one address".to_owned());
+        }
+        for (key, address) in self
+            .to
+            .iter()
+            .map(|a| ("to", a))
+            .chain(std::iter::once(("from", &self.from)))
+        {
+            let (local, domain) = address.rsplit_once('@').unwrap_or_default();
+            if local.is_empty() || domain.is_empty() || address.chars().any(char::is_whitespace) {
+                return Err(format!("{key}: `{address}` is not an email address"));
+            }
+        }
+        if self.host_port().is_none() {
+            return Err(format!(
+                "smarthost: `{}` is not `host:port`",
+                self.smarthost
+            ));
+        }
+        if self.auth_username.is_some() != self.auth_password.is_some() {
+            return Err("auth_username and auth_password go together".to_owned());
+        }
+        Ok(())
+    }
 }
 
 fn yes() -> bool {

@@ -15,7 +15,7 @@ use switchboard_core::Timestamp;
 use switchboard_core::alerts::receivers::Integration;
 use switchboard_store::{DeliveryAttempt, DeliveryStatus, StoredDelivery};
 
-use super::webhook;
+use super::{email, webhook};
 use crate::Shared;
 
 /// How many deliveries are sent at once.
@@ -55,6 +55,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 async fn attempt(shared: &Shared, d: StoredDelivery) {
     let outcome = match integration(shared, &d) {
         Some(Integration::Webhook(config)) => webhook::send(&config, &d.notification).await,
+        Some(Integration::Email(config)) => email::send(&config, &d.notification).await,
         None => Err(format!(
             "receiver `{}` has no integration `{}` any more",
             d.receiver, d.integration

@@ -8,12 +8,15 @@
 //!
 //! `acks` records who is on an alert or a group.
 //!
-//! Not here yet: escalation, automation rules, and the chat, email,
-//! PagerDuty and Opsgenie outlets.
+//! Outlets: `webhook`, `email`.
+//!
+//! Not here yet: escalation, automation rules, and the chat, PagerDuty and
+//! Opsgenie outlets.
 
 pub mod acks;
 pub(crate) mod delivery;
 pub(crate) mod dispatcher;
+pub(crate) mod email;
 pub mod silences;
 pub mod webhook;
 

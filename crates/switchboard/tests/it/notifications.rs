@@ -288,3 +288,183 @@ hmac_secret = "file:{}"
     assert_eq!(every[0]["state"], "expired");
     assert_eq!(every[0]["comment"], "disk being replaced");
 }
+
+/// A real SMTP server (Python's aiosmtpd, from Debian) on a free loopback
+/// port, delivering into a Maildir.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    fn start() -> Self {
+        let maildir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .expect("python3-aiosmtpd is installed by scripts/test");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages delivered so far, oldest first, their quoted-printable
+    /// parts decoded.
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        let mut files: Vec<_> = std::fs::read_dir(&new)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .map(|p| {
+                let raw = std::fs::read(p).unwrap();
+                let decoded =
+                    quoted_printable::decode(&raw, quoted_printable::ParseMode::Robust).unwrap();
+                String::from_utf8(decoded).unwrap()
+            })
+            .collect()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<String> {
+        for _ in 0..300 {
+            let got = self.messages();
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{count} emails never came: {:?}", self.messages());
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
+    message
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+        .collect()
+}
+
+#[tokio::test]
+async fn email_notifications_reach_a_real_smtp_server_threaded_per_group() {
+    let smtp = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    copy_catalog(&sample_catalog(), &catalog);
+    std::fs::write(
+        catalog.join("alerts.toml"),
+        format!(
+            r#"
+[route]
+receiver = "mail"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "2s"
+
+[[receivers]]
+name = "mail"
+[[receivers.email_configs]]
+to = ["oncall@example.com", "db-team@example.com"]
+from = "switchboard@example.com"
+smarthost = "127.0.0.1:{}"
+require_tls = false
+send_resolved = true
+"#,
+            smtp.port
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&catalog);
+    let alert = |instance: &str, status: &str| {
+        json!({"labels": {"alertname": "DiskFull", "instance": instance, "severity": "critical"},
+               "annotations": {"summary": format!("disk full on {instance}"),
+                               "runbook_url": "https://runbooks.example.com/disk"},
+               "status": status})
+    };
+    server
+        .post(
+            "/alerts",
+            json!([alert("db-1", "firing"), alert("db-2", "firing")]),
+        )
+        .await;
+    let mail = smtp.wait_for(1).await;
+    let first = &mail[0];
+    assert_eq!(
+        header(first, "Subject"),
+        ["[FIRING:2] DiskFull (critical)"],
+        "{first}"
+    );
+    assert_eq!(header(first, "From"), ["switchboard@example.com"]);
+    assert!(first.contains("oncall@example.com") && first.contains("db-team@example.com"));
+    assert!(first.contains("multipart/alternative"), "{first}");
+    assert!(first.contains("text/html"), "{first}");
+    for expected in [
+        "[FIRING] DiskFull: disk full on db-1",
+        "[FIRING] DiskFull: disk full on db-2",
+        "runbook: https://runbooks.example.com/disk",
+        "silence alertname=\"DiskFull\" instance=\"db-1\" for 2h",
+    ] {
+        assert!(first.contains(expected), "{expected} not in {first}");
+    }
+    let thread = header(first, "References");
+    assert_eq!(thread.len(), 1);
+
+    server
+        .post(
+            "/alerts",
+            json!([alert("db-1", "resolved"), alert("db-2", "resolved")]),
+        )
+        .await;
+    let mail = smtp.wait_for(2).await;
+    let second = &mail[1];
+    assert_eq!(
+        header(second, "Subject"),
+        ["[RESOLVED:2] DiskFull (critical)"],
+        "{second}"
+    );
+    assert!(
+        second.contains("[RESOLVED] DiskFull: disk full on db-1"),
+        "{second}"
+    );
+    assert_eq!(header(second, "References"), thread, "one thread per group");
+    assert_ne!(header(second, "Message-ID"), header(first, "Message-ID"));
+
+    // Delivered, and shown so.
+    let (_, deliveries) = server.get("/alerts/deliveries").await;
+    assert!(
+        deliveries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["integration"] == "email[0]" && d["status"] == "delivered"),
+        "{deliveries}"
+    );
+}

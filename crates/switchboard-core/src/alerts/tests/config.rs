@@ -173,6 +173,34 @@ name = "blackhole"
         &bad("[[receivers.webhook_configs]]\nurl = \"https://x\"\nhmac_secret = \"hunter2\"\n"),
         "never the secret itself"
     ));
+    let email = |body: &str| bad(&format!("[[receivers.email_configs]]\n{body}"));
+    assert!(has(
+        &email("to = []\nfrom = \"a@b\"\nsmarthost = \"h:25\"\n"),
+        "email_configs[0].to: name at least one address"
+    ));
+    assert!(has(
+        &email("to = [\"ops\"]\nfrom = \"a@b\"\nsmarthost = \"h:25\"\n"),
+        "email_configs[0].to: `ops` is not an email address"
+    ));
+    assert!(has(
+        &email("to = [\"o@x\"]\nfrom = \"a@b\"\nsmarthost = \"h\"\n"),
+        "email_configs[0].smarthost: `h` is not `host:port`"
+    ));
+    assert!(has(
+        &email("to = [\"o@x\"]\nfrom = \"a@b\"\nsmarthost = \"h:25\"\nauth_username = \"u\"\n"),
+        "auth_username and auth_password go together"
+    ));
+    let ok = AlertsConfig::parse(
+        "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.email_configs]]\n\
+         to = [\"o@x.org\"]\nfrom = \"sb@x.org\"\nsmarthost = \"mail.x.org:587\"\n",
+    )
+    .unwrap();
+    let list = ok.receiver("r").unwrap().integrations.list();
+    assert_eq!(list[0].0, "email[0]");
+    assert!(
+        !list[0].1.send_resolved(),
+        "email sends no resolved notices by default"
+    );
 }
 
 #[test]
