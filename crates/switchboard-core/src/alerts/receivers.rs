@@ -18,6 +18,14 @@
 //! auth_password = "env:SMTP_PASSWORD"
 //! require_tls = true                  # STARTTLS (or TLS on port 465)
 //! send_resolved = false               # the default for email
+//!
+//! [[receivers.pagerduty_configs]]
+//! routing_key = "env:PD_ROUTING_KEY"  # Events API v2 integration key
+//! severity = "critical"               # default: the alerts' `severity` label, else `error`
+//!
+//! [[receivers.opsgenie_configs]]
+//! api_key = "env:OPSGENIE_KEY"
+//! priority = "P1"                     # optional
 //! ```
 //!
 //! Owns reading and checking those settings (unknown keys refused, URLs
@@ -36,6 +44,10 @@ pub struct Integrations {
     pub webhook_configs: Vec<WebhookConfig>,
     #[serde(default)]
     pub email_configs: Vec<EmailConfig>,
+    #[serde(default)]
+    pub pagerduty_configs: Vec<PagerDutyConfig>,
+    #[serde(default)]
+    pub opsgenie_configs: Vec<OpsgenieConfig>,
 }
 
 impl Integrations {
@@ -49,6 +61,27 @@ impl Integrations {
         }
         for (i, e) in parsed.email_configs.iter().enumerate() {
             e.check().map_err(|m| format!("email_configs[{i}].{m}"))?;
+        }
+        for (i, p) in parsed.pagerduty_configs.iter().enumerate() {
+            check_url(&p.url).map_err(|e| format!("pagerduty_configs[{i}].url: {e}"))?;
+            if let Some(s) = &p.severity
+                && !PAGERDUTY_SEVERITIES.contains(&s.as_str())
+            {
+                return Err(format!(
+                    "pagerduty_configs[{i}].severity: `{s}` is not one of {}",
+                    PAGERDUTY_SEVERITIES.join(", ")
+                ));
+            }
+        }
+        for (i, o) in parsed.opsgenie_configs.iter().enumerate() {
+            check_url(&o.api_url).map_err(|e| format!("opsgenie_configs[{i}].api_url: {e}"))?;
+            if let Some(p) = &o.priority
+                && !["P1", "P2", "P3", "P4", "P5"].contains(&p.as_str())
+            {
+                return Err(format!(
+                    "opsgenie_configs[{i}].priority: `{p}` is not P1 to P5"
+                ));
+            }
         }
         Ok(parsed)
     }
@@ -66,7 +99,21 @@ impl Integrations {
             .iter()
             .enumerate()
             .map(|(i, e)| (format!("email[{i}]"), Integration::Email(e.clone())));
-        webhooks.chain(emails).collect()
+        let pagerduty = self
+            .pagerduty_configs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("pagerduty[{i}]"), Integration::PagerDuty(p.clone())));
+        let opsgenie = self
+            .opsgenie_configs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!("opsgenie[{i}]"), Integration::Opsgenie(o.clone())));
+        webhooks
+            .chain(emails)
+            .chain(pagerduty)
+            .chain(opsgenie)
+            .collect()
     }
 }
 
@@ -75,6 +122,8 @@ impl Integrations {
 pub enum Integration {
     Webhook(WebhookConfig),
     Email(EmailConfig),
+    PagerDuty(PagerDutyConfig),
+    Opsgenie(OpsgenieConfig),
 }
 
 impl Integration {
@@ -83,6 +132,8 @@ impl Integration {
         match self {
             Self::Webhook(w) => w.send_resolved,
             Self::Email(e) => e.send_resolved,
+            Self::PagerDuty(p) => p.send_resolved,
+            Self::Opsgenie(o) => o.send_resolved,
         }
     }
 }
@@ -158,6 +209,47 @@ impl EmailConfig {
         }
         Ok(())
     }
+}
+
+/// PagerDuty's event severities.
+pub const PAGERDUTY_SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
+
+/// PagerDuty, through its Events API v2.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    /// The integration's routing key.
+    pub routing_key: SecretRef,
+    #[serde(default = "pagerduty_url")]
+    pub url: String,
+    /// The events' severity; by default the alerts' common `severity`
+    /// label when it is one of PagerDuty's, else `error`.
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+fn pagerduty_url() -> String {
+    "https://events.pagerduty.com/v2/enqueue".to_owned()
+}
+
+/// Opsgenie, through its Alert API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsgenieConfig {
+    pub api_key: SecretRef,
+    #[serde(default = "opsgenie_url")]
+    pub api_url: String,
+    /// `P1` … `P5`; Opsgenie's default when absent.
+    #[serde(default)]
+    pub priority: Option<String>,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+fn opsgenie_url() -> String {
+    "https://api.opsgenie.com/".to_owned()
 }
 
 fn yes() -> bool {

@@ -15,7 +15,7 @@ use switchboard_core::Timestamp;
 use switchboard_core::alerts::receivers::Integration;
 use switchboard_store::{DeliveryAttempt, DeliveryStatus, StoredDelivery};
 
-use super::{email, webhook};
+use super::{email, paging, webhook};
 use crate::Shared;
 
 /// How many deliveries are sent at once.
@@ -56,6 +56,12 @@ async fn attempt(shared: &Shared, d: StoredDelivery) {
     let outcome = match integration(shared, &d) {
         Some(Integration::Webhook(config)) => webhook::send(&config, &d.notification).await,
         Some(Integration::Email(config)) => email::send(&config, &d.notification).await,
+        Some(Integration::PagerDuty(config)) => {
+            paging::send_pagerduty(&config, &d.notification).await
+        }
+        Some(Integration::Opsgenie(config)) => {
+            paging::send_opsgenie(&config, &d.notification).await
+        }
         None => Err(format!(
             "receiver `{}` has no integration `{}` any more",
             d.receiver, d.integration

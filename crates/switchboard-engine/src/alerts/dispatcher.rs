@@ -426,7 +426,7 @@ fn notification_body(
 ) -> serde_json::Value {
     let max_alerts = match integration {
         Integration::Webhook(w) => w.max_alerts,
-        Integration::Email(_) => 0,
+        Integration::Email(_) | Integration::PagerDuty(_) | Integration::Opsgenie(_) => 0,
     };
     webhook::body(n, public_url.unwrap_or_default(), max_alerts, now)
 }

@@ -8,15 +8,15 @@
 //!
 //! `acks` records who is on an alert or a group.
 //!
-//! Outlets: `webhook`, `email`.
+//! Outlets: `webhook`, `email`, `paging` (PagerDuty, Opsgenie).
 //!
-//! Not here yet: escalation, automation rules, and the chat, PagerDuty and
-//! Opsgenie outlets.
+//! Not here yet: escalation, automation rules, and the chat outlet.
 
 pub mod acks;
 pub(crate) mod delivery;
 pub(crate) mod dispatcher;
 pub(crate) mod email;
+pub(crate) mod paging;
 pub mod silences;
 pub mod webhook;
 

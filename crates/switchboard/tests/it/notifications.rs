@@ -468,3 +468,144 @@ send_resolved = true
         "{deliveries}"
     );
 }
+
+/// PagerDuty's Events API and Opsgenie's Alert API as their documentation
+/// describes them, on loopback: every request's path, query, auth header
+/// and body.
+async fn paging_sink() -> (String, Arc<Mutex<Vec<(String, String, Value)>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let state = seen.clone();
+    let app = axum::Router::new().fallback(axum::routing::post(
+        move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            let state = state.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let value: Value = serde_json::from_slice(&body).unwrap();
+                state.lock().unwrap().push((uri.to_string(), auth, value));
+                (StatusCode::ACCEPTED, "{\"status\":\"success\"}")
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn pagerduty_and_opsgenie_get_one_incident_per_group_resolved_with_it() {
+    use sha2::Digest;
+
+    let (url, seen) = paging_sink().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog");
+    copy_catalog(&sample_catalog(), &catalog);
+    let key_file = dir.path().join("pd.key");
+    std::fs::write(&key_file, "R0UT1NGK3Y\n").unwrap();
+    let genie_file = dir.path().join("genie.key");
+    std::fs::write(&genie_file, "g3n1e\n").unwrap();
+    std::fs::write(
+        catalog.join("alerts.toml"),
+        format!(
+            r#"
+[route]
+receiver = "pager"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "2s"
+
+[[receivers]]
+name = "pager"
+[[receivers.pagerduty_configs]]
+routing_key = "file:{}"
+url = "{url}/v2/enqueue"
+[[receivers.opsgenie_configs]]
+api_key = "file:{}"
+api_url = "{url}/"
+priority = "P2"
+"#,
+            key_file.display(),
+            genie_file.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&catalog);
+    server
+        .post(
+            "/alerts",
+            json!([disk("db-1", "firing"), disk("db-2", "firing")]),
+        )
+        .await;
+    let wait = |n: usize| {
+        let seen = seen.clone();
+        async move {
+            for _ in 0..300 {
+                if seen.lock().unwrap().len() >= n {
+                    return seen.lock().unwrap().clone();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{n} requests never came: {:?}", seen.lock().unwrap());
+        }
+    };
+    let got = wait(2).await;
+    let group_key = "{}:{alertname=\"DiskFull\"}";
+    let dedup = hex::encode(sha2::Sha256::digest(group_key.as_bytes()));
+    let pd = got.iter().find(|(p, _, _)| p == "/v2/enqueue").unwrap();
+    let event = &pd.2;
+    assert_eq!(event["routing_key"], "R0UT1NGK3Y");
+    assert_eq!(event["event_action"], "trigger");
+    assert_eq!(
+        event["dedup_key"],
+        dedup.as_str(),
+        "SHA-256 of the group key"
+    );
+    assert_eq!(event["payload"]["severity"], "critical", "from the label");
+    assert_eq!(
+        event["payload"]["summary"],
+        "[FIRING:2] DiskFull (critical)"
+    );
+    assert_eq!(event["payload"]["custom_details"]["num_firing"], 2);
+    assert!(
+        event["payload"]["custom_details"]["firing"]
+            .as_str()
+            .unwrap()
+            .contains("[FIRING] DiskFull instance=db-1: disk full on db-1"),
+        "{event}"
+    );
+    let og = got.iter().find(|(p, _, _)| p == "/v2/alerts").unwrap();
+    assert_eq!(og.1, "GenieKey g3n1e");
+    assert_eq!(og.2["alias"], dedup.as_str());
+    assert_eq!(og.2["priority"], "P2");
+    assert_eq!(og.2["message"], "[FIRING:2] DiskFull (critical)");
+    assert_eq!(og.2["tags"], json!(["alertname=DiskFull"]));
+
+    server
+        .post(
+            "/alerts",
+            json!([disk("db-1", "resolved"), disk("db-2", "resolved")]),
+        )
+        .await;
+    let got = wait(4).await;
+    let resolve = got[2..]
+        .iter()
+        .find(|(p, _, _)| p == "/v2/enqueue")
+        .unwrap();
+    assert_eq!(
+        resolve.2,
+        json!({"routing_key": "R0UT1NGK3Y", "event_action": "resolve", "dedup_key": dedup})
+    );
+    let close = got[2..]
+        .iter()
+        .find(|(p, _, _)| p.starts_with("/v2/alerts/"))
+        .unwrap();
+    assert_eq!(
+        close.0,
+        format!("/v2/alerts/{dedup}/close?identifierType=alias")
+    );
+    assert_eq!(close.1, "GenieKey g3n1e");
+}

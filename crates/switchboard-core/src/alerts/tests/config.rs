@@ -190,6 +190,18 @@ name = "blackhole"
         &email("to = [\"o@x\"]\nfrom = \"a@b\"\nsmarthost = \"h:25\"\nauth_username = \"u\"\n"),
         "auth_username and auth_password go together"
     ));
+    assert!(has(
+        &bad("[[receivers.pagerduty_configs]]\nrouting_key = \"env:K\"\nseverity = \"high\"\n"),
+        "pagerduty_configs[0].severity: `high` is not one of critical, error, warning, info"
+    ));
+    assert!(has(
+        &bad("[[receivers.pagerduty_configs]]\nrouting_key = \"R0UT1NG\"\n"),
+        "never the secret itself"
+    ));
+    assert!(has(
+        &bad("[[receivers.opsgenie_configs]]\napi_key = \"env:K\"\npriority = \"P9\"\n"),
+        "opsgenie_configs[0].priority: `P9` is not P1 to P5"
+    ));
     let ok = AlertsConfig::parse(
         "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.email_configs]]\n\
          to = [\"o@x.org\"]\nfrom = \"sb@x.org\"\nsmarthost = \"mail.x.org:587\"\n",
