@@ -53,6 +53,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
+use super::escalation::{DEFAULT_ACK_TIMEOUT, Escalation, Step};
 use super::inhibit::{InhibitRule, Inhibitor};
 use super::receivers::Integrations;
 use super::routing::{GroupBy, Route, RouteNode, RouteOptions, RouteSpec};
@@ -64,8 +65,17 @@ use crate::ids::Timestamp;
 /// The file, relative to the catalog root.
 pub const FILE: &str = "alerts.toml";
 
-const TOP_KEYS: [&str; 4] = ["route", "receivers", "inhibit_rules", "time_intervals"];
-const ROUTE_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 5] = [
+    "route",
+    "receivers",
+    "inhibit_rules",
+    "time_intervals",
+    "escalations",
+];
+const ESCALATION_KEYS: [&str; 4] = ["name", "steps", "repeat", "ack_timeout"];
+const STEP_KEYS: [&str; 2] = ["notify", "wait"];
+const ROUTE_KEYS: [&str; 11] = [
+    "escalation",
     "receiver",
     "group_by",
     "group_wait",
@@ -104,6 +114,7 @@ pub struct AlertsConfig {
     pub receivers: Vec<Receiver>,
     pub inhibit_rules: Vec<InhibitRule>,
     pub time_intervals: BTreeMap<String, TimeInterval>,
+    pub escalations: BTreeMap<String, Escalation>,
 }
 
 impl AlertsConfig {
@@ -122,6 +133,10 @@ impl AlertsConfig {
 
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.iter().find(|r| r.name == name)
+    }
+
+    pub fn escalation(&self, name: &str) -> Option<&Escalation> {
+        self.escalations.get(name)
     }
 
     pub fn time_interval(&self, name: &str) -> Option<&TimeInterval> {
@@ -148,8 +163,15 @@ impl AlertsConfig {
 }
 
 /// A name a route uses, checked once every name is known.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RefKind {
+    Receiver,
+    Interval,
+    Escalation,
+}
+
 struct Reference {
-    interval: bool,
+    kind: RefKind,
     name: String,
     key: String,
     span: Range<usize>,
@@ -195,17 +217,21 @@ impl Loader<'_> {
             .get("time_intervals")
             .map(|v| self.time_intervals(v))
             .unwrap_or_default();
+        let escalations = top
+            .get("escalations")
+            .map(|v| self.escalations(v))
+            .unwrap_or_default();
         for r in std::mem::take(&mut self.refs) {
-            let known = if r.interval {
-                time_intervals.contains_key(&r.name)
-            } else {
-                receivers.iter().any(|x: &Receiver| x.name == r.name)
+            let known = match r.kind {
+                RefKind::Interval => time_intervals.contains_key(&r.name),
+                RefKind::Receiver => receivers.iter().any(|x: &Receiver| x.name == r.name),
+                RefKind::Escalation => escalations.contains_key(&r.name),
             };
             if !known {
-                let what = if r.interval {
-                    "time interval (declare it in `[[time_intervals]]`)"
-                } else {
-                    "receiver (declare it in `[[receivers]]`)"
+                let what = match r.kind {
+                    RefKind::Interval => "time interval (declare it in `[[time_intervals]]`)",
+                    RefKind::Receiver => "receiver (declare it in `[[receivers]]`)",
+                    RefKind::Escalation => "escalation (declare it in `[[escalations]]`)",
                 };
                 self.r
                     .error(r.span, &r.key, format!("unknown {what}: `{}`", r.name));
@@ -217,6 +243,7 @@ impl Loader<'_> {
                 receivers,
                 inhibit_rules,
                 time_intervals,
+                escalations,
             }),
             _ => {
                 self.r.errors.sort_by_key(|e| e.line);
@@ -239,7 +266,7 @@ impl Loader<'_> {
             spec.receiver = self.r.name(r, &key("receiver"));
             if let Some(name) = &spec.receiver {
                 self.refs.push(Reference {
-                    interval: false,
+                    kind: RefKind::Receiver,
                     name: name.clone(),
                     key: key("receiver"),
                     span: r.span(),
@@ -251,6 +278,17 @@ impl Loader<'_> {
                 &key("receiver"),
                 "missing (the root route needs a receiver)",
             );
+        }
+        if let Some(e) = f.get("escalation") {
+            spec.escalation = self.r.name(e, &key("escalation"));
+            if let Some(name) = &spec.escalation {
+                self.refs.push(Reference {
+                    kind: RefKind::Escalation,
+                    name: name.clone(),
+                    key: key("escalation"),
+                    span: e.span(),
+                });
+            }
         }
         if let Some(g) = f.get("group_by") {
             spec.group_by = self.group_by(g, &key("group_by"));
@@ -307,7 +345,7 @@ impl Loader<'_> {
                 .enumerate()
             {
                 self.refs.push(Reference {
-                    interval: true,
+                    kind: RefKind::Interval,
                     name: name.clone(),
                     key: format!("{}[{i}]", key(field)),
                     span,
@@ -448,6 +486,141 @@ impl Loader<'_> {
             }
         }
         out
+    }
+
+    fn escalations(&mut self, v: &Entry<'_>) -> BTreeMap<String, Escalation> {
+        let mut out = BTreeMap::new();
+        for (i, item) in self
+            .r
+            .array(v, "escalations")
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("escalations[{i}]");
+            let Some(table) = self.r.table(item, &path) else {
+                continue;
+            };
+            let f = self.r.fields(table, &path, &ESCALATION_KEYS);
+            let name_key = join(&path, "name");
+            let name = match f.get("name") {
+                Some(n) => self.r.name(n, &name_key),
+                None => {
+                    self.r.error(item.span(), &name_key, "missing");
+                    None
+                }
+            };
+            let repeat =
+                match f.get("repeat") {
+                    None => 1,
+                    Some(r) => match r.get_ref().as_integer().and_then(|n| {
+                        u32::from_str_radix(&n.as_str().replace('_', ""), n.radix()).ok()
+                    }) {
+                        Some(n) if (1..=100).contains(&n) => n,
+                        _ => {
+                            self.r.error(
+                                r.span(),
+                                &join(&path, "repeat"),
+                                "must be a whole number from 1 to 100",
+                            );
+                            1
+                        }
+                    },
+                };
+            let ack_timeout = f
+                .get("ack_timeout")
+                .and_then(|d| self.r.duration(d, &join(&path, "ack_timeout"), true))
+                .unwrap_or(DEFAULT_ACK_TIMEOUT);
+            let mut steps = Vec::new();
+            let steps_key = join(&path, "steps");
+            let before = self.r.errors.len();
+            match f.get("steps") {
+                None => self
+                    .r
+                    .error(item.span(), &steps_key, "missing (at least one step)"),
+                Some(list) => {
+                    for (j, step) in self
+                        .r
+                        .array(list, &steps_key)
+                        .unwrap_or_default()
+                        .iter()
+                        .enumerate()
+                    {
+                        let step_key = format!("{steps_key}[{j}]");
+                        steps.extend(self.step(step, &step_key));
+                    }
+                }
+            }
+            if !steps.iter().any(|s| matches!(s, Step::Notify(_))) && self.r.errors.len() == before
+            {
+                self.r
+                    .error(item.span(), &steps_key, "no step notifies anyone");
+            }
+            if repeat > 1 && !steps.iter().any(|s| matches!(s, Step::Wait(_))) {
+                self.r.error(
+                    item.span(),
+                    &steps_key,
+                    "a chain that repeats needs a `wait` step, or every round would page at once",
+                );
+            }
+            let Some(name) = name else { continue };
+            if out.contains_key(&name) {
+                self.r.error(
+                    item.span(),
+                    &name_key,
+                    format!("escalation `{name}` is declared twice"),
+                );
+                continue;
+            }
+            let line = self.r.line(item.span().start);
+            out.insert(
+                name.clone(),
+                Escalation {
+                    name,
+                    steps,
+                    repeat,
+                    ack_timeout,
+                    line,
+                },
+            );
+        }
+        out
+    }
+
+    fn step(&mut self, v: &Entry<'_>, path: &str) -> Option<Step> {
+        let table = self.r.table(v, path)?;
+        let f = self.r.fields(table, path, &STEP_KEYS);
+        match (f.get("notify"), f.get("wait")) {
+            (Some(n), None) => {
+                let key = join(path, "notify");
+                let names = self.r.strings(n, &key)?;
+                if names.is_empty() {
+                    self.r.error(n.span(), &key, "name at least one receiver");
+                    return None;
+                }
+                for (k, (name, span)) in names.iter().enumerate() {
+                    self.refs.push(Reference {
+                        kind: RefKind::Receiver,
+                        name: name.clone(),
+                        key: format!("{key}[{k}]"),
+                        span: span.clone(),
+                    });
+                }
+                Some(Step::Notify(names.into_iter().map(|(n, _)| n).collect()))
+            }
+            (None, Some(w)) => self
+                .r
+                .duration(w, &join(path, "wait"), true)
+                .map(Step::Wait),
+            _ => {
+                self.r.error(
+                    v.span(),
+                    path,
+                    "a step is either `notify = [...]` or `wait = \"10m\"`",
+                );
+                None
+            }
+        }
     }
 
     fn time_intervals(&mut self, v: &Entry<'_>) -> BTreeMap<String, TimeInterval> {

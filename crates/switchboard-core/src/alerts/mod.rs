@@ -17,6 +17,7 @@
 
 pub mod aggregation;
 pub mod config;
+pub mod escalation;
 pub mod inhibit;
 pub mod labels;
 pub mod matchers;

@@ -11,8 +11,8 @@
 //!   matched stops its later siblings unless it has `continue = true`; a
 //!   node none of whose children matched is itself the match. The root has
 //!   no matchers, so every alert takes at least one route.
-//! * `receiver`, `group_by`, `group_wait`, `group_interval` and
-//!   `repeat_interval` are inherited from the parent unless set (defaults at
+//! * `receiver`, `escalation`, `group_by`, `group_wait`, `group_interval`
+//!   and `repeat_interval` are inherited from the parent unless set (defaults at
 //!   the root: no grouping labels, 30s, 5m, 4h). An empty `group_by` counts
 //!   as not set, as in Alertmanager. `mute_time_intervals` and
 //!   `active_time_intervals` are not inherited: each route has its own.
@@ -64,6 +64,8 @@ impl Default for GroupBy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteOptions {
     pub receiver: String,
+    /// The escalation chain of its groups, if any (inherited).
+    pub escalation: Option<String>,
     pub group_by: GroupBy,
     pub group_wait: Duration,
     pub group_interval: Duration,
@@ -79,6 +81,7 @@ impl RouteOptions {
     fn defaults() -> Self {
         Self {
             receiver: String::new(),
+            escalation: None,
             group_by: GroupBy::default(),
             group_wait: DEFAULT_GROUP_WAIT,
             group_interval: DEFAULT_GROUP_INTERVAL,
@@ -93,6 +96,7 @@ impl RouteOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteSpec {
     pub receiver: Option<String>,
+    pub escalation: Option<String>,
     /// `None` (or an empty list, as in Alertmanager) inherits.
     pub group_by: Option<GroupBy>,
     pub group_wait: Option<Duration>,
@@ -128,6 +132,9 @@ impl RouteNode {
         let mut options = parent.map_or_else(RouteOptions::defaults, |(o, _)| o.clone());
         if let Some(r) = spec.receiver.filter(|r| !r.is_empty()) {
             options.receiver = r;
+        }
+        if let Some(e) = spec.escalation.filter(|e| !e.is_empty()) {
+            options.escalation = Some(e);
         }
         match spec.group_by {
             Some(GroupBy::Labels(l)) if l.is_empty() => {}

@@ -5,6 +5,7 @@
 
 mod aggregation;
 mod config;
+mod escalation;
 mod inhibit;
 mod labels;
 mod matchers;
