@@ -324,6 +324,7 @@ impl Engine {
         engine.recover_queue().await?;
         tokio::spawn(dispatch::run(engine.shared.clone()));
         engine.shared.inventory_sources.start();
+        alerts::dispatcher::prepare(&engine.shared).await;
         tokio::spawn(alerts::dispatcher::run(engine.shared.clone()));
         tokio::spawn(alerts::delivery::run(engine.shared.clone()));
         tokio::spawn(approvals::expiry_timer(

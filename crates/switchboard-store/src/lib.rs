@@ -209,6 +209,20 @@ pub fn group_ack_subject(receiver: &str, group_key: &str) -> String {
     format!("group:{receiver}:{group_key}")
 }
 
+/// Where a group's escalation chain stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEscalation {
+    pub group_key: String,
+    pub receiver: String,
+    pub chain: String,
+    /// `running`, `finished` or `stopped` (by an acknowledgement).
+    pub state: String,
+    pub step: u32,
+    pub round: u32,
+    pub due_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// A silence as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSilence {
@@ -342,7 +356,7 @@ pub trait Store: Send + Sync + 'static {
     async fn notification_log(&self) -> Result<Vec<StoredLogEntry>, StoreError>;
 
     /// Records flushes: each group's new state, log entries and deliveries,
-    /// in one transaction.
+    /// in one transaction; a group that ended loses its escalation state.
     async fn record_flushes(&self, flushes: &[FlushRecord]) -> Result<(), StoreError>;
 
     /// Pending deliveries whose next attempt is due, oldest first.
@@ -368,6 +382,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes acknowledgements (their alert resolved, their group ended).
     async fn delete_acks(&self, subjects: &[String]) -> Result<(), StoreError>;
+
+    /// Adds or replaces escalation states.
+    async fn save_escalations(&self, states: &[StoredEscalation]) -> Result<(), StoreError>;
+
+    /// Every escalation state kept.
+    async fn escalations(&self) -> Result<Vec<StoredEscalation>, StoreError>;
 
     /// Adds a silence.
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError>;

@@ -369,6 +369,32 @@ impl Aggregator {
         flush
     }
 
+    /// What an escalation page of group `id` says at `now`: its firing
+    /// alerts that nothing holds back; `None` when there are none.
+    pub fn firing_notification(
+        &self,
+        id: &GroupId,
+        now: Timestamp,
+        mutes: &Mutes<'_>,
+    ) -> Option<Notification> {
+        let group = self.groups.get(id)?;
+        if mutes.route_muted {
+            return None;
+        }
+        let firing: Vec<Arc<Alert>> = group
+            .alerts
+            .values()
+            .filter(|a| !a.is_resolved_at(now) && !mutes.mutes(a, now))
+            .cloned()
+            .collect();
+        (!firing.is_empty()).then(|| Notification {
+            group: id.clone(),
+            group_labels: group.labels.clone(),
+            firing,
+            resolved: Vec::new(),
+        })
+    }
+
     /// Ends every group (the route tree changed; the caller inserts the
     /// alerts again).
     pub fn clear(&mut self) {

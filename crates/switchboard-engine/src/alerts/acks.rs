@@ -4,7 +4,7 @@
 //! resolves or its group ends. PagerDuty `acknowledge` events acknowledge
 //! the alert with their `dedup_key`.
 //!
-//! Not here: what an acknowledgement stops (escalation, next).
+//! What an acknowledgement stops is `escalate`'s.
 
 use switchboard_core::audit::AuditEvent;
 use switchboard_core::policy::Verb;
@@ -86,6 +86,8 @@ impl Engine {
         };
         self.shared.store.save_ack(&ack).await?;
         self.shared.alerting.set_ack(ack.clone());
+        // An acknowledgement stops an escalation at the next tick: now.
+        self.shared.alerting.wake.notify_one();
         let (kind, id) = match &target {
             AckTarget::Alert(fp) => ("alert", fp.to_string()),
             AckTarget::Group(g) => ("group", g.short()),

@@ -29,6 +29,7 @@ use switchboard_store::{
 };
 use tokio::sync::Notify;
 
+use super::escalate::{Chain, Run, escalate};
 use super::webhook;
 use crate::{EngineError, Shared};
 
@@ -52,15 +53,17 @@ pub(crate) struct Dispatcher {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     /// The configuration the groups were built with; `None` until loaded
     /// (and after a failed write, so the next tick rebuilds).
-    config: Option<Arc<AlertsConfig>>,
-    agg: Aggregator,
+    pub(super) config: Option<Arc<AlertsConfig>>,
+    pub(super) agg: Aggregator,
     log: HashMap<(GroupId, String), LogEntry>,
-    silences: Vec<Silence>,
+    pub(super) silences: Vec<Silence>,
     /// Acknowledgements by subject (`alert:<fp>`, `group:<receiver>:<key>`).
-    acks: HashMap<String, StoredAck>,
+    pub(super) acks: HashMap<String, StoredAck>,
+    /// Where each group's escalation chain stands.
+    pub(super) escalations: HashMap<GroupId, Chain>,
 }
 
 /// What an `ack` names.
@@ -123,7 +126,7 @@ impl Dispatcher {
             .agg
             .groups()
             .filter(|g| g.alerts.contains_key(&fingerprint))
-            .map(|g| GroupView::of(g, &state.acks))
+            .map(|g| GroupView::of(g, &state))
             .collect()
     }
 
@@ -133,7 +136,7 @@ impl Dispatcher {
         state
             .agg
             .groups()
-            .map(|g| GroupView::of(g, &state.acks))
+            .map(|g| GroupView::of(g, &state))
             .collect()
     }
 
@@ -198,11 +201,23 @@ pub struct GroupView {
     pub next_flush_at: Timestamp,
     /// Who acknowledged it, and when.
     pub acked: Option<(String, Timestamp)>,
+    /// Its escalation chain and where it stands (`running`, `stopped`,
+    /// `finished`), once started.
+    pub escalation: Option<(String, &'static str)>,
 }
 
 impl GroupView {
-    fn of(g: &Group, acks: &HashMap<String, StoredAck>) -> Self {
+    fn of(g: &Group, state: &State) -> Self {
+        let acks = &state.acks;
         Self {
+            escalation: state.escalations.get(&g.id).map(|c| {
+                let run = match c.run {
+                    Run::Running(_) => "running",
+                    Run::Stopped => "stopped",
+                    Run::Finished => "finished",
+                };
+                (c.name.clone(), run)
+            }),
             id: g.id.short(),
             acked: acks
                 .get(&group_ack_subject(&g.id.receiver, &g.id.key))
@@ -231,7 +246,7 @@ fn to_alert(stored: &StoredAlert) -> Option<Alert> {
     })
 }
 
-fn stored_group(g: &Group) -> StoredGroup {
+pub(super) fn stored_group(g: &Group) -> StoredGroup {
     StoredGroup {
         group_key: g.id.key.clone(),
         receiver: g.id.receiver.clone(),
@@ -264,6 +279,18 @@ async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineEr
         .await?
         .into_iter()
         .map(|a| (a.subject.clone(), a))
+        .collect();
+    let escalations = store
+        .escalations()
+        .await?
+        .iter()
+        .map(|e| {
+            let id = GroupId {
+                key: e.group_key.clone(),
+                receiver: e.receiver.clone(),
+            };
+            (id, Chain::from_stored(e))
+        })
         .collect();
     let now = Timestamp::now();
     let mut agg = Aggregator::new();
@@ -322,6 +349,7 @@ async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineEr
         log,
         silences,
         acks,
+        escalations,
     };
     Ok(())
 }
@@ -388,6 +416,9 @@ fn flush_due(state: &mut State, public_url: Option<&str>, now: Timestamp) -> Vec
         for subject in &record.cleared_acks {
             state.acks.remove(subject);
         }
+        if flush.ended {
+            state.escalations.remove(&id);
+        }
         for ((name, integration), decision) in integrations.iter().zip(flush.decisions) {
             if let Some(entry) = decision.log {
                 record.log.push(StoredLogEntry {
@@ -418,7 +449,7 @@ fn flush_due(state: &mut State, public_url: Option<&str>, now: Timestamp) -> Vec
 
 /// What a delivery carries: Alertmanager's webhook body (version 4), the
 /// one description every outlet renders from.
-fn notification_body(
+pub(super) fn notification_body(
     n: &Notification,
     integration: &Integration,
     public_url: Option<&str>,
@@ -429,6 +460,17 @@ fn notification_body(
         Integration::Email(_) | Integration::PagerDuty(_) | Integration::Opsgenie(_) => 0,
     };
     webhook::body(n, public_url.unwrap_or_default(), max_alerts, now)
+}
+
+/// Builds the groups from the store before the engine takes requests, so
+/// that they show at once after a restart; a failure is left to the timer,
+/// which tries again.
+pub(crate) async fn prepare(shared: &Shared) {
+    if let Some(config) = shared.catalog().alerts.clone()
+        && let Err(e) = load(shared, config).await
+    {
+        tracing::warn!(error = %e, "cannot rebuild the alert groups yet; retrying");
+    }
 }
 
 /// The dispatcher's timer: flushes groups as they fall due, until the
@@ -454,6 +496,20 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+async fn audit_escalation(shared: &Shared, group: &str, what: &str, detail: serde_json::Value) {
+    let event = switchboard_core::audit::AuditEvent::now(
+        &switchboard_core::Principal::system(),
+        &switchboard_core::Origin::system(),
+        &format!("escalation.{what}"),
+        format!("group:{group}"),
+        what,
+        detail,
+    );
+    if let Err(e) = shared.audit.record(event).await {
+        tracing::warn!(error = %e, "cannot audit an escalation");
+    }
+}
+
 /// One round: (re)load when needed, flush what is due, store it; returns
 /// how long until the next group is due.
 async fn tick(shared: &Shared, config: Arc<AlertsConfig>) -> Result<Duration, EngineError> {
@@ -464,16 +520,31 @@ async fn tick(shared: &Shared, config: Arc<AlertsConfig>) -> Result<Duration, En
     shared.alerting.set_silences(silences);
     let now = Timestamp::now();
     let public_url = shared.config.chat.public_url.clone();
-    let records = {
+    let (mut records, escalated) = {
         let mut state = shared.alerting.state();
-        flush_due(&mut state, public_url.as_deref(), now)
+        let records = flush_due(&mut state, public_url.as_deref(), now);
+        (records, escalate(&mut state, public_url.as_deref(), now))
     };
+    // The chains' new positions first: a crash before the pages are
+    // recorded loses a page rather than sending one twice.
+    shared.store.save_escalations(&escalated.states).await?;
+    records.extend(escalated.records);
     if !records.is_empty() {
         shared.store.record_flushes(&records).await?;
         if records.iter().any(|r| !r.deliveries.is_empty()) {
             shared.alerting.deliveries.notify_one();
         }
     }
-    let next = shared.alerting.state().agg.next_due();
+    for (group, what, detail) in escalated.events {
+        audit_escalation(shared, &group, what, detail).await;
+    }
+    let next = {
+        let state = shared.alerting.state();
+        let chains = state.escalations.values().filter_map(|c| match c.run {
+            Run::Running(p) => Some(p.due),
+            _ => None,
+        });
+        state.agg.next_due().into_iter().chain(chains).min()
+    };
     Ok(next.map_or(IDLE_TICK, |at| Timestamp::now().until(at).min(IDLE_TICK)))
 }

@@ -10,12 +10,15 @@
 //!
 //! Outlets: `webhook`, `email`, `paging` (PagerDuty, Opsgenie).
 //!
-//! Not here yet: escalation, automation rules, and the chat outlet.
+//! `escalate` pages a route's escalation chain until someone acknowledges.
+//!
+//! Not here yet: automation rules, and the chat outlet.
 
 pub mod acks;
 pub(crate) mod delivery;
 pub(crate) mod dispatcher;
 pub(crate) mod email;
+pub(crate) mod escalate;
 pub(crate) mod paging;
 pub mod silences;
 pub mod webhook;

@@ -214,6 +214,10 @@ pub struct GroupDto {
     /// Who acknowledged it.
     pub acked_by: Option<String>,
     pub acked_at: Option<String>,
+    /// Its escalation chain, once started, and where it stands:
+    /// `running`, `stopped` (acknowledged) or `finished`.
+    pub escalation: Option<String>,
+    pub escalation_state: Option<String>,
 }
 
 impl From<GroupView> for GroupDto {
@@ -221,10 +225,15 @@ impl From<GroupView> for GroupDto {
         let (acked_by, acked_at) = g
             .acked
             .map_or((None, None), |(by, at)| (Some(by), Some(at.to_string())));
+        let (escalation, escalation_state) = g
+            .escalation
+            .map_or((None, None), |(c, s)| (Some(c), Some(s.to_owned())));
         Self {
             id: g.id,
             acked_by,
             acked_at,
+            escalation,
+            escalation_state,
             group_key: g.group_key,
             receiver: g.receiver,
             labels: g.labels,

@@ -11,7 +11,7 @@ use switchboard_core::Timestamp;
 use super::SqliteStore;
 use crate::{
     DeliveryAttempt, DeliveryStatus, FlushRecord, StoreError, StoredAck, StoredAlert,
-    StoredDelivery, StoredGroup, StoredLogEntry, StoredSilence,
+    StoredDelivery, StoredEscalation, StoredGroup, StoredLogEntry, StoredSilence,
 };
 
 /// The columns of an [`AlertRow`], as a literal for `concat!`.
@@ -280,11 +280,15 @@ impl SqliteStore {
             match &f.group {
                 Some(g) => save_group(&mut tx, g).await?,
                 None => {
-                    sqlx::query("DELETE FROM alert_groups WHERE group_key = ? AND receiver = ?")
+                    for table in ["alert_groups", "alert_escalations"] {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DELETE FROM {table} WHERE group_key = ? AND receiver = ?"
+                        )))
                         .bind(&f.group_key)
                         .bind(&f.receiver)
                         .execute(&mut *tx)
                         .await?;
+                    }
                 }
             }
             for e in &f.log {
@@ -408,6 +412,57 @@ fn silence(r: SilenceRow) -> StoredSilence {
 }
 
 impl SqliteStore {
+    pub(super) async fn save_escalations_impl(
+        &self,
+        states: &[StoredEscalation],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for e in states {
+            sqlx::query(
+                "INSERT INTO alert_escalations (group_key, receiver, chain, state, step, round, \
+                 due_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (group_key, receiver) DO UPDATE SET chain = excluded.chain, \
+                 state = excluded.state, step = excluded.step, round = excluded.round, \
+                 due_at = excluded.due_at, updated_at = excluded.updated_at",
+            )
+            .bind(&e.group_key)
+            .bind(&e.receiver)
+            .bind(&e.chain)
+            .bind(&e.state)
+            .bind(i64::from(e.step))
+            .bind(i64::from(e.round))
+            .bind(e.due_at.micros())
+            .bind(e.updated_at.micros())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn escalations_impl(&self) -> Result<Vec<StoredEscalation>, StoreError> {
+        type Row = (String, String, String, String, i64, i64, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT group_key, receiver, chain, state, step, round, due_at, updated_at \
+             FROM alert_escalations",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredEscalation {
+                group_key: r.0,
+                receiver: r.1,
+                chain: r.2,
+                state: r.3,
+                step: u32::try_from(r.4).unwrap_or(0),
+                round: u32::try_from(r.5).unwrap_or(0),
+                due_at: Timestamp(r.6),
+                updated_at: Timestamp(r.7),
+            })
+            .collect())
+    }
+
     pub(super) async fn save_ack_impl(&self, ack: &StoredAck) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO alert_acks (subject, acked_by, acked_at, comment) VALUES (?, ?, ?, ?) \

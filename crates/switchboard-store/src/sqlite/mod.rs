@@ -32,8 +32,8 @@ use switchboard_core::{
 
 use crate::{
     ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord, NewExecution,
-    NewToken, Store, StoreError, StoredAck, StoredAlert, StoredDelivery, StoredGroup,
-    StoredLogEntry, StoredSilence,
+    NewToken, Store, StoreError, StoredAck, StoredAlert, StoredDelivery, StoredEscalation,
+    StoredGroup, StoredLogEntry, StoredSilence,
 };
 
 mod alerts;
@@ -475,6 +475,14 @@ impl Store for SqliteStore {
 
     async fn delete_acks(&self, subjects: &[String]) -> Result<(), StoreError> {
         self.delete_acks_impl(subjects).await
+    }
+
+    async fn save_escalations(&self, states: &[StoredEscalation]) -> Result<(), StoreError> {
+        self.save_escalations_impl(states).await
+    }
+
+    async fn escalations(&self) -> Result<Vec<StoredEscalation>, StoreError> {
+        self.escalations_impl().await
     }
 
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError> {

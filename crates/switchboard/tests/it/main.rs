@@ -7,6 +7,7 @@
 // loopback port with a temporary database and drives it over HTTP and the
 // CLI, as a user would. If you are adding a feature, its test goes in the
 // module of the door it comes through.
+mod alertmanager_e2e;
 mod alerts;
 mod api;
 mod approvals;
@@ -21,3 +22,4 @@ mod harness;
 mod lifecycle;
 mod notifications;
 mod oidc;
+mod sinks;

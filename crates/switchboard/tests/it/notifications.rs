@@ -3,86 +3,12 @@
 //! each body's signature, refuses the first delivery (so it is retried),
 //! and sees the resolved notice after a restart.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
-use crate::harness::{Server, copy_catalog, sample_catalog};
-
-const KEY: &str = "webhook-signing-key";
-
-#[derive(Default)]
-struct Sink {
-    /// Every request: whether it was accepted, its verified body.
-    received: Vec<(bool, Value)>,
-}
-
-/// A webhook receiver on loopback that refuses its first request.
-async fn webhook_sink() -> (String, Arc<Mutex<Sink>>) {
-    let sink = Arc::new(Mutex::new(Sink::default()));
-    let state = sink.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let state = state.clone();
-            async move {
-                let header = |n: &str| {
-                    headers
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                let timestamp = header("x-switchboard-timestamp");
-                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(KEY.as_bytes()).unwrap();
-                mac.update(format!("{timestamp}.").as_bytes());
-                mac.update(&body);
-                let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                assert_eq!(header("x-switchboard-signature"), expected, "signature");
-                let value: Value = serde_json::from_slice(&body).unwrap();
-                let mut sink = state.lock().unwrap();
-                let accept = !sink.received.is_empty();
-                sink.received.push((accept, value));
-                if accept {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, sink)
-}
-
-/// The accepted notifications so far.
-fn accepted(sink: &Mutex<Sink>) -> Vec<Value> {
-    sink.lock()
-        .unwrap()
-        .received
-        .iter()
-        .filter(|(ok, _)| *ok)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
-async fn wait_for_notifications(sink: &Mutex<Sink>, count: usize) -> Vec<Value> {
-    for _ in 0..300 {
-        let got = accepted(sink);
-        if got.len() >= count {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{count} notifications never came: {:?}", accepted(sink));
-}
+use crate::harness::Server;
+use crate::sinks::{Sink, alerts_catalog, signing_key_file};
 
 fn instances(notification: &Value) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = notification["alerts"]
@@ -109,15 +35,11 @@ fn disk(instance: &str, status: &str) -> Value {
 #[tokio::test]
 async fn groups_notify_a_signed_webhook_with_retries_silences_and_a_resolved_notice_after_a_restart()
  {
-    let (url, sink) = webhook_sink().await;
+    let sink = Sink::start(true).await;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog");
-    copy_catalog(&sample_catalog(), &catalog);
-    let key_file = dir.path().join("hook.key");
-    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
-    std::fs::write(
-        catalog.join("alerts.toml"),
-        format!(
+    let catalog = alerts_catalog(
+        dir.path(),
+        &format!(
             r#"
 [route]
 receiver = "hook"
@@ -129,13 +51,13 @@ repeat_interval = "1h"
 [[receivers]]
 name = "hook"
 [[receivers.webhook_configs]]
-url = "{url}"
+url = "{}/hook"
 hmac_secret = "file:{}"
 "#,
-            key_file.display()
+            sink.url,
+            signing_key_file(dir.path()).display()
         ),
-    )
-    .unwrap();
+    );
     let mut server =
         Server::start_with_config(&catalog, "[alerts]\ndelivery_backoff = \"200ms\"\n");
 
@@ -163,7 +85,7 @@ hmac_secret = "file:{}"
 
     // One notification for the group, after group_wait, without the
     // silenced alert; the first attempt was refused and retried.
-    let got = wait_for_notifications(&sink, 1).await;
+    let got = sink.wait_for("/hook", 1).await;
     let first = &got[0];
     assert_eq!(first["version"], "4");
     assert_eq!(first["status"], "firing");
@@ -178,11 +100,9 @@ hmac_secret = "file:{}"
             ("db-2".to_owned(), "firing".to_owned())
         ]
     );
-    assert_eq!(
-        sink.lock().unwrap().received.len(),
-        2,
-        "refused, then retried"
-    );
+    let requests = sink.requests();
+    assert_eq!(requests.len(), 2, "refused, then retried");
+    assert!(requests.iter().all(|r| r.signed), "every body signed");
 
     // The alert shows its group and the delivery with its two attempts.
     let fp = first["alerts"][0]["fingerprint"]
@@ -218,7 +138,7 @@ hmac_secret = "file:{}"
         )
         .await;
     assert_eq!(status, 200);
-    let got = wait_for_notifications(&sink, 2).await;
+    let got = sink.wait_for("/hook", 2).await;
     let last = &got[1];
     // The silenced alert is left out, so nothing listed fires.
     assert_eq!(last["status"], "resolved", "{last}");
@@ -240,7 +160,7 @@ hmac_secret = "file:{}"
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let got = wait_for_notifications(&sink, 3).await;
+    let got = sink.wait_for("/hook", 3).await;
     assert_eq!(
         instances(&got[2]),
         [("db-3".to_owned(), "firing".to_owned())]
@@ -248,7 +168,7 @@ hmac_secret = "file:{}"
     server
         .post("/alerts", json!([disk("db-3", "resolved")]))
         .await;
-    let got = wait_for_notifications(&sink, 4).await;
+    let got = sink.wait_for("/hook", 4).await;
     assert_eq!(got[3]["status"], "resolved");
     assert_eq!(
         instances(&got[3]),
@@ -278,7 +198,7 @@ hmac_secret = "file:{}"
     }
     let (_, groups) = server.get("/alerts/groups").await;
     assert_eq!(groups, json!([]), "every group ended");
-    let all = accepted(&sink);
+    let all = sink.bodies("/hook");
     assert_eq!(all.len(), 4, "nothing sent for the blip: {all:?}");
 
     // Silences are listed, the expired one with `state=all`.
@@ -377,11 +297,9 @@ fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
 async fn email_notifications_reach_a_real_smtp_server_threaded_per_group() {
     let smtp = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog");
-    copy_catalog(&sample_catalog(), &catalog);
-    std::fs::write(
-        catalog.join("alerts.toml"),
-        format!(
+    let catalog = alerts_catalog(
+        dir.path(),
+        &format!(
             r#"
 [route]
 receiver = "mail"
@@ -400,8 +318,7 @@ send_resolved = true
 "#,
             smtp.port
         ),
-    )
-    .unwrap();
+    );
     let server = Server::start(&catalog);
     let alert = |instance: &str, status: &str| {
         json!({"labels": {"alertname": "DiskFull", "instance": instance, "severity": "critical"},
@@ -469,48 +386,21 @@ send_resolved = true
     );
 }
 
-/// PagerDuty's Events API and Opsgenie's Alert API as their documentation
-/// describes them, on loopback: every request's path, query, auth header
-/// and body.
-async fn paging_sink() -> (String, Arc<Mutex<Vec<(String, String, Value)>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let state = seen.clone();
-    let app = axum::Router::new().fallback(axum::routing::post(
-        move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
-            let state = state.clone();
-            async move {
-                let auth = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let value: Value = serde_json::from_slice(&body).unwrap();
-                state.lock().unwrap().push((uri.to_string(), auth, value));
-                (StatusCode::ACCEPTED, "{\"status\":\"success\"}")
-            }
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
 #[tokio::test]
 async fn pagerduty_and_opsgenie_get_one_incident_per_group_resolved_with_it() {
     use sha2::Digest;
 
-    let (url, seen) = paging_sink().await;
+    // PagerDuty's Events API and Opsgenie's Alert API, as documented.
+    let sink = Sink::start(false).await;
+    let url = &sink.url;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("catalog");
-    copy_catalog(&sample_catalog(), &catalog);
     let key_file = dir.path().join("pd.key");
     std::fs::write(&key_file, "R0UT1NGK3Y\n").unwrap();
     let genie_file = dir.path().join("genie.key");
     std::fs::write(&genie_file, "g3n1e\n").unwrap();
-    std::fs::write(
-        catalog.join("alerts.toml"),
-        format!(
+    let catalog = alerts_catalog(
+        dir.path(),
+        &format!(
             r#"
 [route]
 receiver = "pager"
@@ -531,8 +421,7 @@ priority = "P2"
             key_file.display(),
             genie_file.display()
         ),
-    )
-    .unwrap();
+    );
     let server = Server::start(&catalog);
     server
         .post(
@@ -541,22 +430,23 @@ priority = "P2"
         )
         .await;
     let wait = |n: usize| {
-        let seen = seen.clone();
+        let sink = &sink;
         async move {
             for _ in 0..300 {
-                if seen.lock().unwrap().len() >= n {
-                    return seen.lock().unwrap().clone();
+                let got = sink.requests();
+                if got.len() >= n {
+                    return got;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            panic!("{n} requests never came: {:?}", seen.lock().unwrap());
+            panic!("{n} requests never came: {:?}", sink.requests());
         }
     };
     let got = wait(2).await;
     let group_key = "{}:{alertname=\"DiskFull\"}";
     let dedup = hex::encode(sha2::Sha256::digest(group_key.as_bytes()));
-    let pd = got.iter().find(|(p, _, _)| p == "/v2/enqueue").unwrap();
-    let event = &pd.2;
+    let pd = got.iter().find(|r| r.path == "/v2/enqueue").unwrap();
+    let event = &pd.body;
     assert_eq!(event["routing_key"], "R0UT1NGK3Y");
     assert_eq!(event["event_action"], "trigger");
     assert_eq!(
@@ -577,12 +467,12 @@ priority = "P2"
             .contains("[FIRING] DiskFull instance=db-1: disk full on db-1"),
         "{event}"
     );
-    let og = got.iter().find(|(p, _, _)| p == "/v2/alerts").unwrap();
-    assert_eq!(og.1, "GenieKey g3n1e");
-    assert_eq!(og.2["alias"], dedup.as_str());
-    assert_eq!(og.2["priority"], "P2");
-    assert_eq!(og.2["message"], "[FIRING:2] DiskFull (critical)");
-    assert_eq!(og.2["tags"], json!(["alertname=DiskFull"]));
+    let og = got.iter().find(|r| r.path == "/v2/alerts").unwrap();
+    assert_eq!(og.authorization, "GenieKey g3n1e");
+    assert_eq!(og.body["alias"], dedup.as_str());
+    assert_eq!(og.body["priority"], "P2");
+    assert_eq!(og.body["message"], "[FIRING:2] DiskFull (critical)");
+    assert_eq!(og.body["tags"], json!(["alertname=DiskFull"]));
 
     server
         .post(
@@ -591,21 +481,186 @@ priority = "P2"
         )
         .await;
     let got = wait(4).await;
-    let resolve = got[2..]
-        .iter()
-        .find(|(p, _, _)| p == "/v2/enqueue")
-        .unwrap();
+    let resolve = got[2..].iter().find(|r| r.path == "/v2/enqueue").unwrap();
     assert_eq!(
-        resolve.2,
+        resolve.body,
         json!({"routing_key": "R0UT1NGK3Y", "event_action": "resolve", "dedup_key": dedup})
     );
     let close = got[2..]
         .iter()
-        .find(|(p, _, _)| p.starts_with("/v2/alerts/"))
+        .find(|r| r.path.starts_with("/v2/alerts/"))
         .unwrap();
     assert_eq!(
-        close.0,
+        close.path,
         format!("/v2/alerts/{dedup}/close?identifierType=alias")
     );
-    assert_eq!(close.1, "GenieKey g3n1e");
+    assert_eq!(close.authorization, "GenieKey g3n1e");
+}
+
+async fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(v) = check() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} never happened");
+}
+
+#[tokio::test]
+async fn an_escalation_pages_step_by_step_stops_on_ack_and_restarts_when_the_ack_lapses() {
+    let sink = Sink::start(false).await;
+    let (primary_url, secondary_url) = (
+        format!("{}/primary", sink.url),
+        format!("{}/secondary", sink.url),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = alerts_catalog(
+        dir.path(),
+        &format!(
+            r#"
+[route]
+receiver = "ops"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "1s"
+escalation = "oncall"
+
+[[receivers]]
+name = "ops"
+[[receivers]]
+name = "primary"
+[[receivers.webhook_configs]]
+url = "{primary_url}"
+[[receivers]]
+name = "secondary"
+[[receivers.webhook_configs]]
+url = "{secondary_url}"
+
+[[escalations]]
+name = "oncall"
+ack_timeout = "3s"
+[[escalations.steps]]
+notify = ["primary"]
+[[escalations.steps]]
+wait = "2s"
+[[escalations.steps]]
+notify = ["secondary"]
+"#
+        ),
+    );
+    let server = Server::start(&catalog);
+
+    // Nobody acknowledges DiskFull: primary, then secondary two seconds on.
+    server
+        .post("/alerts", json!([disk("db-1", "firing")]))
+        .await;
+    let page = sink.wait_for("/secondary", 1).await.remove(0);
+    assert_eq!(sink.bodies("/primary").len(), 1);
+    assert_eq!(page["receiver"], "ops", "the group's own receiver");
+    assert_eq!(page["alerts"][0]["labels"]["instance"], "db-1");
+    let (_, groups) = server.get("/alerts/groups").await;
+    let disk_group = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["labels"]["alertname"] == "DiskFull")
+        .unwrap()
+        .clone();
+    assert_eq!(disk_group["escalation"], "oncall");
+
+    // Load is acknowledged after its first page: the chain stops there.
+    server
+        .post(
+            "/alerts",
+            json!([{"labels": {"alertname": "Load", "instance": "web-1"}, "status": "firing"}]),
+        )
+        .await;
+    let pages_for = |path: &str| {
+        sink.bodies(path)
+            .iter()
+            .filter(|p| p["groupLabels"]["alertname"] == "Load")
+            .count()
+    };
+    wait_until("the first Load page", || {
+        (pages_for("/primary") == 1).then_some(())
+    })
+    .await;
+    let (_, groups) = server.get("/alerts/groups").await;
+    let load = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["labels"]["alertname"] == "Load")
+        .unwrap()
+        .clone();
+    let (status, ack) = server
+        .post(
+            &format!("/alerts/{}/ack", load["id"].as_str().unwrap()),
+            json!({"comment": "on it"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    let stopped = group_where(&server, |g| {
+        g["labels"]["alertname"] == "Load" && g["escalation_state"] == "stopped"
+    })
+    .await
+    .expect("the chain stops");
+    assert_eq!(stopped["acked_by"], "admin");
+    assert_eq!(
+        pages_for("/secondary"),
+        0,
+        "acknowledged before its second step"
+    );
+
+    // Still firing three seconds after the acknowledgement: it lapses and
+    // the chain pages again from its first step.
+    wait_until("the chain to restart", || {
+        (pages_for("/primary") >= 2).then_some(())
+    })
+    .await;
+    let (_, audit) = server.get("/audit?limit=1000").await;
+    let kinds: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "escalation.paged",
+        "escalation.stopped",
+        "escalation.restarted",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+
+    // A resolved group ends its chain.
+    server
+        .post("/alerts", json!([disk("db-1", "resolved")]))
+        .await;
+    for _ in 0..300 {
+        let (_, groups) = server.get("/alerts/groups").await;
+        if !groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["labels"]["alertname"] == "DiskFull")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("DiskFull's group never ended");
+}
+
+/// The first group that `pred` holds for, polled for up to 30 seconds.
+async fn group_where(server: &Server, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    for _ in 0..300 {
+        let (_, groups) = server.get("/alerts/groups").await;
+        if let Some(g) = groups.as_array().unwrap().iter().find(|g| pred(g)) {
+            return Some(g.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }

@@ -1,3 +1,4 @@
 //! Real servers the engine's tests start.
+pub mod alertmanager;
 pub mod prometheus;
 pub mod sshd;
