@@ -89,19 +89,52 @@ pub async fn from_alertmanager(
 /// or else Alertmanager's API array; an object with `event_action` is a
 /// PagerDuty event, one with `version` and `alerts` an Alertmanager
 /// webhook, any other Switchboard's format.
+///
+/// Only the keys are looked at (values are skipped, not built), so telling
+/// the format costs a fraction of reading the alerts.
 fn format_of(body: &[u8]) -> Source {
-    let ours = |item: &serde_json::Value| {
-        ["status", "starts_at", "ends_at", "generator_url"]
-            .iter()
-            .any(|k| item.get(k).is_some())
-    };
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Array(items)) if items.iter().any(ours) => Source::Generic,
-        Ok(serde_json::Value::Array(_)) => Source::AlertmanagerApi,
-        Ok(v) if v.get("event_action").is_some() => Source::PagerDuty,
-        Ok(v) if v.get("version").is_some() && v.get("alerts").is_some() => {
-            Source::AlertmanagerWebhook
+    use serde::de::{Deserializer, IgnoredAny};
+
+    /// Whether the key is there, whatever its value (`null` included).
+    fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| true)
+    }
+
+    /// The keys that tell the shapes apart; every other key is skipped.
+    #[derive(Deserialize)]
+    struct Keys {
+        #[serde(default, deserialize_with = "present")]
+        status: bool,
+        #[serde(default, deserialize_with = "present")]
+        starts_at: bool,
+        #[serde(default, deserialize_with = "present")]
+        ends_at: bool,
+        #[serde(default, deserialize_with = "present")]
+        generator_url: bool,
+        #[serde(default, deserialize_with = "present")]
+        event_action: bool,
+        #[serde(default, deserialize_with = "present")]
+        version: bool,
+        #[serde(default, deserialize_with = "present")]
+        alerts: bool,
+    }
+    impl Keys {
+        fn ours(&self) -> bool {
+            self.status || self.starts_at || self.ends_at || self.generator_url
         }
+    }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return match serde_json::from_slice::<Vec<Keys>>(body) {
+            Ok(items) if items.iter().any(Keys::ours) => Source::Generic,
+            Ok(_) => Source::AlertmanagerApi,
+            // Not an array of objects: Switchboard's reader says what is wrong.
+            Err(_) => Source::Generic,
+        };
+    }
+    match serde_json::from_slice::<Keys>(body) {
+        Ok(k) if k.event_action => Source::PagerDuty,
+        Ok(k) if k.version && k.alerts => Source::AlertmanagerWebhook,
         _ => Source::Generic,
     }
 }
@@ -454,5 +487,15 @@ mod tests {
         );
         assert_eq!(format_of(br#"{"labels":{"a":"b"}}"#), Source::Generic);
         assert_eq!(format_of(b"not json"), Source::Generic);
+        assert_eq!(format_of(b"  [1, 2]"), Source::Generic);
+        assert_eq!(
+            format_of(br#" [{"labels":{"status":"x"}},{"labels":{},"ends_at":null}]"#),
+            Source::Generic,
+            "a key of a later item; a label named like a key is no key"
+        );
+        assert_eq!(
+            format_of(br#"[{"labels":{"status":"firing"}}]"#),
+            Source::AlertmanagerApi
+        );
     }
 }

@@ -105,38 +105,70 @@ impl SqliteStore {
         &self,
         alerts: &[StoredAlert],
     ) -> Result<Vec<StoredAlert>, StoreError> {
+        // Many rows per statement (SQLite takes up to 32766 parameters, ten
+        // a row); each returns only what the store may have changed — the
+        // start, and a dedup key kept from before — rather than the labels
+        // and annotations just written.
+        const ROWS_PER_STATEMENT: usize = 500;
         let mut tx = self.writer.begin().await?;
-        let mut kept = Vec::with_capacity(alerts.len());
-        for a in alerts {
+        let mut kept_now: std::collections::HashMap<String, (i64, Option<String>)> =
+            std::collections::HashMap::with_capacity(alerts.len());
+        for chunk in alerts.chunks(ROWS_PER_STATEMENT) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for a in chunk {
+                rows.push((
+                    a,
+                    to_json("alert labels", &a.labels)?,
+                    to_json("alert annotations", &a.annotations)?,
+                ));
+            }
+            let mut q = QueryBuilder::<Sqlite>::new(concat!(
+                "INSERT INTO alerts (",
+                alert_columns!(),
+                ") "
+            ));
+            q.push_values(rows, |mut b, (a, labels, annotations)| {
+                b.push_bind(a.fingerprint.clone())
+                    .push_bind(labels)
+                    .push_bind(annotations)
+                    .push_bind(if a.firing { "firing" } else { "resolved" })
+                    .push_bind(a.starts_at.micros())
+                    .push_bind(a.ends_at.map(Timestamp::micros))
+                    .push_bind(a.updated_at.micros())
+                    .push_bind(a.source.clone())
+                    .push_bind(a.generator_url.clone())
+                    .push_bind(a.dedup_key.clone());
+            });
             // A firing alert that goes on firing keeps its start; one that
             // fires again after it resolved starts anew.
-            let row: AlertRow = sqlx::query_as(concat!(
-                "INSERT INTO alerts (", alert_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, \
+            q.push(
+                " ON CONFLICT (fingerprint) DO UPDATE SET labels = excluded.labels, \
                  annotations = excluded.annotations, \
                  starts_at = CASE WHEN alerts.status = 'firing' \
                    THEN MIN(alerts.starts_at, excluded.starts_at) ELSE excluded.starts_at END, \
                  status = excluded.status, ends_at = excluded.ends_at, updated_at = excluded.updated_at, \
                  source = excluded.source, generator_url = excluded.generator_url, \
                  dedup_key = COALESCE(excluded.dedup_key, alerts.dedup_key) \
-                 RETURNING ", alert_columns!(), ""
-            ))
-            .bind(&a.fingerprint)
-            .bind(to_json("alert labels", &a.labels)?)
-            .bind(to_json("alert annotations", &a.annotations)?)
-            .bind(if a.firing { "firing" } else { "resolved" })
-            .bind(a.starts_at.micros())
-            .bind(a.ends_at.map(Timestamp::micros))
-            .bind(a.updated_at.micros())
-            .bind(&a.source)
-            .bind(a.generator_url.as_deref())
-            .bind(a.dedup_key.as_deref())
-            .fetch_one(&mut *tx)
-            .await?;
-            kept.push(alert(row)?);
+                 RETURNING fingerprint, starts_at, dedup_key",
+            );
+            let returned: Vec<(String, i64, Option<String>)> =
+                q.build_query_as().fetch_all(&mut *tx).await?;
+            for (fingerprint, starts_at, dedup_key) in returned {
+                kept_now.insert(fingerprint, (starts_at, dedup_key));
+            }
         }
         tx.commit().await?;
-        Ok(kept)
+        Ok(alerts
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                if let Some((starts_at, dedup_key)) = kept_now.get(&a.fingerprint) {
+                    a.starts_at = Timestamp(*starts_at);
+                    a.dedup_key.clone_from(dedup_key);
+                }
+                a
+            })
+            .collect())
     }
 
     pub(super) async fn list_alerts_impl(
