@@ -53,6 +53,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
+use super::automation::{Automation, DEFAULT_RATE_LIMIT, check_template};
 use super::escalation::{DEFAULT_ACK_TIMEOUT, Escalation, Step};
 use super::inhibit::{InhibitRule, Inhibitor};
 use super::receivers::Integrations;
@@ -65,12 +66,22 @@ use crate::ids::Timestamp;
 /// The file, relative to the catalog root.
 pub const FILE: &str = "alerts.toml";
 
-const TOP_KEYS: [&str; 5] = [
+const TOP_KEYS: [&str; 6] = [
     "route",
     "receivers",
     "inhibit_rules",
     "time_intervals",
     "escalations",
+    "automations",
+];
+const AUTOMATION_KEYS: [&str; 7] = [
+    "name",
+    "matchers",
+    "action",
+    "params",
+    "delay",
+    "rate_limit",
+    "run_as",
 ];
 const ESCALATION_KEYS: [&str; 4] = ["name", "steps", "repeat", "ack_timeout"];
 const STEP_KEYS: [&str; 2] = ["notify", "wait"];
@@ -115,6 +126,7 @@ pub struct AlertsConfig {
     pub inhibit_rules: Vec<InhibitRule>,
     pub time_intervals: BTreeMap<String, TimeInterval>,
     pub escalations: BTreeMap<String, Escalation>,
+    pub automations: Vec<Automation>,
 }
 
 impl AlertsConfig {
@@ -221,6 +233,10 @@ impl Loader<'_> {
             .get("escalations")
             .map(|v| self.escalations(v))
             .unwrap_or_default();
+        let automations = top
+            .get("automations")
+            .map(|v| self.automations(v))
+            .unwrap_or_default();
         for r in std::mem::take(&mut self.refs) {
             let known = match r.kind {
                 RefKind::Interval => time_intervals.contains_key(&r.name),
@@ -244,6 +260,7 @@ impl Loader<'_> {
                 inhibit_rules,
                 time_intervals,
                 escalations,
+                automations,
             }),
             _ => {
                 self.r.errors.sort_by_key(|e| e.line);
@@ -583,6 +600,93 @@ impl Loader<'_> {
                     line,
                 },
             );
+        }
+        out
+    }
+
+    fn automations(&mut self, v: &Entry<'_>) -> Vec<Automation> {
+        let mut out: Vec<Automation> = Vec::new();
+        for (i, item) in self
+            .r
+            .array(v, "automations")
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let path = format!("automations[{i}]");
+            let before = self.r.errors.len();
+            let Some(table) = self.r.table(item, &path) else {
+                continue;
+            };
+            let f = self.r.fields(table, &path, &AUTOMATION_KEYS);
+            let key = |k: &str| join(&path, k);
+            let required = |r: &mut Reader<'_>, field: &str, name: bool| match f.get(field) {
+                Some(x) if name => r.name(x, &key(field)),
+                Some(x) => r.string(x, &key(field)),
+                None => {
+                    r.error(item.span(), &key(field), "missing");
+                    None
+                }
+            };
+            let name = required(&mut self.r, "name", true);
+            let action = required(&mut self.r, "action", false);
+            let run_as = required(&mut self.r, "run_as", false);
+            let matchers = match f.get("matchers") {
+                Some(m) => self.r.matchers(m, &key("matchers")),
+                None => {
+                    self.r.error(
+                        item.span(),
+                        &key("matchers"),
+                        "missing (a rule for every alert is a mistake waiting to happen)",
+                    );
+                    None
+                }
+            };
+            let mut params = BTreeMap::new();
+            if let Some(p) = f.get("params")
+                && let Some(t) = self.r.table(p, &key("params"))
+            {
+                for (pname, value) in t.iter() {
+                    let pkey = join(&key("params"), pname.get_ref());
+                    if let Some(template) = self.r.string(value, &pkey) {
+                        if let Err(e) = check_template(&template) {
+                            self.r
+                                .error(value.span(), &pkey, format!("not a template: {e}"));
+                        }
+                        params.insert(pname.get_ref().to_string(), template);
+                    }
+                }
+            }
+            let delay = f
+                .get("delay")
+                .and_then(|d| self.r.duration(d, &key("delay"), false))
+                .unwrap_or_default();
+            let rate_limit = f
+                .get("rate_limit")
+                .and_then(|d| self.r.duration(d, &key("rate_limit"), false))
+                .unwrap_or(DEFAULT_RATE_LIMIT);
+            if let (Some(name), Some(action), Some(run_as), Some(matchers)) =
+                (name, action, run_as, matchers)
+            {
+                if out.iter().any(|a| a.name == name) {
+                    self.r.error(
+                        item.span(),
+                        &key("name"),
+                        format!("automation `{name}` is declared twice"),
+                    );
+                } else if self.r.errors.len() == before {
+                    out.push(Automation {
+                        name,
+                        matchers,
+                        action,
+                        params,
+                        delay,
+                        rate_limit,
+                        run_as,
+                        line: self.r.line(item.span().start),
+                    });
+                }
+            }
         }
         out
     }

@@ -16,6 +16,7 @@
 //! the engine, the store and the connectors.
 
 pub mod aggregation;
+pub mod automation;
 pub mod config;
 pub mod escalation;
 pub mod inhibit;

@@ -7,6 +7,38 @@
 //! does not run anything.
 
 mod action_file;
+/// Every automation rule names an action of the catalog, and only its
+/// parameters.
+fn check_automation_actions(
+    config: &crate::alerts::AlertsConfig,
+    actions: &BTreeMap<ActionName, Arc<Action>>,
+    errors: &mut Vec<CatalogError>,
+) {
+    for (i, rule) in config.automations.iter().enumerate() {
+        let error = |key: String, message: String| CatalogError {
+            file: PathBuf::from(crate::alerts::FILE),
+            line: Some(rule.line),
+            key: Some(key),
+            message,
+        };
+        let Some(action) = actions.values().find(|a| a.name.as_str() == rule.action) else {
+            errors.push(error(
+                format!("automations[{i}].action"),
+                format!("unknown action `{}`", rule.action),
+            ));
+            continue;
+        };
+        for name in rule.params.keys() {
+            if !action.params.iter().any(|p| p.name == *name) {
+                errors.push(error(
+                    format!("automations[{i}].params.{name}"),
+                    format!("`{name}` is not a parameter of `{}`", rule.action),
+                ));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -364,6 +396,9 @@ impl Catalog {
         let alerts = load_optional(root, crate::alerts::FILE, &mut errors, |text| {
             crate::alerts::AlertsConfig::parse(text).map(|config| Some(Arc::new(config)))
         });
+        if let Some(config) = &alerts {
+            check_automation_actions(config, &actions, &mut errors);
+        }
         let before = errors.len();
         let graphs = crate::graphs::Graphs::load(root, &mut errors);
         // A broken graphs.toml reads as empty: its own errors say why,

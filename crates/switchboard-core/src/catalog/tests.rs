@@ -215,6 +215,24 @@ fn alerts_toml_is_checked_with_the_catalog() {
     let catalog = Catalog::load(dir.path()).unwrap();
     assert_eq!(catalog.alerts.unwrap().receivers[0].name, "ops");
 
+    // Automation rules name actions of the catalog, and their parameters.
+    let dir = catalog_with(&[
+        action,
+        (
+            "alerts.toml",
+            "[route]\nreceiver = \"ops\"\n[[receivers]]\nname = \"ops\"\n\
+             [[automations]]\nname = \"a\"\nmatchers = ['x=\"y\"']\naction = \"no.such\"\nrun_as = \"u\"\n\
+             [[automations]]\nname = \"b\"\nmatchers = ['x=\"y\"']\naction = \"a\"\nrun_as = \"u\"\n\
+             params = { nope = \"1\" }\n",
+        ),
+    ]);
+    let shown = Catalog::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        shown.contains("automations[0].action: unknown action `no.such`"),
+        "{shown}"
+    );
+    assert!(shown.contains("automations[1].params.nope"), "{shown}");
+
     let dir = catalog_with(&[action, ("alerts.toml", "[route]\nreceiver = \"nobody\"\n")]);
     let shown = Catalog::load(dir.path()).unwrap_err().to_string();
     assert!(shown.contains("alerts.toml:2"), "{shown}");

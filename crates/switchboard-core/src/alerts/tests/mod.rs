@@ -4,6 +4,7 @@
 //! fingerprint vectors are in `labels.rs`).
 
 mod aggregation;
+mod automation;
 mod config;
 mod escalation;
 mod inhibit;
