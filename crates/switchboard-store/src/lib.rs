@@ -223,6 +223,36 @@ pub struct StoredEscalation {
     pub updated_at: Timestamp,
 }
 
+/// A run of an automation rule an alert asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAutomation {
+    pub rule: String,
+    pub fingerprint: String,
+    /// The alert's start: one run per rule and firing episode.
+    pub starts_at: Timestamp,
+    pub due_at: Timestamp,
+    /// Not scheduled when the rule ran (or is pending) for this alert
+    /// after this time (its rate limit).
+    pub not_since: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// A run of an automation rule, as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAutomation {
+    pub id: i64,
+    pub rule: String,
+    pub fingerprint: String,
+    pub starts_at: Timestamp,
+    /// `pending`, `ran`, `skipped` or `failed`.
+    pub state: String,
+    pub due_at: Timestamp,
+    pub execution_id: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// A silence as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSilence {
@@ -388,6 +418,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every escalation state kept.
     async fn escalations(&self) -> Result<Vec<StoredEscalation>, StoreError>;
+
+    /// Schedules automation runs (each unless it exists or is rate
+    /// limited); returns how many were scheduled.
+    async fn schedule_automations(&self, runs: &[NewAutomation]) -> Result<u64, StoreError>;
+
+    /// Pending automation runs due at `now`, oldest first.
+    async fn due_automations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredAutomation>, StoreError>;
+
+    /// Ends a pending automation run: `ran` (with its execution),
+    /// `skipped` or `failed` (with the reason).
+    async fn finish_automation(
+        &self,
+        id: i64,
+        state: &str,
+        execution_id: Option<i64>,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The automation runs an alert asked for, newest first.
+    async fn automations_of(&self, fingerprint: &str) -> Result<Vec<StoredAutomation>, StoreError>;
+
+    /// One alert by fingerprint.
+    async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, StoreError>;
 
     /// Adds a silence.
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError>;

@@ -512,7 +512,7 @@ async fn audit_escalation(shared: &Shared, group: &str, what: &str, detail: serd
 
 /// One round: (re)load when needed, flush what is due, store it; returns
 /// how long until the next group is due.
-async fn tick(shared: &Shared, config: Arc<AlertsConfig>) -> Result<Duration, EngineError> {
+async fn tick(shared: &Arc<Shared>, config: Arc<AlertsConfig>) -> Result<Duration, EngineError> {
     if !shared.alerting.built_with(Some(&config)) {
         load(shared, config).await?;
     }
@@ -538,6 +538,10 @@ async fn tick(shared: &Shared, config: Arc<AlertsConfig>) -> Result<Duration, En
     for (group, what, detail) in escalated.events {
         audit_escalation(shared, &group, what, detail).await;
     }
+    let engine = crate::Engine {
+        shared: std::sync::Arc::clone(shared),
+    };
+    engine.run_due_automations().await?;
     let next = {
         let state = shared.alerting.state();
         let chains = state.escalations.values().filter_map(|c| match c.run {

@@ -12,9 +12,12 @@
 //!
 //! `escalate` pages a route's escalation chain until someone acknowledges.
 //!
-//! Not here yet: automation rules, and the chat outlet.
+//! `automate` runs the automation rules alerts match.
+//!
+//! Not here yet: the chat outlet.
 
 pub mod acks;
+pub(crate) mod automate;
 pub(crate) mod delivery;
 pub(crate) mod dispatcher;
 pub(crate) mod email;
@@ -61,6 +64,8 @@ impl Default for AlertSettings {
 #[derive(Debug, Clone)]
 pub struct AlertDetail {
     pub alert: StoredAlert,
+    /// The automation runs it asked for, newest first.
+    pub automations: Vec<switchboard_store::StoredAutomation>,
     /// Who acknowledged it, if anyone.
     pub ack: Option<switchboard_store::StoredAck>,
     pub groups: Vec<GroupView>,
@@ -153,6 +158,7 @@ impl Engine {
 
     /// Puts alerts just kept into their groups, storing the groups created.
     async fn group_alerts(&self, kept: &[StoredAlert], now: Timestamp) -> Result<(), EngineError> {
+        self.schedule_automations(kept, now).await?;
         let created = self.shared.alerting.insert(kept, now);
         if !created.is_empty() {
             self.shared.store.save_alert_groups(&created).await?;
@@ -182,6 +188,7 @@ impl Engine {
             self.shared.store.list_deliveries(&keys, 100).await?
         };
         Ok(Some(AlertDetail {
+            automations: self.shared.store.automations_of(&alert.fingerprint).await?,
             ack: self.shared.alerting.alert_ack(fp),
             alert,
             groups,

@@ -326,6 +326,8 @@ impl From<StoredDelivery> for DeliveryDto {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertDetailDto {
     pub alert: AlertDto,
+    /// The automation runs it asked for, newest first.
+    pub automations: Vec<AutomationDto>,
     /// Who acknowledged the alert itself.
     pub ack: Option<AckDto>,
     pub groups: Vec<GroupDto>,
@@ -355,6 +357,18 @@ pub async fn detail(
         ));
     };
     Ok(Json(AlertDetailDto {
+        automations: d
+            .automations
+            .into_iter()
+            .map(|a| AutomationDto {
+                rule: a.rule,
+                state: a.state,
+                execution_id: a.execution_id,
+                reason: a.reason,
+                due_at: a.due_at.to_string(),
+                updated_at: a.updated_at.to_string(),
+            })
+            .collect(),
         ack: d.ack.map(|a| AckDto {
             kind: "alert".to_owned(),
             id: a.subject.trim_start_matches("alert:").to_owned(),
@@ -366,6 +380,20 @@ pub async fn detail(
         groups: d.groups.into_iter().map(GroupDto::from).collect(),
         deliveries: d.deliveries.into_iter().map(DeliveryDto::from).collect(),
     }))
+}
+
+/// A run of an automation rule that an alert asked for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AutomationDto {
+    pub rule: String,
+    /// `pending`, `ran`, `skipped` or `failed`.
+    pub state: String,
+    /// The execution, once it ran.
+    pub execution_id: Option<i64>,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    pub due_at: String,
+    pub updated_at: String,
 }
 
 /// An acknowledgement.

@@ -10,8 +10,9 @@ use switchboard_core::Timestamp;
 
 use super::SqliteStore;
 use crate::{
-    DeliveryAttempt, DeliveryStatus, FlushRecord, StoreError, StoredAck, StoredAlert,
-    StoredDelivery, StoredEscalation, StoredGroup, StoredLogEntry, StoredSilence,
+    DeliveryAttempt, DeliveryStatus, FlushRecord, NewAutomation, StoreError, StoredAck,
+    StoredAlert, StoredAutomation, StoredDelivery, StoredEscalation, StoredGroup, StoredLogEntry,
+    StoredSilence,
 };
 
 /// The columns of an [`AlertRow`], as a literal for `concat!`.
@@ -443,7 +444,144 @@ fn silence(r: SilenceRow) -> StoredSilence {
     }
 }
 
+type AutomationRow = (
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+);
+
+/// The columns of an [`AutomationRow`], as a literal for `concat!`.
+macro_rules! automation_columns {
+    () => {
+        "id, rule, fingerprint, starts_at, state, due_at, execution_id, reason, created_at, \
+         updated_at"
+    };
+}
+
+fn automation(r: AutomationRow) -> StoredAutomation {
+    StoredAutomation {
+        id: r.0,
+        rule: r.1,
+        fingerprint: r.2,
+        starts_at: Timestamp(r.3),
+        state: r.4,
+        due_at: Timestamp(r.5),
+        execution_id: r.6,
+        reason: r.7,
+        created_at: Timestamp(r.8),
+        updated_at: Timestamp(r.9),
+    }
+}
+
 impl SqliteStore {
+    pub(super) async fn schedule_automations_impl(
+        &self,
+        runs: &[NewAutomation],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut scheduled = 0;
+        for r in runs {
+            let done = sqlx::query(
+                "INSERT INTO alert_automations (rule, fingerprint, starts_at, state, due_at, \
+                 created_at, updated_at) SELECT ?, ?, ?, 'pending', ?, ?, ? \
+                 WHERE NOT EXISTS (SELECT 1 FROM alert_automations WHERE rule = ? \
+                   AND fingerprint = ? AND state IN ('pending', 'ran') AND created_at > ?) \
+                 ON CONFLICT (rule, fingerprint, starts_at) DO NOTHING",
+            )
+            .bind(&r.rule)
+            .bind(&r.fingerprint)
+            .bind(r.starts_at.micros())
+            .bind(r.due_at.micros())
+            .bind(r.created_at.micros())
+            .bind(r.created_at.micros())
+            .bind(&r.rule)
+            .bind(&r.fingerprint)
+            .bind(r.not_since.micros())
+            .execute(&mut *tx)
+            .await?;
+            scheduled += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(scheduled)
+    }
+
+    pub(super) async fn due_automations_impl(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredAutomation>, StoreError> {
+        let rows: Vec<AutomationRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            automation_columns!(),
+            " FROM alert_automations WHERE state = 'pending' AND due_at <= ? \
+             ORDER BY due_at, id LIMIT ?"
+        ))
+        .bind(now.micros())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(automation).collect())
+    }
+
+    pub(super) async fn finish_automation_impl(
+        &self,
+        id: i64,
+        state: &str,
+        execution_id: Option<i64>,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE alert_automations SET state = ?, execution_id = ?, reason = ?, updated_at = ? \
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(execution_id)
+        .bind(reason)
+        .bind(now.micros())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn automations_of_impl(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Vec<StoredAutomation>, StoreError> {
+        let rows: Vec<AutomationRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            automation_columns!(),
+            " FROM alert_automations WHERE fingerprint = ? ORDER BY id DESC LIMIT 100"
+        ))
+        .bind(fingerprint)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(automation).collect())
+    }
+
+    pub(super) async fn alert_impl(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<StoredAlert>, StoreError> {
+        let row: Option<AlertRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE fingerprint = ?"
+        ))
+        .bind(fingerprint)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(alert).transpose()
+    }
+
     pub(super) async fn save_escalations_impl(
         &self,
         states: &[StoredEscalation],

@@ -31,9 +31,9 @@ use switchboard_core::{
 };
 
 use crate::{
-    ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord, NewExecution,
-    NewToken, Store, StoreError, StoredAck, StoredAlert, StoredDelivery, StoredEscalation,
-    StoredGroup, StoredLogEntry, StoredSilence,
+    ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord,
+    NewAutomation, NewExecution, NewToken, Store, StoreError, StoredAck, StoredAlert,
+    StoredAutomation, StoredDelivery, StoredEscalation, StoredGroup, StoredLogEntry, StoredSilence,
 };
 
 mod alerts;
@@ -483,6 +483,38 @@ impl Store for SqliteStore {
 
     async fn escalations(&self) -> Result<Vec<StoredEscalation>, StoreError> {
         self.escalations_impl().await
+    }
+
+    async fn schedule_automations(&self, runs: &[NewAutomation]) -> Result<u64, StoreError> {
+        self.schedule_automations_impl(runs).await
+    }
+
+    async fn due_automations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<StoredAutomation>, StoreError> {
+        self.due_automations_impl(now, limit).await
+    }
+
+    async fn finish_automation(
+        &self,
+        id: i64,
+        state: &str,
+        execution_id: Option<i64>,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.finish_automation_impl(id, state, execution_id, reason, now)
+            .await
+    }
+
+    async fn automations_of(&self, fingerprint: &str) -> Result<Vec<StoredAutomation>, StoreError> {
+        self.automations_of_impl(fingerprint).await
+    }
+
+    async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, StoreError> {
+        self.alert_impl(fingerprint).await
     }
 
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError> {

@@ -664,3 +664,91 @@ async fn group_where(server: &Server, pred: impl Fn(&Value) -> bool) -> Option<V
     }
     None
 }
+
+#[tokio::test]
+async fn automation_rules_run_actions_from_alert_labels_once_and_skip_resolved_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = alerts_catalog(
+        dir.path(),
+        r#"
+[route]
+receiver = "ops"
+[[receivers]]
+name = "ops"
+
+[[automations]]
+name = "restart"
+matchers = ['alertname="ServiceDown"']
+action = "demo.echo"
+params = { message = "restarting {{ labels.service }} on {{ labels.instance }}" }
+run_as = "admin"
+
+[[automations]]
+name = "slow-fix"
+matchers = ['alertname="Blip"']
+action = "demo.echo"
+params = { message = "fixing" }
+delay = "2s"
+run_as = "admin"
+"#,
+    );
+    let server = Server::start(&catalog);
+    let down = json!([{"labels": {"alertname": "ServiceDown", "service": "cron", "instance": "web-1"},
+                       "status": "firing"}]);
+    server.post("/alerts", down.clone()).await;
+    // Sent again while firing: the same episode, no second run.
+    server.post("/alerts", down).await;
+    let (_, alerts) = server.get("/alerts").await;
+    let fp = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = server.get(&format!("/alerts/{fp}")).await.1;
+        if detail["automations"][0]["state"] == "ran" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs = detail["automations"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{detail}");
+    assert_eq!(runs[0]["rule"], "restart");
+    assert_eq!(runs[0]["state"], "ran", "{detail}");
+    let id = runs[0]["execution_id"].as_i64().unwrap();
+    let execution = server.wait_finished(id).await;
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert_eq!(execution["origin"], "alert");
+    assert_eq!(execution["requester"], "admin");
+    assert_eq!(execution["params"]["message"], "restarting cron on web-1");
+
+    // Resolved within the rule's delay: skipped, with the reason.
+    let blip = |status: &str| json!([{"labels": {"alertname": "Blip"}, "status": status}]);
+    server.post("/alerts", blip("firing")).await;
+    server.post("/alerts", blip("resolved")).await;
+    let (_, all) = server.get("/alerts?state=all").await;
+    let fp = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "Blip")
+        .unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..100 {
+        detail = server.get(&format!("/alerts/{fp}")).await.1;
+        if detail["automations"][0]["state"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(detail["automations"][0]["state"], "skipped", "{detail}");
+    assert_eq!(
+        detail["automations"][0]["reason"],
+        "the alert resolved before the run was due"
+    );
+    let (_, page) = server.get("/executions").await;
+    assert_eq!(
+        page["executions"].as_array().map_or(0, Vec::len),
+        1,
+        "only the first rule ran: {page}"
+    );
+}
