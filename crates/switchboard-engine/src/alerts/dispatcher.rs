@@ -90,15 +90,27 @@ impl Dispatcher {
     }
 
     /// Groups alerts just kept; returns the groups created (to be stored).
-    pub(crate) fn insert(&self, kept: &[StoredAlert], now: Timestamp) -> Vec<StoredGroup> {
+    /// `labels`, when given, are the kept alerts' label sets, already
+    /// checked (so they are not rebuilt from the stored maps).
+    pub(crate) fn insert(
+        &self,
+        kept: &[StoredAlert],
+        labels: Option<Vec<LabelSet>>,
+        now: Timestamp,
+    ) -> Vec<StoredGroup> {
         let mut state = self.state();
         let Some(config) = state.config.clone() else {
             // Not loaded: the rebuild reads them from the store.
             return Vec::new();
         };
+        let mut labels = labels.map(Vec::into_iter);
         let mut created = Vec::new();
         for stored in kept {
-            let Some(alert) = to_alert(stored) else {
+            let alert = match labels.as_mut().and_then(Iterator::next) {
+                Some(labels) => Some(with_labels(stored, labels)),
+                None => to_alert(stored),
+            };
+            let Some(alert) = alert else {
                 continue;
             };
             for id in state.agg.insert(&config.route, Arc::new(alert), now) {
@@ -235,7 +247,11 @@ impl GroupView {
 
 fn to_alert(stored: &StoredAlert) -> Option<Alert> {
     let labels = LabelSet::from_pairs(stored.labels.iter()).ok()?;
-    Some(Alert {
+    Some(with_labels(stored, labels))
+}
+
+fn with_labels(stored: &StoredAlert, labels: LabelSet) -> Alert {
+    Alert {
         fingerprint: labels.fingerprint(),
         labels,
         annotations: stored.annotations.clone(),
@@ -243,7 +259,7 @@ fn to_alert(stored: &StoredAlert) -> Option<Alert> {
         ends_at: stored.ends_at,
         updated_at: stored.updated_at,
         generator_url: stored.generator_url.clone(),
-    })
+    }
 }
 
 pub(super) fn stored_group(g: &Group) -> StoredGroup {

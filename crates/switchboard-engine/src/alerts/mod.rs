@@ -29,7 +29,7 @@ pub mod webhook;
 use std::time::Duration;
 
 use switchboard_core::Timestamp;
-use switchboard_core::alerts::{Action, Fingerprint, IncomingAlert};
+use switchboard_core::alerts::{Action, Fingerprint, IncomingAlert, LabelSet};
 use switchboard_store::{StoredAlert, StoredDelivery};
 
 pub use acks::AckView;
@@ -98,6 +98,7 @@ impl Engine {
         let resolve_timeout = self.shared.config.alerts.resolve_timeout;
         let mut summary = IngestSummary::default();
         let mut records = Vec::with_capacity(incoming.len());
+        let mut label_sets = Vec::with_capacity(incoming.len());
         for alert in incoming {
             let firing = match alert.action {
                 Action::Acknowledge => {
@@ -120,7 +121,7 @@ impl Engine {
                     {
                         Some(kept) => {
                             summary.resolved += 1;
-                            self.group_alerts(&[kept], now).await?;
+                            self.group_alerts(&[kept], None, now).await?;
                         }
                         None => summary.ignored += 1,
                     }
@@ -150,16 +151,22 @@ impl Engine {
                 generator_url: alert.generator_url,
                 dedup_key: alert.dedup_key,
             });
+            label_sets.push(alert.labels);
         }
         let kept = self.shared.store.upsert_alerts(&records).await?;
-        self.group_alerts(&kept, now).await?;
+        self.group_alerts(&kept, Some(label_sets), now).await?;
         Ok(summary)
     }
 
     /// Puts alerts just kept into their groups, storing the groups created.
-    async fn group_alerts(&self, kept: &[StoredAlert], now: Timestamp) -> Result<(), EngineError> {
+    async fn group_alerts(
+        &self,
+        kept: &[StoredAlert],
+        labels: Option<Vec<LabelSet>>,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
         self.schedule_automations(kept, now).await?;
-        let created = self.shared.alerting.insert(kept, now);
+        let created = self.shared.alerting.insert(kept, labels, now);
         if !created.is_empty() {
             self.shared.store.save_alert_groups(&created).await?;
             self.shared.alerting.wake.notify_one();

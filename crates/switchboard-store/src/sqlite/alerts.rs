@@ -111,9 +111,9 @@ impl SqliteStore {
         // start, and a dedup key kept from before — rather than the labels
         // and annotations just written.
         const ROWS_PER_STATEMENT: usize = 500;
-        let mut tx = self.writer.begin().await?;
-        let mut kept_now: std::collections::HashMap<String, (i64, Option<String>)> =
-            std::collections::HashMap::with_capacity(alerts.len());
+        // The statements are built before the writer is taken: it waits for
+        // no serializing.
+        let mut statements = Vec::with_capacity(alerts.len().div_ceil(ROWS_PER_STATEMENT));
         for chunk in alerts.chunks(ROWS_PER_STATEMENT) {
             let mut rows = Vec::with_capacity(chunk.len());
             for a in chunk {
@@ -152,6 +152,12 @@ impl SqliteStore {
                  dedup_key = COALESCE(excluded.dedup_key, alerts.dedup_key) \
                  RETURNING fingerprint, starts_at, dedup_key",
             );
+            statements.push(q);
+        }
+        let mut kept_now: std::collections::HashMap<String, (i64, Option<String>)> =
+            std::collections::HashMap::with_capacity(alerts.len());
+        let mut tx = self.writer.begin().await?;
+        for q in &mut statements {
             let returned: Vec<(String, i64, Option<String>)> =
                 q.build_query_as().fetch_all(&mut *tx).await?;
             for (fingerprint, starts_at, dedup_key) in returned {
