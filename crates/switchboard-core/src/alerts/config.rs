@@ -507,26 +507,10 @@ impl Loader<'_> {
 
     fn escalations(&mut self, v: &Entry<'_>) -> BTreeMap<String, Escalation> {
         let mut out = BTreeMap::new();
-        for (i, item) in self
-            .r
-            .array(v, "escalations")
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let path = format!("escalations[{i}]");
-            let Some(table) = self.r.table(item, &path) else {
-                continue;
-            };
-            let f = self.r.fields(table, &path, &ESCALATION_KEYS);
-            let name_key = join(&path, "name");
-            let name = match f.get("name") {
-                Some(n) => self.r.name(n, &name_key),
-                None => {
-                    self.r.error(item.span(), &name_key, "missing");
-                    None
-                }
-            };
+        for it in self.r.tables(v, "escalations", &ESCALATION_KEYS) {
+            let (item, path, f) = (it.entry, &it.path, &it.fields);
+            let name_key = it.key("name");
+            let name = self.r.item_name(&it);
             let repeat =
                 match f.get("repeat") {
                     None => 1,
@@ -537,7 +521,7 @@ impl Loader<'_> {
                         _ => {
                             self.r.error(
                                 r.span(),
-                                &join(&path, "repeat"),
+                                &join(path, "repeat"),
                                 "must be a whole number from 1 to 100",
                             );
                             1
@@ -546,10 +530,10 @@ impl Loader<'_> {
                 };
             let ack_timeout = f
                 .get("ack_timeout")
-                .and_then(|d| self.r.duration(d, &join(&path, "ack_timeout"), true))
+                .and_then(|d| self.r.duration(d, &join(path, "ack_timeout"), true))
                 .unwrap_or(DEFAULT_ACK_TIMEOUT);
             let mut steps = Vec::new();
-            let steps_key = join(&path, "steps");
+            let steps_key = join(path, "steps");
             let before = self.r.errors.len();
             match f.get("steps") {
                 None => self
@@ -606,31 +590,20 @@ impl Loader<'_> {
 
     fn automations(&mut self, v: &Entry<'_>) -> Vec<Automation> {
         let mut out: Vec<Automation> = Vec::new();
-        for (i, item) in self
-            .r
-            .array(v, "automations")
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let path = format!("automations[{i}]");
+        for it in self.r.tables(v, "automations", &AUTOMATION_KEYS) {
             let before = self.r.errors.len();
-            let Some(table) = self.r.table(item, &path) else {
-                continue;
-            };
-            let f = self.r.fields(table, &path, &AUTOMATION_KEYS);
-            let key = |k: &str| join(&path, k);
-            let required = |r: &mut Reader<'_>, field: &str, name: bool| match f.get(field) {
-                Some(x) if name => r.name(x, &key(field)),
+            let (item, f) = (it.entry, &it.fields);
+            let key = |k: &str| it.key(k);
+            let required = |r: &mut Reader<'_>, field: &str| match f.get(field) {
                 Some(x) => r.string(x, &key(field)),
                 None => {
                     r.error(item.span(), &key(field), "missing");
                     None
                 }
             };
-            let name = required(&mut self.r, "name", true);
-            let action = required(&mut self.r, "action", false);
-            let run_as = required(&mut self.r, "run_as", false);
+            let name = self.r.item_name(&it);
+            let action = required(&mut self.r, "action");
+            let run_as = required(&mut self.r, "run_as");
             let matchers = match f.get("matchers") {
                 Some(m) => self.r.matchers(m, &key("matchers")),
                 None => {
@@ -729,29 +702,13 @@ impl Loader<'_> {
 
     fn time_intervals(&mut self, v: &Entry<'_>) -> BTreeMap<String, TimeInterval> {
         let mut out = BTreeMap::new();
-        for (i, item) in self
-            .r
-            .array(v, "time_intervals")
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let path = format!("time_intervals[{i}]");
-            let Some(table) = self.r.table(item, &path) else {
-                continue;
-            };
-            let f = self.r.fields(table, &path, &INTERVAL_KEYS);
-            let name_key = join(&path, "name");
-            let name = match f.get("name") {
-                Some(n) => self.r.name(n, &name_key),
-                None => {
-                    self.r.error(item.span(), &name_key, "missing");
-                    None
-                }
-            };
+        for it in self.r.tables(v, "time_intervals", &INTERVAL_KEYS) {
+            let (item, path, f) = (it.entry, &it.path, &it.fields);
+            let name_key = it.key("name");
+            let name = self.r.item_name(&it);
             let mut periods = Vec::new();
             if let Some(p) = f.get("time_intervals") {
-                let key = join(&path, "time_intervals");
+                let key = join(path, "time_intervals");
                 for (j, period) in self.r.array(p, &key).unwrap_or_default().iter().enumerate() {
                     periods.extend(self.period(period, &format!("{key}[{j}]")));
                 }

@@ -21,6 +21,21 @@ use crate::params::{closest, parse_duration};
 pub(super) type Entry<'i> = Spanned<DeValue<'i>>;
 
 /// The text being read and the problems found so far.
+/// One table of an array of tables.
+pub(super) struct Item<'t, 'i> {
+    /// Its dotted key: `escalations[1]`.
+    pub(super) path: String,
+    pub(super) entry: &'t Entry<'i>,
+    pub(super) fields: BTreeMap<&'static str, &'t Entry<'i>>,
+}
+
+impl Item<'_, '_> {
+    /// The dotted key of one of its fields.
+    pub(super) fn key(&self, field: &str) -> String {
+        join(&self.path, field)
+    }
+}
+
 pub(super) struct Reader<'a> {
     pub(super) file: &'static str,
     pub(super) src: &'a str,
@@ -65,6 +80,41 @@ impl Reader<'_> {
             }
         }
         out
+    }
+
+    /// The tables of the array `v` (at `key`), each with its path and its
+    /// known fields; what is not a table, and unknown keys, are reported.
+    pub(super) fn tables<'t, 'i>(
+        &mut self,
+        v: &'t Entry<'i>,
+        key: &str,
+        allowed: &[&'static str],
+    ) -> Vec<Item<'t, 'i>> {
+        let mut out = Vec::new();
+        for (i, entry) in self.array(v, key).unwrap_or_default().iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            if let Some(table) = self.table(entry, &path) {
+                let fields = self.fields(table, &path, allowed);
+                out.push(Item {
+                    path,
+                    entry,
+                    fields,
+                });
+            }
+        }
+        out
+    }
+
+    /// An item's required `name`.
+    pub(super) fn item_name(&mut self, item: &Item<'_, '_>) -> Option<String> {
+        let key = join(&item.path, "name");
+        match item.fields.get("name") {
+            Some(n) => self.name(n, &key),
+            None => {
+                self.error(item.entry.span(), &key, "missing");
+                None
+            }
+        }
     }
 
     pub(super) fn table<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t DeTable<'i>> {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_TOKEN, Server};
-use crate::sinks::{Sink, alerts_catalog, signing_key_file};
+use crate::sinks::{Sink, signed_hook_catalog};
 
 #[path = "../../../switchboard-engine/tests/it/support/alertmanager.rs"]
 mod alertmanager;
@@ -145,30 +145,8 @@ async fn a_rule_firing_in_a_real_prometheus_reaches_switchboard_through_a_real_a
  {
     // Switchboard, routing every alert to the test's signed webhook.
     let sink = Sink::start(false).await;
-    let hook = format!("{}/hook", sink.url);
     let dir = tempfile::tempdir().unwrap();
-    let key_file = signing_key_file(dir.path());
-    let catalog = alerts_catalog(
-        dir.path(),
-        &format!(
-            r#"
-[route]
-receiver = "hook"
-group_by = ["alertname"]
-group_wait = "1s"
-group_interval = "2s"
-repeat_interval = "1h"
-
-[[receivers]]
-name = "hook"
-[[receivers.webhook_configs]]
-url = "{hook}"
-hmac_secret = "file:{}"
-send_resolved = true
-"#,
-            key_file.display()
-        ),
-    );
+    let catalog = signed_hook_catalog(dir.path(), &sink);
     let server = Server::start_with_config(&catalog, "[alerts]\ndelivery_backoff = \"200ms\"\n");
 
     // Alertmanager, sending every group to Switchboard as the admin.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
-use crate::sinks::{Sink, alerts_catalog, signing_key_file};
+use crate::sinks::{Sink, alerts_catalog, signed_hook_catalog};
 
 fn instances(notification: &Value) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = notification["alerts"]
@@ -37,27 +37,7 @@ async fn groups_notify_a_signed_webhook_with_retries_silences_and_a_resolved_not
  {
     let sink = Sink::start(true).await;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = alerts_catalog(
-        dir.path(),
-        &format!(
-            r#"
-[route]
-receiver = "hook"
-group_by = ["alertname"]
-group_wait = "1s"
-group_interval = "2s"
-repeat_interval = "1h"
-
-[[receivers]]
-name = "hook"
-[[receivers.webhook_configs]]
-url = "{}/hook"
-hmac_secret = "file:{}"
-"#,
-            sink.url,
-            signing_key_file(dir.path()).display()
-        ),
-    );
+    let catalog = signed_hook_catalog(dir.path(), &sink);
     let mut server =
         Server::start_with_config(&catalog, "[alerts]\ndelivery_backoff = \"200ms\"\n");
 

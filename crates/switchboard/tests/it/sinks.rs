@@ -119,6 +119,34 @@ pub fn alerts_catalog(dir: &Path, alerts_toml: &str) -> PathBuf {
     catalog
 }
 
+/// A copy of the sample catalog in `dir` whose `alerts.toml` sends every
+/// alert, grouped by `alertname` (1 s wait, 2 s interval), to `sink`'s
+/// `/hook`, signed with [`SIGNING_KEY`].
+pub fn signed_hook_catalog(dir: &Path, sink: &Sink) -> PathBuf {
+    let key = signing_key_file(dir);
+    alerts_catalog(
+        dir,
+        &format!(
+            r#"
+[route]
+receiver = "hook"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "1h"
+
+[[receivers]]
+name = "hook"
+[[receivers.webhook_configs]]
+url = "{}/hook"
+hmac_secret = "file:{}"
+"#,
+            sink.url,
+            key.display()
+        ),
+    )
+}
+
 /// A file in `dir` holding [`SIGNING_KEY`], for `hmac_secret = "file:…"`.
 pub fn signing_key_file(dir: &Path) -> PathBuf {
     let path = dir.join("hook.key");
