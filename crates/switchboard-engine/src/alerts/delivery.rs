@@ -25,6 +25,45 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How often the worker looks for due retries when nothing wakes it.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How long one HTTP request of an outlet may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client of the outlets: made once (loading the system's trust
+/// roots is not free), following no redirect.
+pub(super) fn http() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(CLIENT.get_or_init(|| client))
+}
+
+/// Sends an outlet's request; any answer but 2xx is an error quoting the
+/// start of the answer's body.
+pub(super) async fn send_http(request: reqwest::RequestBuilder, to: &str) -> Result<(), String> {
+    let response = request
+        .send()
+        .await
+        .map_err(crate::runner::describe_request_error)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    Err(format!("{to} answered {status}: {text}"))
+}
+
 /// The wait before attempt `attempts + 1`: `first`, doubling, at most
 /// [`MAX_BACKOFF`].
 pub(crate) fn backoff(first: Duration, attempts: u32) -> Duration {

@@ -179,12 +179,11 @@ impl Engine {
         let Ok(fp) = fingerprint.parse::<Fingerprint>() else {
             return Ok(None);
         };
-        let Some(alert) = self
-            .alerts(false, u32::MAX)
-            .await?
-            .into_iter()
-            .find(|a| a.fingerprint.parse::<Fingerprint>() == Ok(fp))
-        else {
+        self.shared
+            .store
+            .resolve_due_alerts(Timestamp::now())
+            .await?;
+        let Some(alert) = self.shared.store.alert(&fp.to_string()).await? else {
             return Ok(None);
         };
         let groups = self.shared.alerting.groups_of(fp);

@@ -7,24 +7,12 @@
 //! Renders from the stored notification (Alertmanager's webhook body). Not
 //! here: when to send and retries.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use switchboard_core::alerts::pagerduty_dedup_key;
 use switchboard_core::alerts::receivers::{OpsgenieConfig, PAGERDUTY_SEVERITIES, PagerDutyConfig};
 
+use super::delivery::{http, send_http};
 use super::email::subject;
-
-/// How long one request may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn client() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())
-}
 
 /// At most `max` characters of `text`.
 fn cut(text: &str, max: usize) -> String {
@@ -62,25 +50,6 @@ fn count(n: &Value, status: &str) -> usize {
         .flatten()
         .filter(|a| a["status"] == status)
         .count()
-}
-
-async fn post(request: reqwest::RequestBuilder, what: &str) -> Result<(), String> {
-    let response = request
-        .send()
-        .await
-        .map_err(crate::runner::describe_request_error)?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let text: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
-    Err(format!("{what} answered {status}: {text}"))
 }
 
 /// PagerDuty's event for notification `n`.
@@ -130,7 +99,7 @@ pub(crate) fn pagerduty_event(config: &PagerDutyConfig, routing_key: &str, n: &V
 pub(crate) async fn send_pagerduty(config: &PagerDutyConfig, n: &Value) -> Result<(), String> {
     let key = config.routing_key.resolve().map_err(|e| e.to_string())?;
     let event = pagerduty_event(config, key.expose(), n);
-    post(client()?.post(&config.url).json(&event), &config.url).await
+    send_http(http()?.post(&config.url).json(&event), &config.url).await
 }
 
 /// Opsgenie's alias of a group: the SHA-256 (hex) of its key.
@@ -172,12 +141,12 @@ pub(crate) async fn send_opsgenie(config: &OpsgenieConfig, n: &Value) -> Result<
     } else {
         (format!("{base}/v2/alerts"), opsgenie_alert(config, n))
     };
-    let request = client()?
+    let request = http()?
         .post(&url)
         .header(
             reqwest::header::AUTHORIZATION,
             format!("GenieKey {}", key.expose()),
         )
         .json(&body);
-    post(request, &url).await
+    send_http(request, &url).await
 }

@@ -9,16 +9,12 @@
 //! Not here: when to send (the dispatcher), retries (`delivery`).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use switchboard_core::Timestamp;
 use switchboard_core::alerts::aggregation::{Alert, Notification};
 use switchboard_core::alerts::receivers::WebhookConfig;
-
-/// How long one POST may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Alertmanager's webhook body for a notification.
 pub(crate) fn body(
@@ -95,12 +91,7 @@ pub(crate) async fn send(
     notification: &serde_json::Value,
 ) -> Result<(), String> {
     let body = serde_json::to_vec(notification).map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut request = client
+    let mut request = super::delivery::http()?
         .post(&config.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(reqwest::header::USER_AGENT, "Switchboard");
@@ -114,17 +105,5 @@ pub(crate) async fn send(
                 signature(key.expose().as_bytes(), timestamp, &body),
             );
     }
-    let response = request
-        .body(body)
-        .send()
-        .await
-        .map_err(crate::runner::describe_request_error)?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(200).collect();
-        Err(format!("{} answered {status}: {text}", config.url))
-    }
+    super::delivery::send_http(request.body(body), &config.url).await
 }
