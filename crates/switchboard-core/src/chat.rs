@@ -224,6 +224,108 @@ pub enum Reply {
         approvers: String,
         expires_at: Option<Timestamp>,
     },
+    /// An alert group, posted to a room by a chat receiver and edited in
+    /// place as the group changes.
+    Alert { card: AlertCard },
+}
+
+/// An alert group as a chat message shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertCard {
+    /// `[FIRING:2] DiskFull (critical)`: status, count, group labels.
+    pub title: String,
+    /// `true` while any alert fires.
+    pub firing: bool,
+    /// The group's short id, to type (`ack ID`).
+    pub group: String,
+    /// The alerts listed (firing first).
+    pub alerts: Vec<CardAlert>,
+    /// How many more alerts the group holds than are listed.
+    pub more: usize,
+    /// `alice at 2026-11-26T10:00:00Z`, when acknowledged.
+    pub acknowledged: Option<String>,
+    /// Runbook, dashboard: `(name, url)`.
+    pub links: Vec<(String, String)>,
+    /// What people can do about it, as commands their buttons say.
+    pub buttons: Vec<Button>,
+}
+
+/// One alert of a card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAlert {
+    pub firing: bool,
+    pub name: String,
+    /// Where: its `instance` (or `host`) label.
+    pub target: Option<String>,
+    /// Its `summary` annotation.
+    pub summary: Option<String>,
+    pub since: Timestamp,
+    /// The fingerprint, to type (`ack ID`).
+    pub fingerprint: String,
+}
+
+/// A button that says a chat command for whoever presses it: pressing
+/// `Ack` is the presser saying `ack 1a2b3c4d5e6f`, authorized and audited
+/// as that person like anything they type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub command: String,
+    pub style: ButtonStyle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonStyle {
+    Primary,
+    Danger,
+    Plain,
+}
+
+impl AlertCard {
+    /// The card as text in `markup`; with `commands`, the buttons' commands
+    /// are written out for platforms (or configurations) without buttons.
+    pub fn text(&self, markup: Markup, commands: bool) -> String {
+        let mut out = format!("{} group `{}`", markup.bold(&self.title), self.group);
+        for a in &self.alerts {
+            let state = if a.firing { "FIRING" } else { "RESOLVED" };
+            out.push_str(&format!("\n• {state} {}", a.name));
+            if let Some(target) = &a.target {
+                out.push_str(&format!(" on {target}"));
+            }
+            if let Some(summary) = &a.summary {
+                out.push_str(&format!(": {summary}"));
+            }
+            out.push_str(&format!(
+                " (since {}, `{}`)",
+                minutes(a.since),
+                a.fingerprint
+            ));
+        }
+        if self.more > 0 {
+            out.push_str(&format!("\n…and {} more", self.more));
+        }
+        if let Some(by) = &self.acknowledged {
+            out.push_str(&format!("\nAcknowledged by {by}."));
+        }
+        if !self.links.is_empty() {
+            let links: Vec<String> = self
+                .links
+                .iter()
+                .map(|(name, url)| markup.link(url, name))
+                .collect();
+            out.push_str(&format!("\n{}", links.join(" · ")));
+        }
+        if commands && !self.buttons.is_empty() {
+            let said: Vec<String> = self
+                .buttons
+                .iter()
+                .map(|b| format!("`{}`", b.command))
+                .collect();
+            out.push_str(&format!("\nSay {}.", said.join(" or ")));
+        }
+        out
+    }
 }
 
 /// The markup of a platform's text.
@@ -262,6 +364,15 @@ impl Markup {
             }
             Self::Plain => code.to_owned(),
         }
+    }
+}
+
+/// A time as people read it in chat: `2026-11-26 10:04 UTC`.
+pub fn minutes(at: Timestamp) -> String {
+    let text = at.to_string();
+    match text.get(..16) {
+        Some(head) => format!("{} UTC", head.replacen('T', " ", 1)),
+        None => text,
     }
 }
 
@@ -374,6 +485,7 @@ impl Reply {
                 ));
                 out
             }
+            Self::Alert { card } => card.text(markup, true),
         }
     }
 }
@@ -509,6 +621,46 @@ mod tests {
             r.text(Markup::Plain)
                 .starts_with("host.logs #42 (https://sb.example/executions/42) failed in 12.3s")
         );
+    }
+
+    fn card() -> AlertCard {
+        AlertCard {
+            title: "[FIRING:2] DiskFull (critical)".into(),
+            firing: true,
+            group: "0668fc525e22".into(),
+            alerts: vec![CardAlert {
+                firing: true,
+                name: "DiskFull".into(),
+                target: Some("db-1".into()),
+                summary: Some("/ is 97% full".into()),
+                since: Timestamp::parse_rfc3339("2026-11-26T10:04:05.123456Z").unwrap(),
+                fingerprint: "1a2b3c4d5e6f7a8b".into(),
+            }],
+            more: 1,
+            acknowledged: Some("alice at 2026-11-26 10:06 UTC".into()),
+            links: vec![("Runbook".into(), "https://runbooks.example.com/disk".into())],
+            buttons: vec![Button {
+                label: "Ack".into(),
+                command: "ack 0668fc525e22".into(),
+                style: ButtonStyle::Primary,
+            }],
+        }
+    }
+
+    #[test]
+    fn an_alert_card_reads_as_text_with_its_commands_where_buttons_are_missing() {
+        let with_buttons = card().text(Markup::Markdown, false);
+        assert_eq!(
+            with_buttons,
+            "**[FIRING:2] DiskFull (critical)** group `0668fc525e22`\n\
+             • FIRING DiskFull on db-1: / is 97% full (since 2026-11-26 10:04 UTC, `1a2b3c4d5e6f7a8b`)\n\
+             …and 1 more\n\
+             Acknowledged by alice at 2026-11-26 10:06 UTC.\n\
+             [Runbook](https://runbooks.example.com/disk)"
+        );
+        let plain = Reply::Alert { card: card() }.text(Markup::Plain);
+        assert!(plain.ends_with("\nSay `ack 0668fc525e22`."), "{plain}");
+        assert!(plain.contains("Runbook (https://runbooks.example.com/disk)"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod runner;
 pub mod targets;
 pub mod tokens;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -228,6 +228,9 @@ struct Shared {
     inventory_sources: Arc<inventory_sources::Sources>,
     /// Alert groups and their timers.
     alerting: alerts::dispatcher::Dispatcher,
+    /// The outlets of the chat platforms that run, by platform: alert
+    /// notifications go through them.
+    chat_outlets: RwLock<BTreeMap<String, Arc<dyn switchboard_core::chat::ChatOutlet>>>,
 }
 
 impl Shared {
@@ -242,6 +245,15 @@ impl Shared {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The outlet of a chat platform that runs.
+    fn chat_outlet(&self, platform: &str) -> Option<Arc<dyn switchboard_core::chat::ChatOutlet>> {
+        self.chat_outlets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(platform)
+            .cloned()
     }
 }
 
@@ -312,6 +324,7 @@ impl Engine {
             metrics,
             inventory_sources,
             alerting: alerts::dispatcher::Dispatcher::default(),
+            chat_outlets: RwLock::new(BTreeMap::new()),
         });
         let engine = Self { shared };
         for id in lost {
@@ -391,6 +404,22 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// Makes a chat platform's outlet available to the alert receivers
+    /// that post to its rooms (`[[receivers.chat_configs]]`).
+    pub fn register_chat_outlet(
+        &self,
+        platform: &str,
+        outlet: Arc<dyn switchboard_core::chat::ChatOutlet>,
+    ) {
+        self.shared
+            .chat_outlets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(platform.to_owned(), outlet);
+        // Deliveries that waited for it are due now.
+        self.shared.alerting.deliveries.notify_one();
     }
 
     pub fn node(&self) -> &str {

@@ -253,6 +253,25 @@ pub struct StoredAutomation {
     pub updated_at: Timestamp,
 }
 
+/// The chat message showing an alert group in a room (one per group and
+/// receiver integration), so it is edited in place and later notices go
+/// in its thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChatCard {
+    pub group_key: String,
+    pub receiver: String,
+    /// `chat[0]`.
+    pub integration: String,
+    pub platform: String,
+    pub room: String,
+    /// The platform's id of the message (Slack `ts`, a post id).
+    pub message_id: String,
+    pub thread: Option<String>,
+    /// The notification it shows (Alertmanager's webhook body).
+    pub notification: serde_json::Value,
+    pub updated_at: Timestamp,
+}
+
 /// A silence as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSilence {
@@ -443,6 +462,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// The automation runs an alert asked for, newest first.
     async fn automations_of(&self, fingerprint: &str) -> Result<Vec<StoredAutomation>, StoreError>;
+
+    /// Adds or replaces the chat message of a group's integration.
+    async fn save_chat_card(&self, card: &StoredChatCard) -> Result<(), StoreError>;
+
+    /// The chat messages of a group, one per chat integration of its receiver.
+    async fn chat_cards(
+        &self,
+        group_key: &str,
+        receiver: &str,
+    ) -> Result<Vec<StoredChatCard>, StoreError>;
+
+    /// Forgets a group's chat message (its group resolved: the next firing
+    /// starts a new one).
+    async fn delete_chat_card(
+        &self,
+        group_key: &str,
+        receiver: &str,
+        integration: &str,
+    ) -> Result<(), StoreError>;
 
     /// One alert by fingerprint.
     async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, StoreError>;

@@ -156,6 +156,8 @@ async fn start_chat(
         Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));
     for (platform, adapter) in &adapters {
         tracing::info!(%platform, "chat platform configured");
+        // Alert receivers post to its rooms through it.
+        engine.register_chat_outlet(platform, adapter.outlet());
         let adapter = adapter.clone();
         let handler = handler.clone();
         let stop = stop.clone();

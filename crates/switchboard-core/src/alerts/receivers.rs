@@ -23,6 +23,11 @@
 //! routing_key = "env:PD_ROUTING_KEY"  # Events API v2 integration key
 //! severity = "critical"               # default: the alerts' `severity` label, else `error`
 //!
+//! [[receivers.chat_configs]]
+//! platform = "slack"                  # a configured `[chat.<platform>]`
+//! room = "C0123ABCD"                  # the platform's channel id
+//! send_resolved = true                # the default for chat
+//!
 //! [[receivers.opsgenie_configs]]
 //! api_key = "env:OPSGENIE_KEY"
 //! priority = "P1"                     # optional
@@ -48,6 +53,8 @@ pub struct Integrations {
     pub pagerduty_configs: Vec<PagerDutyConfig>,
     #[serde(default)]
     pub opsgenie_configs: Vec<OpsgenieConfig>,
+    #[serde(default)]
+    pub chat_configs: Vec<ChatConfig>,
 }
 
 impl Integrations {
@@ -83,6 +90,9 @@ impl Integrations {
                 ));
             }
         }
+        for (i, c) in parsed.chat_configs.iter().enumerate() {
+            c.check().map_err(|m| format!("chat_configs[{i}].{m}"))?;
+        }
         Ok(parsed)
     }
 
@@ -109,10 +119,16 @@ impl Integrations {
             .iter()
             .enumerate()
             .map(|(i, o)| (format!("opsgenie[{i}]"), Integration::Opsgenie(o.clone())));
+        let chats = self
+            .chat_configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("chat[{i}]"), Integration::Chat(c.clone())));
         webhooks
             .chain(emails)
             .chain(pagerduty)
             .chain(opsgenie)
+            .chain(chats)
             .collect()
     }
 }
@@ -124,6 +140,7 @@ pub enum Integration {
     Email(EmailConfig),
     PagerDuty(PagerDutyConfig),
     Opsgenie(OpsgenieConfig),
+    Chat(ChatConfig),
 }
 
 impl Integration {
@@ -134,6 +151,7 @@ impl Integration {
             Self::Email(e) => e.send_resolved,
             Self::PagerDuty(p) => p.send_resolved,
             Self::Opsgenie(o) => o.send_resolved,
+            Self::Chat(c) => c.send_resolved,
         }
     }
 }
@@ -153,6 +171,40 @@ pub struct WebhookConfig {
     /// left out is `truncatedAlerts`, as in Alertmanager.
     #[serde(default)]
     pub max_alerts: usize,
+}
+
+/// A chat room: one message per group, edited in place as the group
+/// changes, later notices in its thread.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatConfig {
+    /// `slack`, `mattermost`: a platform configured under `[chat]`.
+    pub platform: String,
+    /// The platform's id of the room (a Slack channel id such as
+    /// `C0123ABCD`, a Mattermost channel id).
+    pub room: String,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+impl ChatConfig {
+    fn check(&self) -> Result<(), String> {
+        let token =
+            |s: &str| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic());
+        if !token(&self.platform) {
+            return Err(format!(
+                "platform: `{}` is not a platform name such as `slack`",
+                self.platform
+            ));
+        }
+        if !token(&self.room) {
+            return Err(format!(
+                "room: `{}` is not a room id (visible ASCII, no spaces)",
+                self.room
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Email over SMTP.

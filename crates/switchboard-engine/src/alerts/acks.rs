@@ -4,9 +4,11 @@
 //! resolves or its group ends. PagerDuty `acknowledge` events acknowledge
 //! the alert with their `dedup_key`.
 //!
-//! What an acknowledgement stops is `escalate`'s.
+//! What an acknowledgement stops is `escalate`'s; the groups' chat
+//! messages show it and their threads say it (`chat`).
 
 use switchboard_core::audit::AuditEvent;
+use switchboard_core::chat::Destination;
 use switchboard_core::policy::Verb;
 use switchboard_core::{Origin, Principal, Timestamp};
 use switchboard_store::StoredAck;
@@ -36,6 +38,20 @@ impl Engine {
         target: &str,
         comment: &str,
     ) -> Result<AckView, EngineError> {
+        self.acknowledge_in(who, origin, target, comment, None)
+            .await
+    }
+
+    /// [`Engine::acknowledge`], said in a chat thread (which hears the
+    /// answer itself: the notice goes to the groups' other threads only).
+    pub(crate) async fn acknowledge_in(
+        &self,
+        who: &Identity,
+        origin: &Origin,
+        target: &str,
+        comment: &str,
+        said_in: Option<Destination>,
+    ) -> Result<AckView, EngineError> {
         let found = self
             .shared
             .alerting
@@ -43,7 +59,7 @@ impl Engine {
             .map_err(EngineError::UnknownAlert)?;
         self.authorize(who, origin, Verb::Silence, None, &[], None)
             .await?;
-        self.record_ack(&who.principal, origin, found, comment)
+        self.record_ack(&who.principal, origin, found, comment, said_in)
             .await
     }
 
@@ -66,6 +82,7 @@ impl Engine {
             &Origin::api(),
             AckTarget::Alert(fp),
             "acknowledged by a PagerDuty event",
+            None,
         )
         .await?;
         Ok(true)
@@ -77,6 +94,7 @@ impl Engine {
         origin: &Origin,
         target: AckTarget,
         comment: &str,
+        said_in: Option<Destination>,
     ) -> Result<AckView, EngineError> {
         let ack = StoredAck {
             subject: target.subject(),
@@ -88,10 +106,25 @@ impl Engine {
         self.shared.alerting.set_ack(ack.clone());
         // An acknowledgement stops an escalation at the next tick: now.
         self.shared.alerting.wake.notify_one();
-        let (kind, id) = match &target {
-            AckTarget::Alert(fp) => ("alert", fp.to_string()),
-            AckTarget::Group(g) => ("group", g.short()),
+        let (kind, id, groups) = match &target {
+            AckTarget::Alert(fp) => (
+                "alert",
+                fp.to_string(),
+                self.shared.alerting.group_ids_of(*fp),
+            ),
+            AckTarget::Group(g) => ("group", g.short(), vec![g.clone()]),
         };
+        // The groups' chat messages show it, and their threads say it.
+        let mut notice = format!("{by} acknowledged {kind} `{id}`");
+        if !ack.comment.is_empty() {
+            notice.push_str(&format!(": {}", ack.comment));
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine
+                .tell_alert_threads(&groups, &notice, said_in.as_ref())
+                .await;
+        });
         self.record(AuditEvent::now(
             by,
             origin,

@@ -15,7 +15,7 @@ use switchboard_core::Timestamp;
 use switchboard_core::alerts::receivers::Integration;
 use switchboard_store::{DeliveryAttempt, DeliveryStatus, StoredDelivery};
 
-use super::{email, paging, webhook};
+use super::{chat, email, paging, webhook};
 use crate::Shared;
 
 /// How many deliveries are sent at once.
@@ -91,7 +91,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-async fn attempt(shared: &Shared, d: StoredDelivery) {
+async fn attempt(shared: &Arc<Shared>, d: StoredDelivery) {
     let outcome = match integration(shared, &d) {
         Some(Integration::Webhook(config)) => webhook::send(&config, &d.notification).await,
         Some(Integration::Email(config)) => email::send(&config, &d.notification).await,
@@ -101,6 +101,7 @@ async fn attempt(shared: &Shared, d: StoredDelivery) {
         Some(Integration::Opsgenie(config)) => {
             paging::send_opsgenie(&config, &d.notification).await
         }
+        Some(Integration::Chat(config)) => chat::send(shared, &d, &config).await,
         None => Err(format!(
             "receiver `{}` has no integration `{}` any more",
             d.receiver, d.integration

@@ -190,6 +190,51 @@ impl Dispatcher {
         }
     }
 
+    /// Who acknowledged a group, when, and (for an alert's
+    /// acknowledgement) which alert: the group's own first, else one of
+    /// its alerts'.
+    pub(crate) fn ack_of_group(&self, id: &GroupId) -> Option<(String, Timestamp, Option<String>)> {
+        let state = self.state();
+        if let Some(a) = state.acks.get(&AckTarget::Group(id.clone()).subject()) {
+            return Some((a.acked_by.clone(), a.acked_at, None));
+        }
+        let group = state.agg.group(id)?;
+        group.alerts.keys().find_map(|fp| {
+            let a = state.acks.get(&AckTarget::Alert(*fp).subject())?;
+            Some((a.acked_by.clone(), a.acked_at, Some(fp.to_string())))
+        })
+    }
+
+    /// The alerts of what an `ack` or `automate` names that fire at `now`.
+    pub(crate) fn firing_of(&self, target: &AckTarget, now: Timestamp) -> Vec<Arc<Alert>> {
+        let state = self.state();
+        let mut found: Vec<Arc<Alert>> = match target {
+            AckTarget::Group(id) => state
+                .agg
+                .group(id)
+                .map(|g| g.alerts.values().cloned().collect())
+                .unwrap_or_default(),
+            AckTarget::Alert(fp) => state
+                .agg
+                .groups()
+                .find_map(|g| g.alerts.get(fp).cloned())
+                .into_iter()
+                .collect(),
+        };
+        found.retain(|a| !a.is_resolved_at(now));
+        found
+    }
+
+    /// The groups an alert is in, by identity.
+    pub(crate) fn group_ids_of(&self, fingerprint: Fingerprint) -> Vec<GroupId> {
+        self.state()
+            .agg
+            .groups()
+            .filter(|g| g.alerts.contains_key(&fingerprint))
+            .map(|g| g.id.clone())
+            .collect()
+    }
+
     pub(crate) fn set_ack(&self, ack: StoredAck) {
         self.state().acks.insert(ack.subject.clone(), ack);
     }
@@ -473,7 +518,10 @@ pub(super) fn notification_body(
 ) -> serde_json::Value {
     let max_alerts = match integration {
         Integration::Webhook(w) => w.max_alerts,
-        Integration::Email(_) | Integration::PagerDuty(_) | Integration::Opsgenie(_) => 0,
+        Integration::Email(_)
+        | Integration::PagerDuty(_)
+        | Integration::Opsgenie(_)
+        | Integration::Chat(_) => 0,
     };
     webhook::body(n, public_url.unwrap_or_default(), max_alerts, now)
 }

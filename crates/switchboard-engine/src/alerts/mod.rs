@@ -8,16 +8,16 @@
 //!
 //! `acks` records who is on an alert or a group.
 //!
-//! Outlets: `webhook`, `email`, `paging` (PagerDuty, Opsgenie).
+//! Outlets: `webhook`, `email`, `paging` (PagerDuty, Opsgenie), and `chat`,
+//! which posts groups to chat rooms and tells their threads what happens.
 //!
 //! `escalate` pages a route's escalation chain until someone acknowledges.
 //!
 //! `automate` runs the automation rules alerts match.
-//!
-//! Not here yet: the chat outlet.
 
 pub mod acks;
 pub(crate) mod automate;
+pub(crate) mod chat;
 pub(crate) mod delivery;
 pub(crate) mod dispatcher;
 pub(crate) mod email;

@@ -1,19 +1,22 @@
 //! The alert commands of chat: `alerts [matchers]`, `silence <matchers>
-//! for <duration> because <why>`, `unsilence ID` and `ack ID [comment]`.
+//! for <duration> because <why>`, `unsilence ID`, `ack ID [comment]` and
+//! `automate ID RULE` (the buttons of an alert's chat message say these).
 //! Each calls the same engine method as the API, so the same rights (the
 //! `silence` verb) and the same audit apply.
 //!
 //! Not here: the grammar of a silence request (core's
 //! `alerts::silences::parse_request`).
 
+use std::sync::Arc;
 use switchboard_core::alerts::Matchers;
 use switchboard_core::alerts::silences::parse_request;
-use switchboard_core::chat::Reply;
+
+use switchboard_core::chat::{ChatOutlet, Destination, Reply};
 use switchboard_core::{Timestamp, alerts::LabelSet};
 
-use super::{Speaker, refusal, table};
-use crate::Engine;
+use super::{Speaker, refusal, say, table};
 use crate::alerts::NewSilence;
+use crate::{Engine, EngineError};
 
 /// The most alerts one `alerts` answer lists.
 const LIST_MAX: usize = 20;
@@ -128,22 +131,65 @@ impl Engine {
         }
     }
 
-    /// `ack ID [comment]`.
-    pub(super) async fn chat_ack(&self, speaker: &Speaker, args: &[&str]) -> Reply {
+    /// `ack ID [comment]`, answered in `to`.
+    pub(super) async fn chat_ack(
+        &self,
+        speaker: &Speaker,
+        args: &[&str],
+        to: &Destination,
+    ) -> Reply {
         let Some((id, comment)) = args.split_first() else {
             return Reply::Text {
                 text: "Say `ack ID` with an alert's fingerprint or a group's id (see `alerts`)."
                     .to_owned(),
             };
         };
+        let comment = comment.join(" ");
         match self
-            .acknowledge(&speaker.identity, &speaker.origin, id, &comment.join(" "))
+            .acknowledge_in(
+                &speaker.identity,
+                &speaker.origin,
+                id,
+                &comment,
+                Some(to.clone()),
+            )
             .await
         {
             Ok(a) => Reply::Text {
-                text: format!("{} acknowledged {} {}.", a.acked_by, a.kind, a.id),
+                text: format!("{} acknowledged {} `{}`.", a.acked_by, a.kind, a.id),
             },
             Err(e) => refusal(e),
         }
+    }
+
+    /// `automate ID RULE`: runs an automation rule now for the firing
+    /// alerts of an alert or group, as the speaker; each run is announced
+    /// and followed in `to` like a command's.
+    pub(super) async fn chat_automate(
+        &self,
+        speaker: &Speaker,
+        args: &[&str],
+        to: Destination,
+        outlet: Arc<dyn ChatOutlet>,
+    ) -> Result<(), EngineError> {
+        let [id, rule] = args else {
+            let reply = Reply::Text {
+                text: "Say `automate ID RULE` with an alert's fingerprint or a group's id and an automation rule of alerts.toml.".to_owned(),
+            };
+            return say(&*outlet, &to, reply).await;
+        };
+        let runs = match self
+            .automate_now(&speaker.identity, &speaker.origin, id, rule)
+            .await
+        {
+            Ok(runs) => runs,
+            Err(e) => return say(&*outlet, &to, refusal(e)).await,
+        };
+        for execution in runs {
+            let ack = format!("Automation `{rule}` runs {}…", execution.action);
+            self.announce_run(execution, ack, to.clone(), outlet.clone())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -25,7 +25,7 @@ use switchboard_core::chat::{
 };
 use switchboard_core::command::{CommandError, CommandSet, HelpEntry};
 use switchboard_core::policy::Verb;
-use switchboard_core::{ExecutionId, ExecutionStatus, Origin, Principal, Timestamp};
+use switchboard_core::{Execution, ExecutionId, ExecutionStatus, Origin, Principal, Timestamp};
 
 use crate::{Engine, EngineError, Identity, SubmitRequest};
 
@@ -67,7 +67,7 @@ impl Default for ChatSettings {
 const DELIVERY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
 /// The built-in commands, as `help` lists them.
-const BUILTINS: [(&str, &str); 13] = [
+const BUILTINS: [(&str, &str); 14] = [
     (
         "help [command]",
         "what you can run here, or how to use one command",
@@ -99,6 +99,10 @@ const BUILTINS: [(&str, &str); 13] = [
     ),
     ("unsilence ID", "end a silence"),
     ("ack ID [comment]", "acknowledge a firing alert or group"),
+    (
+        "automate ID RULE",
+        "run an automation rule of alerts.toml now for a firing alert or group",
+    ),
 ];
 
 /// The conversation engine, as adapters see it.
@@ -225,7 +229,8 @@ impl Engine {
             "alerts" => self.chat_alerts(after_first_word(&text)).await,
             "silence" => self.chat_silence(&speaker, after_first_word(&text)).await,
             "unsilence" => self.chat_unsilence(&speaker, &rest).await,
-            "ack" => self.chat_ack(&speaker, &rest).await,
+            "ack" => self.chat_ack(&speaker, &rest, &to).await,
+            "automate" => return self.chat_automate(&speaker, &rest, to, outlet).await,
             _ => return self.chat_run(&inbound, &speaker, &text, outlet).await,
         };
         say(&*outlet, &to, reply).await
@@ -541,15 +546,28 @@ impl Engine {
             }
             Err(e) => return say(&*outlet, &to, refusal(e)).await,
         };
+        let ack = command
+            .ack
+            .clone()
+            .unwrap_or_else(|| format!("Running {}…", command.action));
+        self.announce_run(execution, ack, to, outlet).await
+    }
+
+    /// Says in `to` that `execution` was accepted (with its approval
+    /// request when it needs one), then follows it in the background,
+    /// editing its progress in and posting its result in the thread.
+    pub(crate) async fn announce_run(
+        &self,
+        execution: Execution,
+        ack: String,
+        to: Destination,
+        outlet: Arc<dyn ChatOutlet>,
+    ) -> Result<(), EngineError> {
         let reference = ExecutionRef {
             id: execution.id,
             action: execution.action.clone(),
             link: self.link_to(execution.id),
         };
-        let ack = command
-            .ack
-            .clone()
-            .unwrap_or_else(|| format!("Running {}…", command.action));
         let accepted = Reply::Accepted {
             execution: reference.clone(),
             ack: ack.clone(),

@@ -11,8 +11,8 @@ use switchboard_core::Timestamp;
 use super::SqliteStore;
 use crate::{
     DeliveryAttempt, DeliveryStatus, FlushRecord, NewAutomation, StoreError, StoredAck,
-    StoredAlert, StoredAutomation, StoredDelivery, StoredEscalation, StoredGroup, StoredLogEntry,
-    StoredSilence,
+    StoredAlert, StoredAutomation, StoredChatCard, StoredDelivery, StoredEscalation, StoredGroup,
+    StoredLogEntry, StoredSilence,
 };
 
 /// The columns of an [`AlertRow`], as a literal for `concat!`.
@@ -756,4 +756,93 @@ async fn save_group(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+type ChatCardRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+);
+
+impl SqliteStore {
+    pub(super) async fn save_chat_card_impl(
+        &self,
+        card: &StoredChatCard,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO alert_chat_cards (group_key, receiver, integration, platform, room, \
+             message_id, thread, notification, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (group_key, receiver, integration) DO UPDATE SET \
+             platform = excluded.platform, room = excluded.room, message_id = excluded.message_id, \
+             thread = excluded.thread, notification = excluded.notification, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&card.group_key)
+        .bind(&card.receiver)
+        .bind(&card.integration)
+        .bind(&card.platform)
+        .bind(&card.room)
+        .bind(&card.message_id)
+        .bind(&card.thread)
+        .bind(card.notification.to_string())
+        .bind(card.updated_at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn chat_cards_impl(
+        &self,
+        group_key: &str,
+        receiver: &str,
+    ) -> Result<Vec<StoredChatCard>, StoreError> {
+        let rows: Vec<ChatCardRow> = sqlx::query_as(
+            "SELECT group_key, receiver, integration, platform, room, message_id, thread, \
+             notification, updated_at FROM alert_chat_cards \
+             WHERE group_key = ? AND receiver = ? ORDER BY integration",
+        )
+        .bind(group_key)
+        .bind(receiver)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredChatCard {
+                    group_key: r.0,
+                    receiver: r.1,
+                    integration: r.2,
+                    platform: r.3,
+                    room: r.4,
+                    message_id: r.5,
+                    thread: r.6,
+                    notification: serde_json::from_str(&r.7)
+                        .map_err(|e| StoreError::Corrupt(format!("alert_chat_cards: {e}")))?,
+                    updated_at: Timestamp(r.8),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn delete_chat_card_impl(
+        &self,
+        group_key: &str,
+        receiver: &str,
+        integration: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM alert_chat_cards WHERE group_key = ? AND receiver = ? AND integration = ?",
+        )
+        .bind(group_key)
+        .bind(receiver)
+        .bind(integration)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
 }

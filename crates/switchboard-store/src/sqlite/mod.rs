@@ -33,7 +33,8 @@ use switchboard_core::{
 use crate::{
     ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord,
     NewAutomation, NewExecution, NewToken, Store, StoreError, StoredAck, StoredAlert,
-    StoredAutomation, StoredDelivery, StoredEscalation, StoredGroup, StoredLogEntry, StoredSilence,
+    StoredAutomation, StoredChatCard, StoredDelivery, StoredEscalation, StoredGroup,
+    StoredLogEntry, StoredSilence,
 };
 
 mod alerts;
@@ -515,6 +516,28 @@ impl Store for SqliteStore {
 
     async fn alert(&self, fingerprint: &str) -> Result<Option<StoredAlert>, StoreError> {
         self.alert_impl(fingerprint).await
+    }
+
+    async fn save_chat_card(&self, card: &StoredChatCard) -> Result<(), StoreError> {
+        self.save_chat_card_impl(card).await
+    }
+
+    async fn chat_cards(
+        &self,
+        group_key: &str,
+        receiver: &str,
+    ) -> Result<Vec<StoredChatCard>, StoreError> {
+        self.chat_cards_impl(group_key, receiver).await
+    }
+
+    async fn delete_chat_card(
+        &self,
+        group_key: &str,
+        receiver: &str,
+        integration: &str,
+    ) -> Result<(), StoreError> {
+        self.delete_chat_card_impl(group_key, receiver, integration)
+            .await
     }
 
     async fn insert_silence(&self, silence: &StoredSilence) -> Result<(), StoreError> {

@@ -476,7 +476,7 @@ async fn alerts_are_listed_silenced_acknowledged_and_unsilenced_from_chat_by_tho
         &format!("ack {} on it", &fp[..6]),
     ))
     .join("\n");
-    assert_eq!(said, format!("alice acknowledged alert {fp}."));
+    assert_eq!(said, format!("alice acknowledged alert `{fp}`."));
     let said = posts(&console_events(&server, &bob, "alerts")).join("\n");
     assert!(said.contains("acknowledged by alice"), "{said}");
     let said = posts(&console_events(&server, &alice, "ack ffffffffffff")).join("\n");

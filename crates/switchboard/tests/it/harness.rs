@@ -241,6 +241,12 @@ impl Api {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// DELETE; the status.
+    pub async fn delete(&self, path: &str) -> u16 {
+        let resp = self.http.delete(self.api(path)).send().await.unwrap();
+        resp.status().as_u16()
+    }
+
     /// Submits an execution and returns its id.
     pub async fn submit(&self, action: &str, params: Value) -> i64 {
         let (status, body) = self

@@ -12,7 +12,8 @@
 //!   delivery id, so a post that also arrives over the websocket, or again,
 //!   is answered once. Answered with an empty 200 (Mattermost then posts
 //!   nothing itself).
-//! * `actions`: a press of one of our approval buttons (JSON). Mattermost
+//! * `actions`: a press of one of our buttons (JSON): approve/reject, or
+//!   a command (an alert card's `Ack`, `Silence 1h`, …). Mattermost
 //!   does not sign these either, so each button carries an HMAC of what it
 //!   does in its `context` ([`super::render::button_mac`]), checked here.
 //!   Answered with `{}`; the outcome is replied in the thread.
@@ -35,7 +36,7 @@ use switchboard_core::{ExecutionId, Timestamp};
 
 use super::PLATFORM;
 use super::config::MattermostConfig;
-use super::render::{ACTIONS, button_mac};
+use super::render::{ACTIONS, COMMAND, button_mac};
 use crate::chat::{HookRequest, HookResponse};
 
 /// Answers a request to `/chat/mattermost/<endpoint>`. `bot_user_id`, when
@@ -391,17 +392,18 @@ fn action(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse, 
             .and_then(Value::as_str)
             .unwrap_or("")
     };
-    let (act, execution, root, mac) = (
-        context("action"),
-        context("execution"),
-        context("root"),
-        context("mac"),
-    );
+    let act = context("action");
+    let subject_key = if act == COMMAND {
+        "command"
+    } else {
+        "execution"
+    };
+    let (subject, root, mac) = (context(subject_key), context("root"), context("mac"));
     // An unsigned or forged press is anyone's: its claims are not recorded.
     if mac.is_empty() {
         return Err(Refusal::new(401, "the button press carries no signature"));
     }
-    let expected = button_mac(config.action_secret.expose(), act, execution, root);
+    let expected = button_mac(config.action_secret.expose(), act, subject, root);
     if expected.is_empty() || !bool::from(mac.as_bytes().ct_eq(expected.as_bytes())) {
         return Err(Refusal::new(
             401,
@@ -409,12 +411,21 @@ fn action(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse, 
         ));
     }
 
-    if !ACTIONS.iter().any(|(a, ..)| *a == act) {
+    let text = if act == COMMAND {
+        if subject.trim().is_empty() || subject.chars().any(char::is_control) {
+            return Err(Refusal::bad(
+                "the button's command is empty or not one line",
+            ));
+        }
+        subject.to_owned()
+    } else if ACTIONS.iter().any(|(a, ..)| *a == act) {
+        let execution: ExecutionId = subject
+            .parse()
+            .map_err(|_| Refusal::bad(format!("`{subject}` is not an execution id")))?;
+        format!("{act} {execution}")
+    } else {
         return Err(Refusal::bad(format!("unknown button action `{act}`")));
-    }
-    let execution: ExecutionId = execution
-        .parse()
-        .map_err(|_| Refusal::bad(format!("`{execution}` is not an execution id")))?;
+    };
     if press.channel_id.is_empty() {
         return Err(Refusal::bad("the button press has no `channel_id`"));
     }
@@ -435,7 +446,7 @@ fn action(config: &MattermostConfig, req: &HookRequest) -> Result<HookResponse, 
         ),
         thread,
         message_id: None,
-        text: format!("{act} {execution}"),
+        text,
         mentioned: true,
     };
     Ok(HookResponse::ok_json(json!({}), vec![inbound]))

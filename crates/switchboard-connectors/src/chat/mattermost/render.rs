@@ -1,7 +1,7 @@
 //! Replies as Mattermost posts: the JSON bodies of `POST /api/v4/posts` and
 //! `PUT /api/v4/posts/{id}/patch`, in Mattermost's Markdown, with
-//! approval buttons (message-attachment actions) and the signature those
-//! buttons carry.
+//! approval buttons and an alert card's command buttons (message-attachment
+//! actions) and the signature those buttons carry.
 //!
 //! Not here: sending the bodies (`rest.rs`) and checking a pressed
 //! button's signature against a request (`hooks.rs`, with [`button_mac`]).
@@ -9,7 +9,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use switchboard_core::chat::{Destination, Markup, Posted, Reply};
+use switchboard_core::chat::{ButtonStyle, Destination, Markup, Posted, Reply};
 
 use super::config::MattermostConfig;
 
@@ -23,17 +23,22 @@ pub(super) const ACTIONS: [(&str, &str, &str); 2] = [
     ("reject", "Reject", "danger"),
 ];
 
+/// The action of a button that says a command (an alert card's `Ack`,
+/// `Silence 1h`, …); its `context` holds the command.
+pub(super) const COMMAND: &str = "command";
+
 /// The body of a new post: `reply` in `to`'s room and thread.
 pub(super) fn post_body(config: &MattermostConfig, to: &Destination, reply: &Reply) -> Value {
+    let root = to.thread.as_deref().unwrap_or("");
+    let attachments = buttons(config, reply, root);
     let mut body = json!({
         "channel_id": to.room,
-        "message": message(reply),
+        "message": message(reply, attachments.is_some()),
     });
-    if let Some(root) = to.thread.as_deref().filter(|t| !t.is_empty()) {
+    if !root.is_empty() {
         body["root_id"] = json!(root);
     }
-    let root = to.thread.as_deref().unwrap_or("");
-    if let Some(attachments) = buttons(config, reply, root) {
+    if let Some(attachments) = attachments {
         body["props"] = json!({ "attachments": attachments });
     }
     body
@@ -43,16 +48,20 @@ pub(super) fn post_body(config: &MattermostConfig, to: &Destination, reply: &Rep
 /// edit removes unless the new reply has some.
 pub(super) fn patch_body(config: &MattermostConfig, posted: &Posted, reply: &Reply) -> Value {
     let root = posted.thread.as_deref().unwrap_or(&posted.id);
-    let attachments = buttons(config, reply, root).unwrap_or_else(|| json!([]));
+    let attachments = buttons(config, reply, root);
     json!({
-        "message": message(reply),
-        "props": { "attachments": attachments },
+        "message": message(reply, attachments.is_some()),
+        "props": { "attachments": attachments.unwrap_or_else(|| json!([])) },
     })
 }
 
-/// The reply as Mattermost Markdown, cut to what one post may carry.
-pub(super) fn message(reply: &Reply) -> String {
-    let text = reply.text(Markup::Markdown);
+/// The reply as Mattermost Markdown, cut to what one post may carry; an
+/// alert card without `buttons` writes out their commands.
+pub(super) fn message(reply: &Reply, buttons: bool) -> String {
+    let text = match reply {
+        Reply::Alert { card } => card.text(Markup::Markdown, !buttons),
+        other => other.text(Markup::Markdown),
+    };
     if text.chars().count() <= MAX_TEXT {
         return text;
     }
@@ -67,10 +76,50 @@ pub(super) fn message(reply: &Reply) -> String {
 /// somewhere to call back; `root` is the thread the post is in (empty for
 /// a post at the top of its room).
 fn buttons(config: &MattermostConfig, reply: &Reply, root: &str) -> Option<Value> {
+    let url = config.actions_url.as_deref()?;
+    if let Reply::Alert { card } = reply {
+        let actions: Vec<Value> = card
+            .buttons
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                json!({
+                    "id": format!("command{i}"),
+                    "type": "button",
+                    "name": b.label,
+                    "style": match b.style {
+                        ButtonStyle::Primary => "primary",
+                        ButtonStyle::Danger => "danger",
+                        ButtonStyle::Plain => "default",
+                    },
+                    "integration": {
+                        "url": url,
+                        "context": {
+                            "action": COMMAND,
+                            "command": b.command,
+                            "root": root,
+                            "mac": button_mac(config.action_secret.expose(), COMMAND, &b.command, root),
+                        },
+                    },
+                })
+            })
+            .collect();
+        if actions.is_empty() {
+            return None;
+        }
+        let said: Vec<String> = card
+            .buttons
+            .iter()
+            .map(|b| format!("`{}`", b.command))
+            .collect();
+        return Some(json!([{
+            "fallback": format!("Say {}.", said.join(" or ")),
+            "actions": actions,
+        }]));
+    }
     let Reply::ApprovalRequest { execution, .. } = reply else {
         return None;
     };
-    let url = config.actions_url.as_deref()?;
     let id = execution.id.to_string();
     let actions: Vec<Value> = ACTIONS
         .iter()
@@ -99,14 +148,14 @@ fn buttons(config: &MattermostConfig, reply: &Reply, root: &str) -> Option<Value
 }
 
 /// The signature of a button: hex HMAC-SHA256 over what it does (the
-/// action, the execution and the thread to answer in), with the action
-/// secret.
-pub(super) fn button_mac(secret: &str, action: &str, execution: &str, root: &str) -> String {
+/// action, its subject — the execution, or the command — and the thread to
+/// answer in), with the action secret.
+pub(super) fn button_mac(secret: &str, action: &str, subject: &str, root: &str) -> String {
     // HMAC takes keys of any length; the fallback is unreachable.
     let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) else {
         return String::new();
     };
-    for part in ["switchboard-mattermost-button", action, execution, root] {
+    for part in ["switchboard-mattermost-button", action, subject, root] {
         mac.update(part.as_bytes());
         mac.update(b"\n");
     }

@@ -17,8 +17,8 @@ use axum::routing::{get, post, put};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use switchboard_core::chat::{
-    Attachment, ChatHandler, ChatIdentity, ChatOutlet, Destination, ExecutionRef, Inbound,
-    OutletError, Posted, Reply,
+    AlertCard, Attachment, Button, ButtonStyle, ChatHandler, ChatIdentity, ChatOutlet, Destination,
+    ExecutionRef, Inbound, OutletError, Posted, Reply,
 };
 use switchboard_core::execution::ExecutionStatus;
 use switchboard_core::secret::Secret;
@@ -464,6 +464,62 @@ fn a_forged_button_press_is_refused() {
         "signature does not match",
     );
     only_inbound(&a.webhook("actions", &json_request(&genuine), NOW));
+}
+
+#[test]
+fn an_alert_cards_buttons_say_their_commands_and_cannot_be_made_to_say_another() {
+    let card = Reply::Alert {
+        card: AlertCard {
+            title: "[FIRING:1] DiskFull".into(),
+            firing: true,
+            group: "0668fc525e22".into(),
+            alerts: Vec::new(),
+            more: 0,
+            acknowledged: None,
+            links: Vec::new(),
+            buttons: vec![Button {
+                label: "Ack".into(),
+                command: "ack 0668fc525e22".into(),
+                style: ButtonStyle::Primary,
+            }],
+        },
+    };
+    let top = Destination {
+        room: CHANNEL.into(),
+        thread: None,
+    };
+    let a = adapter();
+    let rendered = post_body(&config("https://chat.example.com"), &top, &card);
+    assert!(
+        !rendered["message"].as_str().unwrap().contains("Say `ack"),
+        "{rendered}"
+    );
+    let genuine = press(&rendered, 0, "cardpost");
+    let r = a.webhook("actions", &json_request(&genuine), NOW);
+    let m = only_inbound(&r);
+    assert_eq!(m.text, "ack 0668fc525e22");
+    assert_eq!(m.thread.as_deref(), Some("cardpost"));
+
+    let mut forged = genuine.clone();
+    forged["context"]["command"] = json!("automate 0668fc525e22 wipe-disks");
+    refused(
+        &a.webhook("actions", &json_request(&forged), NOW),
+        401,
+        "signature does not match",
+    );
+
+    // Without a callback URL there are no buttons: the text says the commands.
+    let mut plain = config("https://chat.example.com");
+    plain.actions_url = None;
+    let rendered = post_body(&plain, &top, &card);
+    assert!(rendered.get("props").is_none(), "{rendered}");
+    assert!(
+        rendered["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Say `ack 0668fc525e22`."),
+        "{rendered}"
+    );
 }
 
 // ------------------------------------------------------- malformed requests

@@ -246,10 +246,14 @@ struct Action {
 /// The `action_id`s of the approval buttons (see `render.rs`).
 pub(super) const APPROVE: &str = "approve";
 pub(super) const REJECT: &str = "reject";
+/// The start of the `action_id`s of buttons that say a command (an alert
+/// card's `Ack`, `Silence 1h`, …): `command-0`, `command-1`, …
+pub(super) const COMMAND: &str = "command";
 
 /// Translates an interactive payload: a press of an approval button becomes
-/// `approve <id>` or `reject <id>` from the presser. Other payloads and
-/// other buttons carry nothing.
+/// `approve <id>` or `reject <id>` from the presser, a press of a command
+/// button the command its value holds (which Slack signed with the rest of
+/// the payload). Other payloads and other buttons carry nothing.
 pub(super) fn interactive(payload: Value, ctx: Context<'_>) -> Result<Vec<Inbound>, String> {
     if payload.get("type").and_then(Value::as_str) != Some("block_actions") {
         return Ok(Vec::new());
@@ -260,16 +264,29 @@ pub(super) fn interactive(payload: Value, ctx: Context<'_>) -> Result<Vec<Inboun
     let mut out = Vec::new();
     for action in p.actions {
         let verb = action.action_id.as_str();
-        if verb != APPROVE && verb != REJECT {
+        let value = action.value.unwrap_or_default();
+        let text = if verb == APPROVE || verb == REJECT {
+            if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "`{verb}` button whose value `{}` is not an execution id",
+                    value.escape_debug()
+                ));
+            }
+            format!("{verb} {value}")
+        } else if verb
+            .strip_prefix(COMMAND)
+            .is_some_and(|n| n.starts_with('-'))
+        {
+            if value.trim().is_empty() || value.chars().any(char::is_control) {
+                return Err(format!(
+                    "`{verb}` button whose value `{}` is not a command",
+                    value.escape_debug()
+                ));
+            }
+            value
+        } else {
             continue;
-        }
-        let id = action.value.unwrap_or_default();
-        if id.is_empty() || id.len() > 19 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "`{verb}` button whose value `{}` is not an execution id",
-                id.escape_debug()
-            ));
-        }
+        };
         let channel = p
             .channel
             .as_ref()
@@ -286,7 +303,7 @@ pub(super) fn interactive(payload: Value, ctx: Context<'_>) -> Result<Vec<Inboun
                 .as_ref()
                 .map(|m| m.thread_ts.clone().unwrap_or_else(|| m.ts.clone())),
             message_id: None,
-            text: format!("{verb} {id}"),
+            text,
             mentioned: true,
         });
     }

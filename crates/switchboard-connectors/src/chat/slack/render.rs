@@ -1,7 +1,8 @@
 //! Replies as Slack messages: the reply's mrkdwn text in `section` blocks
 //! (several when it is longer than one section may hold, code blocks
-//! closed and reopened across the cut), approval buttons in an `actions`
-//! block, and a plain fallback `text` for notifications.
+//! closed and reopened across the cut), approval buttons and an alert
+//! card's buttons (commands, and links such as its runbook) in an
+//! `actions` block, and a plain fallback `text` for notifications.
 //!
 //! Free text in a reply (output, reasons) is escaped (`&`, `<`, `>`) before
 //! it is put in mrkdwn, so output such as `<none>` shows as written.
@@ -11,9 +12,9 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use switchboard_core::chat::{Markup, Reply};
+use switchboard_core::chat::{ButtonStyle, CardAlert, Markup, Reply};
 
-use super::inbound::{APPROVE, REJECT};
+use super::inbound::{APPROVE, COMMAND, REJECT};
 
 /// The longest text of one `section` block, in UTF-16 units as Slack counts.
 pub(super) const SECTION_MAX: usize = 3000;
@@ -31,9 +32,21 @@ pub(super) struct Rendered {
     pub blocks: Vec<Value>,
 }
 
+/// The most elements one `actions` block may hold.
+const ACTIONS_MAX: usize = 25;
+/// The longest `value` of a button.
+const VALUE_MAX: usize = 2000;
+/// The longest label of a button.
+const LABEL_MAX: usize = 75;
+
 pub(super) fn render(reply: &Reply) -> Rendered {
     let reply = escaped(reply);
-    let mrkdwn = truncate(&reply.text(Markup::SlackMrkdwn), MESSAGE_MAX);
+    let mrkdwn = match &reply {
+        // The buttons say the commands.
+        Reply::Alert { card } => card.text(Markup::SlackMrkdwn, false),
+        other => other.text(Markup::SlackMrkdwn),
+    };
+    let mrkdwn = truncate(&mrkdwn, MESSAGE_MAX);
     let mut blocks: Vec<Value> = sections(&mrkdwn, SECTION_MAX)
         .into_iter()
         .map(|text| json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } }))
@@ -48,6 +61,41 @@ pub(super) fn render(reply: &Reply) -> Rendered {
                 button(REJECT, "Reject", "danger", &id),
             ],
         }));
+    }
+    if let Reply::Alert { card } = &reply {
+        let commands = card
+            .buttons
+            .iter()
+            .filter(|b| b.command.chars().count() <= VALUE_MAX)
+            .enumerate()
+            .map(|(i, b)| {
+                let mut button = json!({
+                    "type": "button",
+                    "action_id": format!("{COMMAND}-{i}"),
+                    "text": { "type": "plain_text", "text": truncate(&b.label, LABEL_MAX) },
+                    "value": b.command,
+                });
+                match b.style {
+                    ButtonStyle::Primary => button["style"] = json!("primary"),
+                    ButtonStyle::Danger => button["style"] = json!("danger"),
+                    ButtonStyle::Plain => {}
+                }
+                button
+            });
+        // Pressing a link button opens it; Slack also tells the app, which
+        // ignores it.
+        let links = card.links.iter().enumerate().map(|(i, (name, url))| {
+            json!({
+                "type": "button",
+                "action_id": format!("open-{i}"),
+                "text": { "type": "plain_text", "text": truncate(name, LABEL_MAX) },
+                "url": url,
+            })
+        });
+        let elements: Vec<Value> = commands.chain(links).take(ACTIONS_MAX).collect();
+        if !elements.is_empty() {
+            blocks.push(json!({ "type": "actions", "block_id": "alert", "elements": elements }));
+        }
     }
     let mut text = truncate(&reply.text(Markup::Plain), SECTION_MAX);
     if text.trim().is_empty() {
@@ -125,6 +173,26 @@ fn escaped(reply: &Reply) -> Reply {
             approvers: e(&approvers),
             expires_at,
         },
+        Reply::Alert { mut card } => {
+            card.title = e(&card.title);
+            card.alerts = card
+                .alerts
+                .into_iter()
+                .map(|a| CardAlert {
+                    name: e(&a.name),
+                    target: a.target.as_deref().map(e),
+                    summary: a.summary.as_deref().map(e),
+                    ..a
+                })
+                .collect();
+            card.acknowledged = card.acknowledged.as_deref().map(e);
+            card.links = card
+                .links
+                .into_iter()
+                .map(|(name, url)| (e(&name), url))
+                .collect();
+            Reply::Alert { card }
+        }
     }
 }
 

@@ -20,8 +20,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use switchboard_core::chat::{
-    Attachment, ChatHandler, ChatIdentity, ChatOutlet, Destination, ExecutionRef, Inbound,
-    OutletError, Posted, Reply,
+    AlertCard, Attachment, Button, ButtonStyle, ChatHandler, ChatIdentity, ChatOutlet, Destination,
+    ExecutionRef, Inbound, OutletError, Posted, Reply,
 };
 use switchboard_core::secret::Secret;
 use switchboard_core::{ActionName, ExecutionId, ExecutionStatus, Principal, Timestamp};
@@ -609,6 +609,67 @@ fn other_interactions_carry_nothing_and_odd_button_values_are_refused() {
         press(&block_actions("approve", "42; rm -rf /", None)),
         400,
         "not an execution id",
+    );
+}
+
+#[test]
+fn an_alert_cards_buttons_say_commands_and_its_links_open() {
+    let card = AlertCard {
+        title: "[FIRING:1] Disk <full>".into(),
+        firing: true,
+        group: "0668fc525e22".into(),
+        alerts: Vec::new(),
+        more: 0,
+        acknowledged: None,
+        links: vec![("Runbook".into(), "https://runbooks.example.com/disk".into())],
+        buttons: vec![
+            Button {
+                label: "Ack".into(),
+                command: "ack 0668fc525e22".into(),
+                style: ButtonStyle::Primary,
+            },
+            Button {
+                label: "Silence 1h".into(),
+                command: "silence alertname=\"Disk\" for 1h because busy".into(),
+                style: ButtonStyle::Plain,
+            },
+        ],
+    };
+    let rendered = render(&Reply::Alert { card });
+    let text = rendered.blocks[0]["text"]["text"].as_str().unwrap();
+    assert!(text.starts_with("*[FIRING:1] Disk &lt;full&gt;*"), "{text}");
+    assert!(!text.contains("Say `ack"), "the buttons say it: {text}");
+    let elements = rendered.blocks[1]["elements"].as_array().unwrap();
+    let ids: Vec<&str> = elements
+        .iter()
+        .map(|e| e["action_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["command-0", "command-1", "open-0"]);
+    assert_eq!(elements[0]["value"], "ack 0668fc525e22");
+    assert_eq!(elements[0]["style"], "primary");
+    assert!(elements[1].get("style").is_none());
+    assert_eq!(elements[2]["url"], "https://runbooks.example.com/disk");
+
+    // Pressed: the presser says the command, in the message's thread.
+    let m = only(press(&block_actions(
+        "command-1",
+        "silence alertname=\"Disk\" for 1h because busy",
+        None,
+    )));
+    assert_eq!(m.text, "silence alertname=\"Disk\" for 1h because busy");
+    assert_eq!(m.thread.as_deref(), Some("1700000000.000300"));
+    // A link's press, or a command button without a command, says nothing.
+    nothing(press(&block_actions("open-0", "", None)));
+    nothing(press(&block_actions("commander", "ack 1", None)));
+    refused(
+        press(&block_actions("command-0", "", None)),
+        400,
+        "not a command",
+    );
+    refused(
+        press(&block_actions("command-0", "ack 1\nrm", None)),
+        400,
+        "not a command",
     );
 }
 

@@ -202,6 +202,25 @@ name = "blackhole"
         &bad("[[receivers.opsgenie_configs]]\napi_key = \"env:K\"\npriority = \"P9\"\n"),
         "opsgenie_configs[0].priority: `P9` is not P1 to P5"
     ));
+    assert!(has(
+        &bad("[[receivers.chat_configs]]\nplatform = \"slack\"\nroom = \"#ops room\"\n"),
+        "chat_configs[0].room: `#ops room` is not a room id"
+    ));
+    assert!(has(
+        &bad("[[receivers.chat_configs]]\nplatform = \"slack\"\n"),
+        "missing field `room`"
+    ));
+    let chat = AlertsConfig::parse(
+        "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.chat_configs]]\n\
+         platform = \"mattermost\"\nroom = \"opsroom01\"\n",
+    )
+    .unwrap();
+    let list = chat.receiver("r").unwrap().integrations.list();
+    assert_eq!(list[0].0, "chat[0]");
+    assert!(
+        list[0].1.send_resolved(),
+        "chat tells resolved groups by default"
+    );
     let ok = AlertsConfig::parse(
         "[route]\nreceiver = \"r\"\n[[receivers]]\nname = \"r\"\n[[receivers.email_configs]]\n\
          to = [\"o@x.org\"]\nfrom = \"sb@x.org\"\nsmarthost = \"mail.x.org:587\"\n",

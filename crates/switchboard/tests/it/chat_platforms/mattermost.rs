@@ -825,6 +825,19 @@ impl Platform for Mattermost {
         self.action(request, user, context)
     }
 
+    fn press_labelled(&self, message: &Said, user: &'static str, label: &str) -> Delivery {
+        let id = message.raw["props"]["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["actions"].as_array().cloned().unwrap_or_default())
+            .find(|b| b["name"] == label)
+            .and_then(|b| b["id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no `{label}` button in {}", message.raw));
+        let context = Self::button(message, &id);
+        self.action(message, user, context)
+    }
+
     /// Approve's context, made to name another execution, with the
     /// signature left as it was.
     fn forged_press(&self, request: &Said, user: &'static str) -> Delivery {

@@ -48,6 +48,8 @@ macro_rules! suite {
             flows::a_link_code_that_cannot_be_sent_is_not_made,
             flows::an_approval_asked_in_the_thread_is_given_with_a_button_and_the_run_follows,
             flows::a_lapsed_approval_request_is_reported_in_its_thread,
+            alert_rooms::an_alert_group_is_one_message_kept_current_whose_buttons_ack_automate_and_silence,
+            alert_rooms::an_automation_the_policies_refuse_is_told_in_the_alert_thread,
         );
     };
 }
@@ -56,7 +58,7 @@ macro_rules! suite {
 macro_rules! scenarios {
     ($platform:ident; $($module:ident :: $scenario:ident),* $(,)?) => {
         mod suite {
-            use super::super::{compliance, flows};
+            use super::super::{alert_rooms, compliance, flows};
             use super::$platform;
 
             $(
@@ -69,6 +71,7 @@ macro_rules! scenarios {
     };
 }
 
+mod alert_rooms;
 mod compliance;
 mod fake;
 mod flows;
@@ -215,6 +218,8 @@ pub trait Platform: Sized + Send + Sync + 'static {
     fn malformed_from(&self, user: &'static str) -> Delivery;
     /// `user` pressing Approve (or Reject) under the approval `request`.
     fn press(&self, request: &Said, user: &'static str, approve: bool) -> Delivery;
+    /// `user` pressing the button labelled `label` of `message`.
+    fn press_labelled(&self, message: &Said, user: &'static str, label: &str) -> Delivery;
     /// A press of `request`'s Approve made up by someone without the secret.
     fn forged_press(&self, request: &Said, user: &'static str) -> Delivery;
     /// [`Platform::press`] over the long-lived connection, where the
@@ -273,10 +278,15 @@ impl<P: Platform> Rig<P> {
 
     /// [`Rig::start`], with the copied catalog changed by `edit` first.
     pub fn start_with(edit: impl FnOnce(&Path)) -> Self {
+        Self::start_for(|_, catalog| edit(catalog))
+    }
+
+    /// [`Rig::start_with`], where `edit` also sees the fake platform.
+    pub fn start_for(edit: impl FnOnce(&P, &Path)) -> Self {
         let fake = P::start();
         let catalog = tempfile::tempdir().unwrap();
         copy_catalog(&sample_catalog(), catalog.path());
-        edit(catalog.path());
+        edit(&fake, catalog.path());
         if let Some(policy) = fake.policy() {
             std::fs::write(
                 catalog.path().join(format!("policies/{}.cedar", P::NAME)),

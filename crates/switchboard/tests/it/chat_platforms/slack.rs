@@ -313,6 +313,12 @@ async fn api(
             m.text = shown(&fields);
             m.versions.push(m.text.clone());
             m.buttons = buttons(&fields);
+            let thread = m.raw.get("thread_ts").cloned();
+            m.raw = fields.clone();
+            m.raw["ts"] = json!(ts);
+            if let Some(thread) = thread {
+                m.raw["thread_ts"] = thread;
+            }
             ok(json!({ "channel": channel, "ts": ts, "text": fields["text"] }))
         }
         "files.getUploadURLExternal" => {
@@ -843,6 +849,25 @@ impl Platform for Slack {
     fn press(&self, request: &Said, user: &'static str, approve: bool) -> Delivery {
         let action = if approve { "approve" } else { "reject" };
         let body = self.block_actions(request, user, action);
+        self.signed(
+            "interactive",
+            "application/x-www-form-urlencoded",
+            body,
+            fake::unix_now(),
+        )
+    }
+
+    fn press_labelled(&self, message: &Said, user: &'static str, label: &str) -> Delivery {
+        let action_id = message.raw["blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["text"]["text"] == label)
+            .and_then(|e| e["action_id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no `{label}` button in {:?}", message.raw));
+        let body = self.block_actions(message, user, &action_id);
         self.signed(
             "interactive",
             "application/x-www-form-urlencoded",
