@@ -157,7 +157,7 @@ async fn run_one(
 }
 
 async fn finish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     execution: &Execution,
     started_at: Option<Timestamp>,
     outcome: RunOutcome,
@@ -222,6 +222,7 @@ async fn finish(
     if let Err(e) = shared.audit.record(event).await {
         tracing::error!(%id, error = %e, "the end of an execution was not audited");
     }
+    crate::alerts::raised::from_result(shared, execution, finish.result.as_ref()).await;
 }
 
 /// Publishes output live at once and writes it to the store in batches;

@@ -69,6 +69,8 @@ pub enum Source {
     #[serde(rename = "pagerduty")]
     PagerDuty,
     Generic,
+    /// Raised by an action's result.
+    Action,
 }
 
 impl Source {
@@ -78,6 +80,7 @@ impl Source {
             Self::AlertmanagerApi => "alertmanager_api",
             Self::PagerDuty => "pagerduty",
             Self::Generic => "generic",
+            Self::Action => "action",
         }
     }
 }
@@ -146,7 +149,13 @@ pub fn parse(
         Source::AlertmanagerWebhook => parse_webhook(body).map(|w| w.alerts),
         Source::AlertmanagerApi => parse_api_alerts(body, now),
         Source::PagerDuty => parse_pagerduty(body).map(|e| vec![e.alert]),
-        Source::Generic => parse_generic(body, now),
+        // An action's alerts are in the generic format.
+        Source::Generic | Source::Action => parse_generic(body, now).map(|alerts| {
+            alerts
+                .into_iter()
+                .map(|a| IncomingAlert { source, ..a })
+                .collect()
+        }),
     }
 }
 

@@ -13,7 +13,8 @@
 //!
 //! `escalate` pages a route's escalation chain until someone acknowledges.
 //!
-//! `automate` runs the automation rules alerts match.
+//! `automate` runs the automation rules alerts match; `raised` takes the
+//! alerts an action's result raises.
 
 pub mod acks;
 pub(crate) mod automate;
@@ -23,6 +24,7 @@ pub(crate) mod dispatcher;
 pub(crate) mod email;
 pub(crate) mod escalate;
 pub(crate) mod paging;
+pub(crate) mod raised;
 pub mod silences;
 pub mod webhook;
 

@@ -732,3 +732,92 @@ run_as = "admin"
         "only the first rule ran: {page}"
     );
 }
+
+/// A check action whose result lists alerts: `firing` raises a disk alert
+/// for `host`, anything else resolves it; `garbage` writes an `alerts` that
+/// is not an array.
+const CHECK_ACTION: &str = r#"
+name = "check.disk"
+description = "A check that reports its findings as alerts"
+command = ["/bin/sh", "-c", "if [ \"$1\" = garbage ]; then echo '{\"alerts\": 5}' > \"$SB_RESULT\"; else printf '{\"alerts\": [{\"labels\": {\"alertname\": \"DiskFull\", \"instance\": \"%s\"}, \"status\": \"%s\", \"annotations\": {\"summary\": \"found by the check\"}}]}' \"$2\" \"$1\" > \"$SB_RESULT\"; fi", "check", "{{ state }}", "{{ host }}"]
+tags = ["demo"]
+
+[params.state]
+type = "enum"
+choices = ["firing", "resolved", "garbage"]
+required = true
+
+[params.host]
+type = "string"
+required = true
+"#;
+
+#[tokio::test]
+async fn an_action_raises_and_resolves_alerts_through_its_result() {
+    let sink = Sink::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = signed_hook_catalog(dir.path(), &sink);
+    std::fs::create_dir_all(catalog.join("actions/check")).unwrap();
+    std::fs::write(catalog.join("actions/check/disk.toml"), CHECK_ACTION).unwrap();
+    let server = Server::start_with_config(
+        &catalog,
+        "[chat]\npublic_url = \"https://sb.example.com\"\n",
+    );
+
+    let id = server
+        .submit("check.disk", json!({"state": "firing", "host": "db-7"}))
+        .await;
+    let e = server.wait_finished(id).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    // Routed like any alert: the webhook hears of it.
+    let got = sink.wait_for("/hook", 1).await;
+    assert_eq!(
+        instances(&got[0]),
+        [("db-7".to_owned(), "firing".to_owned())]
+    );
+    let alert = &got[0]["alerts"][0];
+    assert_eq!(alert["annotations"]["execution"], id.to_string());
+    assert_eq!(alert["annotations"]["summary"], "found by the check");
+    assert_eq!(
+        alert["generatorURL"],
+        format!("https://sb.example.com/api/v1/executions/{id}")
+    );
+    let (_, alerts) = server.get("/alerts").await;
+    assert_eq!(alerts[0]["source"], "action", "{alerts}");
+
+    // The next run finds it fixed: the alert resolves.
+    let id = server
+        .submit("check.disk", json!({"state": "resolved", "host": "db-7"}))
+        .await;
+    server.wait_finished(id).await;
+    let (_, firing) = server.get("/alerts").await;
+    assert_eq!(firing, json!([]), "resolved by the check");
+
+    // A result whose `alerts` is not a list raises nothing, and says why.
+    let id = server
+        .submit("check.disk", json!({"state": "garbage", "host": "db-7"}))
+        .await;
+    let e = server.wait_finished(id).await;
+    assert_eq!(e["status"], "succeeded", "the run itself went well: {e}");
+    let (_, audit) = server.get("/audit?limit=500").await;
+    let raised: Vec<(String, String)> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "alerts.raised")
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["detail"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(raised.len(), 3, "{raised:?}");
+    assert!(
+        raised
+            .iter()
+            .any(|(outcome, detail)| outcome == "rejected"
+                && detail.contains("not an array of alerts")),
+        "{raised:?}"
+    );
+}
