@@ -1,10 +1,14 @@
 //! Alerts through the real tools, end to end: a real Prometheus scrapes a
 //! gauge the test serves and evaluates an alerting rule on it, sends what
 //! fires to a real Alertmanager, whose webhook posts to Switchboard;
-//! Switchboard keeps the alert, routes it and notifies a webhook sink in the
-//! test (checking each body's signature) — firing, and once the test clears
-//! the condition, resolved. Every wait has a deadline; on a timeout the
-//! failure shows what each tool holds and their logs.
+//! Switchboard keeps the alert, routes it and notifies every outlet of its
+//! receiver — a webhook sink in the test (checking each body's signature),
+//! a real SMTP server (Python's aiosmtpd), and a room of the test's Slack
+//! (the local Slack of the chat suite) — and its automation rule runs an
+//! action whose result is followed in the room's thread; once the test
+//! clears the condition, each outlet hears it resolved. Every wait has a
+//! deadline; on a timeout the failure shows what each tool holds and their
+//! logs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::chat_platforms::slack::Slack;
+use crate::chat_platforms::{Platform, Room, Said};
 use crate::harness::{ADMIN_TOKEN, Server};
-use crate::sinks::{Sink, signed_hook_catalog};
+use crate::sinks::{Sink, SmtpSink, alerts_catalog, header, signing_key_file};
 
 #[path = "../../../switchboard-engine/tests/it/support/alertmanager.rs"]
 mod alertmanager;
@@ -67,6 +73,8 @@ struct Tools {
     alertmanager: Alertmanager,
     prometheus: AlertingPrometheus,
     sink: Sink,
+    smtp: SmtpSink,
+    slack: Slack,
 }
 
 impl Tools {
@@ -77,10 +85,13 @@ impl Tools {
         format!(
             "Prometheus alerts: {:?}\nAlertmanager alerts: {:?}\n\
              Switchboard alerts: {alerts}\nSwitchboard deliveries: {deliveries}\n\
-             sink: {:?}\n--- Alertmanager log ---\n{}\n--- Prometheus log ---\n{}",
+             sink: {:?}\nemails: {:?}\nSlack: {:?}\n\
+             --- Alertmanager log ---\n{}\n--- Prometheus log ---\n{}",
             self.prometheus.alerts().await,
             self.alertmanager.alerts().await,
             self.notifications(),
+            self.smtp.messages(),
+            self.slack.said(),
             tail(&self.alertmanager.log(), 40),
             tail(&self.prometheus.log(), 20),
         )
@@ -138,16 +149,82 @@ impl Tools {
             })
             .map(|(i, (_, n))| (i, n))
     }
+
+    /// The emails whose subject starts with `prefix`.
+    fn emails(&self, prefix: &str) -> Vec<String> {
+        self.smtp
+            .messages()
+            .into_iter()
+            .filter(|m| header(m, "Subject").iter().any(|s| s.starts_with(prefix)))
+            .collect()
+    }
+
+    /// The bot's messages in the ops room: at its top, or in `thread`.
+    fn slack_messages(&self, thread: Option<&str>) -> Vec<Said> {
+        let ops = self.slack.room_id(Room::Ops);
+        self.slack
+            .said()
+            .into_iter()
+            .filter(|m| m.room == ops && m.thread.as_deref() == thread)
+            .collect()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_firing_in_a_real_prometheus_reaches_switchboard_through_a_real_alertmanager_and_is_notified_until_resolved()
  {
-    // Switchboard, routing every alert to the test's signed webhook.
+    // Switchboard, routing every alert to the test's signed webhook, its
+    // SMTP server and its Slack's ops room, and running a rule's action
+    // for it.
     let sink = Sink::start(false).await;
+    let smtp = SmtpSink::start();
+    let slack = Slack::start();
     let dir = tempfile::tempdir().unwrap();
-    let catalog = signed_hook_catalog(dir.path(), &sink);
-    let server = Server::start_with_config(&catalog, "[alerts]\ndelivery_backoff = \"200ms\"\n");
+    let key = signing_key_file(dir.path());
+    let catalog = alerts_catalog(
+        dir.path(),
+        &format!(
+            r#"
+[route]
+receiver = "oncall"
+group_by = ["alertname"]
+group_wait = "1s"
+group_interval = "2s"
+repeat_interval = "1h"
+
+[[receivers]]
+name = "oncall"
+[[receivers.webhook_configs]]
+url = "{sink}/hook"
+hmac_secret = "file:{key}"
+[[receivers.email_configs]]
+to = ["oncall@example.com"]
+from = "switchboard@example.com"
+smarthost = "127.0.0.1:{smtp}"
+require_tls = false
+send_resolved = true
+[[receivers.chat_configs]]
+platform = "slack"
+room = "{room}"
+
+[[automations]]
+name = "note-condition"
+matchers = ['alertname="{ALERT}"']
+action = "demo.echo"
+params = {{ message = "condition seen on {{{{ labels.instance }}}}" }}
+run_as = "admin"
+"#,
+            sink = sink.url,
+            key = key.display(),
+            smtp = smtp.port,
+            room = slack.room_id(Room::Ops),
+        ),
+    );
+    let config = format!(
+        "[alerts]\ndelivery_backoff = \"200ms\"\n\n{}",
+        slack.config(dir.path())
+    );
+    let server = Server::start_with_config(&catalog, &config);
 
     // Alertmanager, sending every group to Switchboard as the admin.
     let alertmanager = Alertmanager::start(&format!(
@@ -194,6 +271,8 @@ receivers:
         alertmanager,
         prometheus,
         sink,
+        smtp,
+        slack,
     };
 
     // Prometheus scrapes the gauge, and nothing fires yet.
@@ -253,7 +332,7 @@ receivers:
         .await;
     let notified_firing = fired.elapsed();
     assert_eq!(firing["version"], "4", "{firing}");
-    assert_eq!(firing["receiver"], "hook", "{firing}");
+    assert_eq!(firing["receiver"], "oncall", "{firing}");
     assert_eq!(
         firing["groupLabels"],
         json!({"alertname": ALERT}),
@@ -267,6 +346,56 @@ receivers:
     assert_eq!(firing["alerts"].as_array().unwrap().len(), 1, "{firing}");
     assert_eq!(firing["alerts"][0]["fingerprint"], fingerprint, "{firing}");
     assert_eq!(firing["alerts"][0]["labels"], alert["labels"], "{firing}");
+
+    // The same group as an email, and as one message in the ops room.
+    let title = format!("[FIRING:1] {ALERT} (");
+    let email = tools
+        .eventually("the firing email", async |t| t.emails(&title).pop())
+        .await;
+    assert!(
+        email.contains(&format!("the condition holds on {target}")),
+        "{email}"
+    );
+    let card = tools
+        .eventually("the alert's message in the ops room", async |t| {
+            t.slack_messages(None)
+                .into_iter()
+                .find(|m| m.text.contains(&title))
+        })
+        .await;
+    assert!(card.text.contains(&fingerprint), "{}", card.text);
+    assert!(
+        card.buttons.iter().any(|b| b == "Ack"),
+        "{:?}",
+        card.buttons
+    );
+
+    // The automation rule ran its action for the alert, as its principal
+    // from the alert door, and the run's result came in the thread.
+    let finished = tools
+        .eventually(
+            "the automation's result in the message's thread",
+            async |t| {
+                t.slack_messages(Some(&card.id))
+                    .into_iter()
+                    .find(|m| m.text.contains("demo.echo") && m.text.contains("succeeded"))
+            },
+        )
+        .await;
+    assert!(
+        finished
+            .text
+            .contains(&format!("condition seen on {target}")),
+        "{}",
+        finished.text
+    );
+    let (_, detail) = tools.server.get(&format!("/alerts/{fingerprint}")).await;
+    assert_eq!(detail["automations"][0]["state"], "ran", "{detail}");
+    let run = detail["automations"][0]["execution_id"].as_i64().unwrap();
+    let execution = tools.server.wait_finished(run).await;
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert_eq!(execution["requester"], "admin", "{execution}");
+    assert_eq!(execution["origin"], "alert", "{execution}");
 
     // The condition clears: Prometheus resolves the alert, Alertmanager
     // sends the resolved alert on, Switchboard sends its resolved notice.
@@ -300,6 +429,35 @@ receivers:
     assert_eq!(kept["status"], "resolved", "{kept}");
     assert_eq!(kept["fingerprint"], fingerprint, "{kept}");
     assert!(kept["ends_at"].is_string(), "{kept}");
+
+    // The email and the room hear it too: a resolved email in the same
+    // thread, the message edited to say so and its thread told.
+    let resolved_title = format!("[RESOLVED:1] {ALERT} (");
+    let resolved_email = tools
+        .eventually("the resolved email", async |t| {
+            t.emails(&resolved_title).pop()
+        })
+        .await;
+    assert_eq!(
+        header(&resolved_email, "References"),
+        header(&email, "References"),
+        "one thread per group"
+    );
+    tools
+        .eventually("the message edited to resolved", async |t| {
+            t.slack_messages(None)
+                .into_iter()
+                .find(|m| m.id == card.id && m.text.contains(&resolved_title))
+        })
+        .await;
+    tools
+        .eventually("the resolved notice in the thread", async |t| {
+            t.slack_messages(Some(&card.id))
+                .into_iter()
+                .find(|m| m.text.contains("all resolved"))
+        })
+        .await;
+    assert_eq!(tools.slack_messages(None).len(), 1, "one message per group");
 
     // Told once of each, every notification signed.
     let all = tools.notifications();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
-use crate::sinks::{Sink, alerts_catalog, signed_hook_catalog};
+use crate::sinks::{Sink, SmtpSink, alerts_catalog, header, signed_hook_catalog};
 
 fn instances(notification: &Value) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = notification["alerts"]
@@ -187,90 +187,6 @@ async fn groups_notify_a_signed_webhook_with_retries_silences_and_a_resolved_not
     let (_, every) = server.get("/silences?state=all").await;
     assert_eq!(every[0]["state"], "expired");
     assert_eq!(every[0]["comment"], "disk being replaced");
-}
-
-/// A real SMTP server (Python's aiosmtpd, from Debian) on a free loopback
-/// port, delivering into a Maildir.
-struct SmtpSink {
-    child: std::process::Child,
-    port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    fn start() -> Self {
-        let maildir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
-            .spawn()
-            .expect("python3-aiosmtpd is installed by scripts/test");
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "aiosmtpd did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    /// The messages delivered so far, oldest first, their quoted-printable
-    /// parts decoded.
-    fn messages(&self) -> Vec<String> {
-        let new = self.maildir.path().join("mail/new");
-        let mut files: Vec<_> = std::fs::read_dir(&new)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        files
-            .iter()
-            .map(|p| {
-                let raw = std::fs::read(p).unwrap();
-                let decoded =
-                    quoted_printable::decode(&raw, quoted_printable::ParseMode::Robust).unwrap();
-                String::from_utf8(decoded).unwrap()
-            })
-            .collect()
-    }
-
-    async fn wait_for(&self, count: usize) -> Vec<String> {
-        for _ in 0..300 {
-            let got = self.messages();
-            if got.len() >= count {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{count} emails never came: {:?}", self.messages());
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
-    message
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .filter_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
-        .collect()
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! What the alert tests deliver to: an HTTP receiver on loopback that
 //! records every request (path, authorization, whether Switchboard's
 //! webhook signature verifies with [`SIGNING_KEY`], JSON body) and can
-//! refuse the first one, and catalogs whose `alerts.toml` the test writes.
+//! refuse the first one, a real SMTP server ([`SmtpSink`]), and catalogs
+//! whose `alerts.toml` the test writes.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -152,4 +153,89 @@ pub fn signing_key_file(dir: &Path) -> PathBuf {
     let path = dir.join("hook.key");
     std::fs::write(&path, format!("{SIGNING_KEY}\n")).unwrap();
     path
+}
+
+/// A real SMTP server (Python's aiosmtpd, from Debian) on a free loopback
+/// port, delivering into a Maildir.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let maildir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .expect("python3-aiosmtpd is installed by scripts/test");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages delivered so far, oldest first, their quoted-printable
+    /// parts decoded.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        let mut files: Vec<_> = std::fs::read_dir(&new)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files
+            .iter()
+            .map(|p| {
+                let raw = std::fs::read(p).unwrap();
+                let decoded =
+                    quoted_printable::decode(&raw, quoted_printable::ParseMode::Robust).unwrap();
+                String::from_utf8(decoded).unwrap()
+            })
+            .collect()
+    }
+
+    pub async fn wait_for(&self, count: usize) -> Vec<String> {
+        for _ in 0..300 {
+            let got = self.messages();
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{count} emails never came: {:?}", self.messages());
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The values of a message's header `name`.
+pub fn header<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
+    message
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
+        .collect()
 }

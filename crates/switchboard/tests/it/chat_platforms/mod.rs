@@ -76,7 +76,7 @@ mod compliance;
 mod fake;
 mod flows;
 mod mattermost;
-mod slack;
+pub(crate) mod slack;
 
 /// The rooms of the fake workspaces: `ops`, where the sample policies let
 /// sre run fleet actions from chat, `general`, where they do not, and the
