@@ -56,6 +56,7 @@ use toml::de::{DeTable, DeValue};
 use super::automation::{Automation, DEFAULT_RATE_LIMIT, check_template};
 use super::escalation::{DEFAULT_ACK_TIMEOUT, Escalation, Step};
 use super::inhibit::{InhibitRule, Inhibitor};
+use super::matchers::{MatchOp, Matchers};
 use super::receivers::Integrations;
 use super::routing::{GroupBy, Route, RouteNode, RouteOptions, RouteSpec};
 use super::time_intervals::{self as ti, Location, TimeInterval, TimePeriod};
@@ -85,7 +86,9 @@ const AUTOMATION_KEYS: [&str; 7] = [
 ];
 const ESCALATION_KEYS: [&str; 4] = ["name", "steps", "repeat", "ack_timeout"];
 const STEP_KEYS: [&str; 2] = ["notify", "wait"];
-const ROUTE_KEYS: [&str; 11] = [
+const ROUTE_KEYS: [&str; 13] = [
+    "match",
+    "match_re",
     "escalation",
     "receiver",
     "group_by",
@@ -98,7 +101,15 @@ const ROUTE_KEYS: [&str; 11] = [
     "active_time_intervals",
     "routes",
 ];
-const INHIBIT_KEYS: [&str; 3] = ["source_matchers", "target_matchers", "equal"];
+const INHIBIT_KEYS: [&str; 7] = [
+    "source_matchers",
+    "target_matchers",
+    "equal",
+    "source_match",
+    "source_match_re",
+    "target_match",
+    "target_match_re",
+];
 const INTERVAL_KEYS: [&str; 2] = ["name", "time_intervals"];
 const PERIOD_KEYS: [&str; 6] = [
     "times",
@@ -341,6 +352,20 @@ impl Loader<'_> {
         if let Some(m) = f.get("matchers") {
             spec.matchers = self.r.matchers(m, &key("matchers")).unwrap_or_default();
         }
+        for (field, op) in [("match", MatchOp::Eq), ("match_re", MatchOp::Re)] {
+            let Some(m) = f.get(field) else { continue };
+            if root {
+                self.r.error(
+                    m.span(),
+                    &key(field),
+                    "the root route must not have matchers: it takes every alert",
+                );
+            } else if let Some(m) = self.r.label_table(m, &key(field), op) {
+                let mut all = std::mem::take(&mut spec.matchers);
+                all.extend(m);
+                spec.matchers = all.sorted();
+            }
+        }
         if let Some(c) = f.get("continue") {
             match c.get_ref().as_bool() {
                 Some(b) => spec.continue_matching = b,
@@ -474,19 +499,32 @@ impl Loader<'_> {
                 continue;
             };
             let f = self.r.fields(table, &path, &INHIBIT_KEYS);
-            let side = |r: &mut Reader<'_>, field: &str| match f.get(field) {
-                Some(m) => r.matchers(m, &join(&path, field)),
-                None => {
+            // `source_matchers`, or Alertmanager's older `source_match` and
+            // `source_match_re` (likewise for the target side).
+            let side = |r: &mut Reader<'_>, side: &str| {
+                let field = format!("{side}_matchers");
+                let mut all = match f.get(field.as_str()) {
+                    Some(m) => Some(r.matchers(m, &join(&path, &field))?),
+                    None => None,
+                };
+                for (old, op) in [("match", MatchOp::Eq), ("match_re", MatchOp::Re)] {
+                    let old = format!("{side}_{old}");
+                    if let Some(m) = f.get(old.as_str()) {
+                        let m = r.label_table(m, &join(&path, &old), op)?;
+                        all.get_or_insert_with(Matchers::default).extend(m);
+                    }
+                }
+                if all.is_none() {
                     r.error(
                         item.span(),
-                        &join(&path, field),
+                        &join(&path, &field),
                         "missing (a list of matchers such as `['severity=\"critical\"']`)",
                     );
-                    None
                 }
+                all.map(Matchers::sorted)
             };
-            let source = side(&mut self.r, "source_matchers");
-            let target = side(&mut self.r, "target_matchers");
+            let source = side(&mut self.r, "source");
+            let target = side(&mut self.r, "target");
             let equal = match f.get("equal") {
                 Some(e) => self.r.label_names(e, &join(&path, "equal")),
                 None => Some(BTreeSet::new()),

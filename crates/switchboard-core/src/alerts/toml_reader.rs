@@ -14,7 +14,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::labels::is_valid_label_name;
-use super::matchers::Matchers;
+use super::matchers::{MatchOp, Matcher, Matchers};
 use crate::catalog::CatalogError;
 use crate::params::{closest, parse_duration};
 
@@ -202,6 +202,37 @@ impl Reader<'_> {
             }
         }
         ok.then(|| all.sorted())
+    }
+
+    /// Alertmanager's older form of matchers, still read so that routes
+    /// copied from an Alertmanager configuration work: a table of label
+    /// name → value (`match`, `op` `=`) or → regular expression
+    /// (`match_re`, `op` `=~`, anchored like every regex matcher).
+    pub(super) fn label_table(
+        &mut self,
+        v: &Entry<'_>,
+        key: &str,
+        op: MatchOp,
+    ) -> Option<Matchers> {
+        let table = self.table(v, key)?;
+        let mut all = Vec::new();
+        let mut ok = true;
+        for (name, value) in table.iter() {
+            let name: &str = name.get_ref();
+            let k = join(key, name);
+            let Some(value) = self.string(value, &k) else {
+                ok = false;
+                continue;
+            };
+            match Matcher::new(name, op, value) {
+                Ok(m) => all.push(m),
+                Err(e) => {
+                    self.error(v.span(), &k, e.message);
+                    ok = false;
+                }
+            }
+        }
+        ok.then(|| Matchers::new(all))
     }
 
     /// Distinct label names.

@@ -298,3 +298,83 @@ fn routes_built_without_a_file() {
     assert_eq!(node.options.group_wait, Duration::from_secs(30));
     assert_eq!(node.group_key(&ls(&[("x", "1")])), r#"{}/{x="1"}:{x="1"}"#);
 }
+
+#[test]
+fn alertmanagers_older_match_and_match_re_read_as_matchers() {
+    let older = config(
+        r#"
+[route]
+receiver = "r"
+[[route.routes]]
+receiver = "db"
+match = { team = "db", severity = "critical" }
+match_re = { service = "^(mysql|postgres)$" }
+[[receivers]]
+name = "r"
+[[receivers]]
+name = "db"
+
+[[inhibit_rules]]
+source_match = { severity = "critical" }
+target_match_re = { severity = "warning|info" }
+equal = ["team"]
+"#,
+    );
+    let newer = config(
+        r#"
+[route]
+receiver = "r"
+[[route.routes]]
+receiver = "db"
+matchers = ['team="db"', 'severity="critical"', 'service=~"^(mysql|postgres)$"']
+[[receivers]]
+name = "r"
+[[receivers]]
+name = "db"
+
+[[inhibit_rules]]
+source_matchers = ['severity="critical"']
+target_matchers = ['severity=~"warning|info"']
+equal = ["team"]
+"#,
+    );
+    assert_eq!(
+        older.route.root().routes[0].matchers.to_string(),
+        newer.route.root().routes[0].matchers.to_string()
+    );
+    let postgres = [
+        ("team", "db"),
+        ("severity", "critical"),
+        ("service", "postgres"),
+    ];
+    assert_eq!(receivers(&older.route, &postgres), ["db"]);
+    // Anchored, as Alertmanager anchors `match_re`.
+    let not_quite = [
+        ("team", "db"),
+        ("severity", "critical"),
+        ("service", "postgres-exporter"),
+    ];
+    assert_eq!(receivers(&older.route, &not_quite), ["r"]);
+    let rule = |c: &AlertsConfig| {
+        let r = &c.inhibit_rules[0];
+        (r.source_matchers.to_string(), r.target_matchers.to_string())
+    };
+    assert_eq!(rule(&older), rule(&newer));
+
+    // Still checked: a label name that is not one, a value that is not text.
+    let bad = AlertsConfig::parse(
+        "[route]\nreceiver = \"r\"\n[[route.routes]]\nmatch = { \"bad-name\" = \"x\", n = 1 }\n[[receivers]]\nname = \"r\"\n",
+    )
+    .unwrap_err();
+    let said: Vec<String> = bad.iter().map(ToString::to_string).collect();
+    assert!(
+        said.iter()
+            .any(|e| e.contains("route.routes[0].match.bad-name")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|e| e.contains("route.routes[0].match.n: must be a string")),
+        "{said:?}"
+    );
+}
