@@ -383,8 +383,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records alerts as received, in one transaction: a new fingerprint is
     /// added; a known one takes the new state, keeping its start while it
-    /// goes on firing. Returns each alert as now kept, in order.
-    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<Vec<StoredAlert>, StoreError>;
+    /// goes on firing. Returns each alert as now kept, in order (the
+    /// alerts given, changed where the store kept something else).
+    async fn upsert_alerts(&self, alerts: Vec<StoredAlert>)
+    -> Result<Vec<StoredAlert>, StoreError>;
 
     /// The alerts a restart must group again: the firing ones, and resolved
     /// ones some receiver was told were firing (their resolved notice may

@@ -254,6 +254,11 @@ const MAX_DEDUP_KEY: usize = 255;
 const PD_SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
 
 fn from_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    // Read plainly first; only a body that fails is read again, tracking
+    // the path to the field at fault (which costs on every field).
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -111,14 +111,17 @@ pub(super) fn escalate(state: &mut State, public_url: Option<&str>, now: Timesta
     let Some(config) = state.config.clone() else {
         return out;
     };
-    let firing_labels = state.agg.firing_labels(now);
-    let inhibitor = config.inhibitor();
     let ids: Vec<GroupId> = state
         .agg
         .groups()
         .filter(|g| g.flushed && g.options.escalation.is_some())
         .map(|g| g.id.clone())
         .collect();
+    if ids.is_empty() {
+        return out;
+    }
+    let inhibitor = config.inhibitor();
+    let firing_labels = super::dispatcher::inhibiting(&state.agg, &inhibitor, now);
     for id in ids {
         let Some(group) = state.agg.group(&id) else {
             continue;

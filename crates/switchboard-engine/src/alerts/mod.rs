@@ -155,7 +155,7 @@ impl Engine {
             });
             label_sets.push(alert.labels);
         }
-        let kept = self.shared.store.upsert_alerts(&records).await?;
+        let kept = self.shared.store.upsert_alerts(records).await?;
         self.group_alerts(&kept, Some(label_sets), now).await?;
         Ok(summary)
     }

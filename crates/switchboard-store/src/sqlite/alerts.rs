@@ -104,15 +104,12 @@ fn delivery(r: DeliveryRow) -> Result<StoredDelivery, StoreError> {
 impl SqliteStore {
     pub(super) async fn upsert_alerts_impl(
         &self,
-        alerts: &[StoredAlert],
+        mut alerts: Vec<StoredAlert>,
     ) -> Result<Vec<StoredAlert>, StoreError> {
         // Many rows per statement (SQLite takes up to 32766 parameters, ten
-        // a row); each returns only what the store may have changed — the
-        // start, and a dedup key kept from before — rather than the labels
-        // and annotations just written.
+        // a row). The statements are built before the writer is taken: it
+        // waits for no serializing.
         const ROWS_PER_STATEMENT: usize = 500;
-        // The statements are built before the writer is taken: it waits for
-        // no serializing.
         let mut statements = Vec::with_capacity(alerts.len().div_ceil(ROWS_PER_STATEMENT));
         for chunk in alerts.chunks(ROWS_PER_STATEMENT) {
             let mut rows = Vec::with_capacity(chunk.len());
@@ -149,33 +146,47 @@ impl SqliteStore {
                    THEN MIN(alerts.starts_at, excluded.starts_at) ELSE excluded.starts_at END, \
                  status = excluded.status, ends_at = excluded.ends_at, updated_at = excluded.updated_at, \
                  source = excluded.source, generator_url = excluded.generator_url, \
-                 dedup_key = COALESCE(excluded.dedup_key, alerts.dedup_key) \
-                 RETURNING fingerprint, starts_at, dedup_key",
+                 dedup_key = COALESCE(excluded.dedup_key, alerts.dedup_key)",
             );
             statements.push(q);
         }
-        let mut kept_now: std::collections::HashMap<String, (i64, Option<String>)> =
-            std::collections::HashMap::with_capacity(alerts.len());
+        // What the store kept that differs from what was sent — the earlier
+        // start of an alert that goes on firing, a dedup key kept from
+        // before — comes back as one JSON row rather than a row per alert:
+        // each row would be a hand-off between the writer's thread and this
+        // task.
+        let sent: Vec<(&str, i64)> = alerts
+            .iter()
+            .map(|a| (a.fingerprint.as_str(), a.starts_at.micros()))
+            .collect();
+        let sent = to_json("alert starts", &sent)?;
         let mut tx = self.writer.begin().await?;
         for q in &mut statements {
-            let returned: Vec<(String, i64, Option<String>)> =
-                q.build_query_as().fetch_all(&mut *tx).await?;
-            for (fingerprint, starts_at, dedup_key) in returned {
-                kept_now.insert(fingerprint, (starts_at, dedup_key));
-            }
+            q.build().execute(&mut *tx).await?;
         }
+        let (changed,): (String,) = sqlx::query_as(
+            "SELECT COALESCE(json_group_array(json_array(a.fingerprint, a.starts_at, a.dedup_key)), '[]') \
+             FROM json_each(?) AS j JOIN alerts AS a ON a.fingerprint = json_extract(j.value, '$[0]') \
+             WHERE a.starts_at != json_extract(j.value, '$[1]') OR a.dedup_key IS NOT NULL",
+        )
+        .bind(sent)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(alerts
-            .iter()
-            .map(|a| {
-                let mut a = a.clone();
+        let changed: Vec<(String, i64, Option<String>)> = from_json("alerts kept", &changed)?;
+        if !changed.is_empty() {
+            let kept_now: std::collections::HashMap<String, (i64, Option<String>)> = changed
+                .into_iter()
+                .map(|(fingerprint, starts_at, dedup_key)| (fingerprint, (starts_at, dedup_key)))
+                .collect();
+            for a in &mut alerts {
                 if let Some((starts_at, dedup_key)) = kept_now.get(&a.fingerprint) {
                     a.starts_at = Timestamp(*starts_at);
                     a.dedup_key.clone_from(dedup_key);
                 }
-                a
-            })
-            .collect())
+            }
+        }
+        Ok(alerts)
     }
 
     pub(super) async fn list_alerts_impl(

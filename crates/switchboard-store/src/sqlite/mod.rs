@@ -402,7 +402,10 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn upsert_alerts(&self, alerts: &[StoredAlert]) -> Result<Vec<StoredAlert>, StoreError> {
+    async fn upsert_alerts(
+        &self,
+        alerts: Vec<StoredAlert>,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
         self.upsert_alerts_impl(alerts).await
     }
 

@@ -463,7 +463,7 @@ fn alert(fingerprint: &str, firing: bool, starts_at: i64, ends_at: Option<i64>) 
 async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
     let (_dir, store) = sqlite().await;
     store
-        .upsert_alerts(&[
+        .upsert_alerts(vec![
             alert("a", true, 100, Some(1_000)),
             alert("b", true, 100, None),
         ])
@@ -472,7 +472,7 @@ async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
     // Sent again while firing: the start stays the first one, and the
     // alert as kept says so.
     let kept = store
-        .upsert_alerts(&[alert("a", true, 500, Some(2_000))])
+        .upsert_alerts(vec![alert("a", true, 500, Some(2_000))])
         .await
         .unwrap();
     assert_eq!(kept[0].starts_at, Timestamp(100));
@@ -491,7 +491,7 @@ async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
 
     // Firing again after it resolved: a new start.
     store
-        .upsert_alerts(&[alert("a", true, 3_000, Some(9_000))])
+        .upsert_alerts(vec![alert("a", true, 3_000, Some(9_000))])
         .await
         .unwrap();
     let all = store.list_alerts(false, 10).await.unwrap();
@@ -502,7 +502,24 @@ async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
     // A PagerDuty-style resolve names its key.
     let mut keyed = alert("c", true, 100, None);
     keyed.dedup_key = Some("disk-db-1".to_owned());
-    store.upsert_alerts(&[keyed]).await.unwrap();
+    store.upsert_alerts(vec![keyed]).await.unwrap();
+    // Sent again without its key (another door): the key and start stay,
+    // and the alert as kept says so.
+    let again = store
+        .upsert_alerts(vec![
+            alert("c", true, 200, None),
+            alert("d", true, 200, None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        (again[0].dedup_key.as_deref(), again[0].starts_at),
+        (Some("disk-db-1"), Timestamp(100))
+    );
+    assert_eq!(
+        (again[1].dedup_key.as_deref(), again[1].starts_at),
+        (None, Timestamp(200))
+    );
     let resolved = store
         .resolve_alert_by_dedup_key("disk-db-1", Timestamp(4_000))
         .await
@@ -546,7 +563,7 @@ fn group(key: &str, next: i64) -> StoredGroup {
 async fn groups_the_notification_log_and_deliveries_are_kept() {
     let (_dir, store) = sqlite().await;
     store
-        .upsert_alerts(&[
+        .upsert_alerts(vec![
             alert("00000000000000aa", true, 100, None),
             alert("00000000000000bb", false, 100, Some(200)),
             alert("00000000000000cc", false, 100, Some(200)),
