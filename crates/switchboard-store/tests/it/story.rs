@@ -459,6 +459,41 @@ fn alert(fingerprint: &str, firing: bool, starts_at: i64, ends_at: Option<i64>) 
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts() {
+    let (_dir, store) = sqlite().await;
+    // Half of them known already, started earlier.
+    let known: Vec<StoredAlert> = (0..20)
+        .map(|r| alert(&format!("{r:02}-0000"), true, 50, None))
+        .collect();
+    store.upsert_alerts(known).await.unwrap();
+    let requests = (0..20).map(|r| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let batch: Vec<StoredAlert> = (0..200)
+                .map(|i| alert(&format!("{r:02}-{i:04}"), true, 1_000 + r, None))
+                .collect();
+            (r, store.upsert_alerts(batch).await.unwrap())
+        })
+    });
+    for done in futures::future::join_all(requests).await {
+        let (r, kept) = done.unwrap();
+        assert_eq!(kept.len(), 200);
+        assert!(
+            kept.iter()
+                .all(|a| a.fingerprint.starts_with(&format!("{r:02}-")))
+        );
+        // The known one keeps its earlier start; the new ones have theirs.
+        assert_eq!(kept[0].starts_at, Timestamp(50));
+        assert!(
+            kept[1..]
+                .iter()
+                .all(|a| a.starts_at == Timestamp(1_000 + r))
+        );
+    }
+    assert_eq!(store.list_alerts(true, 10_000).await.unwrap().len(), 4_000);
+}
+
 #[tokio::test]
 async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
     let (_dir, store) = sqlite().await;
