@@ -737,3 +737,77 @@ async fn an_action_raises_and_resolves_alerts_through_its_result() {
         "{raised:?}"
     );
 }
+
+#[tokio::test]
+async fn an_automation_whose_action_needs_approval_waits_for_an_approver() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = alerts_catalog(
+        dir.path(),
+        r#"
+[route]
+receiver = "ops"
+[[receivers]]
+name = "ops"
+
+[[automations]]
+name = "drain"
+matchers = ['alertname="NodeUnhealthy"']
+action = "demo.drain"
+params = { message = "draining {{ labels.instance }}" }
+run_as = "admin"
+"#,
+    );
+    std::fs::write(
+        catalog.join("actions/demo/drain.toml"),
+        r#"
+name = "demo.drain"
+description = "Says it drains a node, once someone agrees"
+command = ["/bin/echo", "{{ message }}"]
+tags = ["demo"]
+approval = { approvers = "group:sre-leads", count = 1 }
+
+[params.message]
+type = "string"
+required = true
+"#,
+    )
+    .unwrap();
+    let server = Server::start_with_config(&catalog, crate::authz::TEAM);
+    server
+        .post(
+            "/alerts",
+            json!([{"labels": {"alertname": "NodeUnhealthy", "instance": "web-4"}, "status": "firing"}]),
+        )
+        .await;
+    let (_, alerts) = server.get("/alerts").await;
+    let fp = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = server.get(&format!("/alerts/{fp}")).await.1;
+        if detail["automations"][0]["state"] == "ran" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = detail["automations"][0]["execution_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{detail}"));
+    // Requested, not run: it waits for someone in sre-leads.
+    let (_, e) = server.get(&format!("/executions/{id}")).await;
+    assert_eq!(e["status"], "awaiting_approval", "{e}");
+    assert_eq!(
+        (e["requester"].as_str(), e["origin"].as_str()),
+        (Some("admin"), Some("alert"))
+    );
+    let carol = crate::harness::Api::with_token(server.url.clone(), &server.token_for("carol"));
+    let (status, body) = carol
+        .post(
+            &format!("/executions/{id}/approve"),
+            json!({"reason": "web-4 is flapping"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let e = server.wait_finished(id).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(e["approvals"][0]["approver"], "carol", "{e}");
+}
