@@ -422,6 +422,11 @@ impl Engine {
         self.shared.alerting.deliveries.notify_one();
     }
 
+    /// The address people reach Switchboard at (`[chat] public_url`), if set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.shared.config.chat.public_url.as_deref()
+    }
+
     pub fn node(&self) -> &str {
         &self.shared.config.node
     }

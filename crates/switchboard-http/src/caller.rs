@@ -1,7 +1,11 @@
 //! Who is calling, and through which door. The `authenticate` middleware
 //! guards every `/api/v1` route: it checks the bearer token with the engine
 //! (which audits failures) and leaves a [`Caller`] for the handler, which
-//! then states the scope it needs. Health endpoints sit outside it.
+//! then states the scope it needs. A read (`GET`, `HEAD`) without a token
+//! may come from a page of the web UI, with its session cookie (the live
+//! output of an execution page); writes always need the token, so a page of
+//! another site cannot make one with the cookie. Health endpoints sit
+//! outside it.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -13,6 +17,8 @@ use switchboard_core::token::Scope;
 use switchboard_core::{Origin, Principal};
 use switchboard_engine::tokens::Authenticated;
 use switchboard_engine::{Engine, Identity};
+
+use crate::AppState;
 
 use crate::error::ApiError;
 
@@ -96,7 +102,8 @@ fn credential(header: &str) -> Option<String> {
 }
 
 /// Middleware: authenticates the bearer token of every request it guards.
-pub async fn authenticate(State(engine): State<Engine>, req: Request, next: Next) -> Response {
+pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let engine = &state.engine;
     let (mut parts, body) = req.into_parts();
     let origin = match origin(&parts) {
         Ok(o) => o,
@@ -109,6 +116,12 @@ pub async fn authenticate(State(engine): State<Engine>, req: Request, next: Next
         .and_then(credential)
         .filter(|t| !t.is_empty());
     let Some(token) = token.as_deref() else {
+        let read =
+            parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+        if read && let Some(caller) = crate::web::session::api_caller(&state, &mut parts).await {
+            parts.extensions.insert(caller);
+            return next.run(Request::from_parts(parts, body)).await;
+        }
         return unauthenticated(
             "a credential is required: send `Authorization: Bearer <token>` (or basic authentication with the token as the password)",
         );

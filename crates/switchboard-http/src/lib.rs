@@ -11,6 +11,7 @@ mod caller;
 mod dto;
 mod error;
 mod routes;
+mod web;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub engine: Engine,
     chat: Arc<ChatAdapters>,
     openapi_json: Arc<String>,
+    /// The web UI's session and CSRF keys.
+    web: web::session::WebKeys,
 }
 
 #[derive(OpenApi)]
@@ -124,16 +127,34 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole HTTP application, with the chat platforms' inbound routes
-/// for `chat`.
-pub fn router(engine: Engine, chat: ChatAdapters) -> Router {
+/// for `chat`. Fails only when the system has no randomness for the web
+/// UI's keys.
+pub fn router(engine: Engine, chat: ChatAdapters) -> Result<Router, String> {
+    let secure = engine
+        .public_url()
+        .is_some_and(|u| u.starts_with("https://"));
+    let state = AppState {
+        engine,
+        chat: Arc::new(chat),
+        openapi_json: Arc::new(String::new()),
+        web: web::session::WebKeys::generate(secure)
+            .map_err(|e| format!("cannot make the web UI's keys: {e}"))?,
+    };
     let guarded = v1().route_layer(axum::middleware::from_fn_with_state(
-        engine.clone(),
+        state.clone(),
         caller::authenticate,
     ));
     let (router, doc) = assemble(guarded).split_for_parts();
-    let openapi_json = Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned()));
-    router
-        .route("/", axum::routing::get(routes::ops::index))
+    let state = AppState {
+        openapi_json: Arc::new(doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())),
+        ..state
+    };
+    Ok(router
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/ui/") }),
+        )
+        .merge(web::router())
         .route(
             "/chat/{platform}/{endpoint}",
             axum::routing::post(routes::chat::platform_hook),
@@ -143,9 +164,5 @@ pub fn router(engine: Engine, chat: ChatAdapters) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState {
-            engine,
-            chat: Arc::new(chat),
-            openapi_json,
-        })
+        .with_state(state))
 }

@@ -94,7 +94,8 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
     });
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = switchboard_http::router(engine.clone(), chat_adapters.clone());
+    let app = switchboard_http::router(engine.clone(), chat_adapters.clone())
+        .map_err(anyhow::Error::msg)?;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -271,6 +272,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         let url = format!("http://{addr}");
         println!(
             "\nSwitchboard demo is running at {url}\n\
+             \n  web UI:   {url}/ui/  (sign in with the token below)\
              \n  data:     {data}\
              \n  catalog:  {cat}  (edit it, then `kill -HUP {pid}` or `switchboard catalog reload`)\
              \n\nTry, in another terminal:\

@@ -150,6 +150,14 @@ pub struct ApprovalRule {
     pub expires: Duration,
 }
 
+impl ApprovalRule {
+    /// Who may approve, as people read it: `1 of group:sre-leads`.
+    pub fn approvers_text(&self) -> String {
+        let who: Vec<String> = self.approvers.iter().map(ToString::to_string).collect();
+        format!("{} of {}", self.count, who.join(", "))
+    }
+}
+
 fn duration_text<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_duration(*d))
 }

@@ -587,10 +587,7 @@ impl Engine {
             let request = Reply::ApprovalRequest {
                 execution: reference.clone(),
                 requester: execution.requester.clone(),
-                approvers: rule.map_or_else(String::new, |r| {
-                    let who: Vec<String> = r.approvers.iter().map(ToString::to_string).collect();
-                    format!("{} of {}", r.count, who.join(", "))
-                }),
+                approvers: rule.map_or_else(String::new, |r| r.approvers_text()),
                 expires_at: execution.approval_expires_at,
             };
             say(&*outlet, &thread, request).await?;

@@ -95,8 +95,3 @@ pub async fn openapi_json(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
-
-/// A plain page pointing at the API.
-pub async fn index() -> &'static str {
-    "Switchboard\n\nAPI:      /api/v1 (OpenAPI document at /api/v1/openapi.json)\nHealth:   /healthz /readyz\nMetrics:  /metrics\n"
-}

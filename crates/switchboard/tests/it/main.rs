@@ -23,3 +23,4 @@ mod lifecycle;
 mod notifications;
 mod oidc;
 mod sinks;
+mod web;

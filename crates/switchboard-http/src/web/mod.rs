@@ -1,0 +1,592 @@
+//! The web UI: pages rendered by the daemon from minijinja templates
+//! compiled into the binary, a style sheet, and a small script that follows
+//! an execution's output live (server-sent events from the API, which takes
+//! the session cookie for reads). Every page calls the same engine methods
+//! as the API, as the signed-in user from the `web` door, so the same
+//! policies, approvals and audit apply; a page shows only what its user may
+//! view. No build step and no asset from the internet.
+//!
+//! Pages: sign in (an API token) and out; the catalog (grouped, searchable);
+//! an action with its run form generated from its parameters (the server's
+//! validation errors shown beside their fields); an execution (status,
+//! parameters, output live, result, files, cancel, run again).
+//!
+//! Not here: sessions and CSRF (`session`), the JSON API (`routes`).
+
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Key, PrivateCookieJar};
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+use switchboard_core::params::{ParamSpec, ParamType};
+use switchboard_core::{Action, ExecutionId};
+use switchboard_engine::{EngineError, SubmitRequest};
+
+use self::session::{WebUser, sign_in_csrf, sign_in_csrf_ok, web_origin};
+use crate::AppState;
+
+const TEMPLATES: [(&str, &str); 6] = [
+    ("base.html", include_str!("templates/base.html")),
+    ("sign_in.html", include_str!("templates/sign_in.html")),
+    ("actions.html", include_str!("templates/actions.html")),
+    ("action.html", include_str!("templates/action.html")),
+    ("execution.html", include_str!("templates/execution.html")),
+    ("message.html", include_str!("templates/message.html")),
+];
+const STYLE: &str = include_str!("static/app.css");
+const LIVE: &str = include_str!("static/live.js");
+
+/// The pages' routes.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(|| async { Redirect::to("/ui/actions") }))
+        .route("/ui/sign-in", get(sign_in_page).post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/actions", get(actions))
+        .route("/ui/actions/{name}", get(action).post(run))
+        .route("/ui/executions/{id}", get(execution))
+        .route("/ui/executions/{id}/cancel", post(cancel))
+        .route(
+            "/ui/static/app.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
+        )
+        .route(
+            "/ui/static/live.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    LIVE,
+                )
+            }),
+        )
+}
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            // The templates are part of the binary; a broken one is caught
+            // by the tests that render every page.
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "a web template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// A page, or a plain error when a template fails (a defect, logged).
+fn page(status: StatusCode, name: &str, ctx: Value) -> Response {
+    let rendered = templates().get_template(name).and_then(|t| t.render(ctx));
+    match rendered {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "a web page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page saying what went wrong, in the layout.
+fn message(user: Option<&WebUser>, status: StatusCode, title: &str, text: &str) -> Response {
+    page(
+        status,
+        "message.html",
+        context! { user => user.map(user_view), title, text },
+    )
+}
+
+fn user_view(user: &WebUser) -> Value {
+    context! {
+        name => user.caller.principal().to_string(),
+        csrf => user.csrf.clone(),
+    }
+}
+
+/// The page of an engine refusal.
+fn refusal(user: &WebUser, e: EngineError) -> Response {
+    let (status, title) = match &e {
+        EngineError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
+        EngineError::UnknownAction { .. } | EngineError::NotFound(_) => {
+            (StatusCode::NOT_FOUND, "Not found")
+        }
+        _ => (StatusCode::BAD_REQUEST, "Refused"),
+    };
+    message(Some(user), status, title, &e.to_string())
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Where to go after signing in: a page of the UI, never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains("\\") => {
+            n.to_owned()
+        }
+        _ => "/ui/actions".to_owned(),
+    }
+}
+
+async fn sign_in_page(
+    State(state): State<AppState>,
+    jar: PrivateCookieJar<Key>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let (jar, csrf) = sign_in_csrf(&state.web, jar);
+    let next = safe_next(q.next.as_deref());
+    (
+        jar,
+        page(
+            StatusCode::OK,
+            "sign_in.html",
+            context! { csrf, next, error => Value::from(()) },
+        ),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    token: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    jar: PrivateCookieJar<Key>,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    if !sign_in_csrf_ok(&jar, &form.csrf) {
+        let (jar, csrf) = sign_in_csrf(&state.web, jar);
+        let error = "The form had expired. Sign in again.";
+        return (
+            jar,
+            page(
+                StatusCode::FORBIDDEN,
+                "sign_in.html",
+                context! { csrf, next, error },
+            ),
+        )
+            .into_response();
+    }
+    let token = form.token.trim();
+    match state.engine.authenticate(token, &web_origin()).await {
+        Ok(_) => (session::start(&state.web, jar, token), Redirect::to(&next)).into_response(),
+        Err(e) => {
+            let (jar, csrf) = sign_in_csrf(&state.web, jar);
+            let error = match e {
+                EngineError::Unauthenticated(m) => m,
+                other => other.to_string(),
+            };
+            (
+                jar,
+                page(
+                    StatusCode::UNAUTHORIZED,
+                    "sign_in.html",
+                    context! { csrf, next, error },
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn sign_out(
+    user: WebUser,
+    jar: PrivateCookieJar<Key>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_ok(&form.csrf) {
+        return forged(&user);
+    }
+    (session::end(jar), Redirect::to("/ui/sign-in")).into_response()
+}
+
+fn forged(user: &WebUser) -> Response {
+    message(
+        Some(user),
+        StatusCode::FORBIDDEN,
+        "Form refused",
+        "The form did not come from this session (its CSRF token does not match). Reload the page and try again.",
+    )
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+}
+
+/// The catalog the user may see, grouped by the first part of the names,
+/// narrowed by a search of names, descriptions and tags.
+async fn actions(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(search): Query<SearchQuery>,
+) -> Response {
+    let q = search.q.unwrap_or_default().trim().to_lowercase();
+    let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let visible = state
+        .engine
+        .visible_actions(user.caller.identity(), &user.caller.origin);
+    let total = visible.len();
+    for a in visible {
+        let name = a.name.to_string();
+        let hay = format!("{name} {} {}", a.description, a.tags.join(" ")).to_lowercase();
+        if !q.is_empty() && !q.split_whitespace().all(|w| hay.contains(w)) {
+            continue;
+        }
+        let group = name.split('.').next().unwrap_or(&name).to_owned();
+        groups.entry(group).or_default().push(context! {
+            name,
+            description => a.description.clone(),
+            tags => a.tags.clone(),
+            approval => a.approval.is_some(),
+        });
+    }
+    let shown: usize = groups.values().map(Vec::len).sum();
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(name, actions)| context! { name, actions })
+        .collect();
+    page(
+        StatusCode::OK,
+        "actions.html",
+        context! { user => user_view(&user), groups, q, shown, total },
+    )
+}
+
+/// A bound as a form attribute: `1`, not `1.0`.
+fn bound(b: f64) -> String {
+    if b.fract() == 0.0 && b.abs() < 1e15 {
+        format!("{b:.0}")
+    } else {
+        b.to_string()
+    }
+}
+
+/// One parameter as the run form shows it. (The parameter's pattern is not
+/// given to the browser: its regular expressions are not the server's, and
+/// the server's message says what is wrong.)
+fn field(spec: &ParamSpec, value: Option<&str>, error: Option<&String>) -> Value {
+    let kind = match spec.ty {
+        ParamType::Integer | ParamType::Number => "number",
+        ParamType::Boolean => "checkbox",
+        ParamType::Enum => "select",
+        ParamType::Secret => "password",
+        ParamType::List => "textarea",
+        ParamType::String | ParamType::Duration | ParamType::Host => "text",
+    };
+    let default = spec.default.as_ref().map(|d| match d.to_json() {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    });
+    // Secrets are never written back into a page.
+    let value = if spec.ty == ParamType::Secret {
+        String::new()
+    } else {
+        value
+            .map(str::to_owned)
+            .or(default.clone())
+            .unwrap_or_default()
+    };
+    context! {
+        name => spec.name.clone(),
+        kind,
+        ty => spec.ty.as_str(),
+        required => spec.required,
+        description => spec.description.clone(),
+        choices => spec.choices.clone(),
+        min => spec.min.map(bound),
+        max => spec.max.map(bound),
+        step => if spec.ty == ParamType::Integer { "1" } else { "any" },
+        checked => value == "true",
+        value,
+        default,
+        error => error.cloned(),
+    }
+}
+
+fn action_page(
+    user: &WebUser,
+    action: &Action,
+    values: &BTreeMap<String, String>,
+    errors: &BTreeMap<String, String>,
+    form_error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let fields: Vec<Value> = action
+        .params
+        .iter()
+        .map(|p| {
+            field(
+                p,
+                values.get(&p.name).map(String::as_str),
+                errors.get(&p.name),
+            )
+        })
+        .collect();
+    let aliases: Vec<String> = action
+        .aliases
+        .iter()
+        .map(|a| a.format.text.clone())
+        .collect();
+    page(
+        status,
+        "action.html",
+        context! {
+            user => user_view(user),
+            name => action.name.to_string(),
+            description => action.description.clone(),
+            tags => action.tags.clone(),
+            runner => action.runner.as_str(),
+            approval => action.approval.as_ref().map(switchboard_core::catalog::ApprovalRule::approvers_text),
+            aliases,
+            fields,
+            form_error,
+        },
+    )
+}
+
+async fn action(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(name): Path<String>,
+    Query(prefill): Query<BTreeMap<String, String>>,
+) -> Response {
+    match state
+        .engine
+        .visible_action(user.caller.identity(), &user.caller.origin, &name)
+        .await
+    {
+        Ok(a) => action_page(&user, &a, &prefill, &BTreeMap::new(), None, StatusCode::OK),
+        Err(e) => refusal(&user, e),
+    }
+}
+
+/// The form's text values as parameters of `action`'s types: numbers as
+/// numbers, a checkbox as a boolean, a list one item a line; empty fields
+/// left out (so defaults apply and missing required ones are named).
+fn params_of(action: &Action, form: &BTreeMap<String, String>) -> switchboard_core::RawParams {
+    let mut params = switchboard_core::RawParams::new();
+    for spec in &action.params {
+        let text = form.get(&spec.name).map(|v| v.trim()).unwrap_or("");
+        let value = match spec.ty {
+            ParamType::Boolean => serde_json::Value::Bool(text == "true"),
+            _ if text.is_empty() => continue,
+            ParamType::Integer => text
+                .parse::<i64>()
+                .map_or_else(|_| text.into(), serde_json::Value::from),
+            ParamType::Number => text
+                .parse::<f64>()
+                .map_or_else(|_| text.into(), serde_json::Value::from),
+            ParamType::List => text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(serde_json::Value::from)
+                .collect(),
+            _ => text.into(),
+        };
+        params.insert(spec.name.clone(), value);
+    }
+    params
+}
+
+async fn run(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(name): Path<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !form.get("csrf").is_some_and(|c| user.csrf_ok(c)) {
+        return forged(&user);
+    }
+    let action = match state
+        .engine
+        .visible_action(user.caller.identity(), &user.caller.origin, &name)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return refusal(&user, e),
+    };
+    let request = SubmitRequest {
+        action: name,
+        params: params_of(&action, &form),
+        requester: user.caller.identity().clone(),
+        origin: user.caller.origin.clone(),
+    };
+    match state.engine.submit(request).await {
+        Ok(e) => Redirect::to(&format!("/ui/executions/{}", e.id)).into_response(),
+        Err(EngineError::InvalidParams(problems)) => {
+            let errors: BTreeMap<String, String> =
+                problems.into_iter().map(|p| (p.param, p.message)).collect();
+            action_page(
+                &user,
+                &action,
+                &form,
+                &errors,
+                Some("Some values are not right; see the fields marked below.".to_owned()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
+        Err(e @ (EngineError::Forbidden(_) | EngineError::Invalid(_))) => action_page(
+            &user,
+            &action,
+            &form,
+            &BTreeMap::new(),
+            Some(e.to_string()),
+            StatusCode::FORBIDDEN,
+        ),
+        Err(e) => refusal(&user, e),
+    }
+}
+
+fn parse_id(id: &str) -> Option<ExecutionId> {
+    id.parse::<i64>().ok().map(ExecutionId)
+}
+
+async fn execution(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = parse_id(&id) else {
+        return message(
+            Some(&user),
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such execution.",
+        );
+    };
+    let e = match state
+        .engine
+        .get_visible(user.caller.identity(), &user.caller.origin, id)
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => return refusal(&user, e),
+    };
+    // The output so far; the page's script follows the rest live.
+    let mut output = String::new();
+    let mut last_seq = 0;
+    if let Ok(chunks) = state.engine.store().output(id, 0, 5000).await {
+        for c in chunks {
+            output.push_str(&c.text);
+            last_seq = c.seq;
+        }
+    }
+    let files: Vec<Value> = state
+        .engine
+        .artifacts(id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            context! {
+                url => format!("/api/v1/executions/{id}/artifacts/{}", f.name),
+                image => f.media_type.starts_with("image/"),
+                name => f.name,
+            }
+        })
+        .collect();
+    let duration = match (e.started_at, e.finished_at) {
+        (Some(s), Some(f)) => Some(switchboard_core::chat::short_duration(
+            std::time::Duration::from_micros(u64::try_from(f.micros() - s.micros()).unwrap_or(0)),
+        )),
+        _ => None,
+    };
+    let params: Vec<(String, String)> = e
+        .params
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect();
+    let rerun = serde_urlencoded::to_string(&params).unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "execution.html",
+        context! {
+            user => user_view(&user),
+            id => id.0,
+            action => e.action.to_string(),
+            status => e.status.as_str(),
+            finished => e.status.is_terminal(),
+            requester => e.requester.to_string(),
+            origin => e.origin.to_string(),
+            created_at => e.created_at.to_string(),
+            started_at => e.started_at.map(|t| t.to_string()),
+            finished_at => e.finished_at.map(|t| t.to_string()),
+            duration,
+            exit_code => e.exit_code,
+            error => e.error.clone(),
+            params,
+            result => e.result.as_ref().and_then(|r| serde_json::to_string_pretty(r).ok()),
+            output,
+            last_seq,
+            files,
+            rerun,
+        },
+    )
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !user.csrf_ok(&form.csrf) {
+        return forged(&user);
+    }
+    let Some(id) = parse_id(&id) else {
+        return message(
+            Some(&user),
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such execution.",
+        );
+    };
+    match state
+        .engine
+        .cancel(id, user.caller.identity(), &user.caller.origin)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/ui/executions/{id}")).into_response(),
+        Err(e) => refusal(&user, e),
+    }
+}

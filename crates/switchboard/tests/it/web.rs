@@ -1,0 +1,262 @@
+//! The web UI over HTTP, as a browser speaks it (a client that keeps
+//! cookies and follows no redirect): signing in with a token, the session
+//! cookie's attributes, CSRF on every form, the catalog filtered by what the
+//! user may see, the run form and the server's errors beside their fields,
+//! the execution page and its live output read with the session cookie, and
+//! signing out.
+
+use serde_json::json;
+
+use crate::authz::TEAM;
+use crate::harness::{Server, sample_catalog};
+
+/// A browser-like client of `server`: keeps cookies, follows no redirect.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden field `name` of the first form in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden `{name}` in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn get(b: &reqwest::Client, url: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let r = b.get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, r.text().await.unwrap(), headers)
+}
+
+async fn post(b: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+    let r = b.post(url).form(form).send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, r.text().await.unwrap(), location)
+}
+
+#[tokio::test]
+async fn a_user_signs_in_runs_an_action_from_its_form_and_watches_it() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let alice = server.token_for("alice");
+    let b = browser();
+    let ui = |path: &str| format!("{}{path}", server.url);
+
+    // Not signed in: every page sends to the sign-in page, and back after.
+    let (status, _, headers) = get(&b, &ui("/ui/actions?q=disk")).await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        headers["location"],
+        "/ui/sign-in?next=%2Fui%2Factions%3Fq%3Ddisk"
+    );
+    let (status, page, _) = get(&b, &ui("/ui/sign-in?next=%2Fui%2Factions%3Fq%3Ddisk")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<label for=\"token\">API token</label>"),
+        "{page}"
+    );
+    let csrf = hidden(&page, "csrf");
+
+    // A wrong token, or a form without its CSRF value, signs nobody in.
+    let (status, page, _) = post(
+        &b,
+        &ui("/ui/sign-in"),
+        &[
+            ("token", "sb_not_a_token"),
+            ("csrf", &csrf),
+            ("next", "/ui/actions"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{page}");
+    assert!(page.contains("role=\"alert\""), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let (status, _, _) = post(
+        &b,
+        &ui("/ui/sign-in"),
+        &[
+            ("token", &alice),
+            ("csrf", "forged"),
+            ("next", "/ui/actions"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // The right token: a session cookie, HttpOnly and SameSite=Strict, and
+    // back to the page asked for — never to another site.
+    let r = b
+        .post(ui("/ui/sign-in"))
+        .form(&[
+            ("token", alice.as_str()),
+            ("csrf", &csrf),
+            ("next", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/ui/actions");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("sb_session="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(&alice),
+        "the token is not readable in the cookie: {cookie}"
+    );
+
+    // The catalog: what alice may see, grouped, searchable.
+    let (status, page, _) = get(&b, &ui("/ui/actions")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("href=\"/ui/actions/host.disk\""), "{page}");
+    assert!(page.contains("<h2 id=\"g-db\">db</h2>"), "{page}");
+    let (_, found, _) = get(&b, &ui("/ui/actions?q=disk")).await;
+    assert!(
+        found.contains("host.disk") && !found.contains("host.uptime"),
+        "{found}"
+    );
+
+    // The action's page: its form from the parameters.
+    let (status, page, _) = get(&b, &ui("/ui/actions/host.disk")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("id=\"p-warn_above\" name=\"warn_above\" type=\"number\" value=\"90\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("min=\"1\"") && page.contains("max=\"100\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>disk [{path}] [above {warn_above}]</code>"),
+        "{page}"
+    );
+    let csrf = hidden(&page, "csrf");
+
+    // A value the server refuses comes back beside its field, as typed.
+    let (status, page, _) = post(
+        &b,
+        &ui("/ui/actions/host.disk"),
+        &[("csrf", &csrf), ("path", "/"), ("warn_above", "500")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("id=\"e-warn_above\""), "{page}");
+    assert!(page.contains("value=\"500\""), "{page}");
+    // A form without this session's CSRF token is refused.
+    let (status, page, _) = post(
+        &b,
+        &ui("/ui/actions/host.disk"),
+        &[("csrf", "0000"), ("path", "/"), ("warn_above", "95")],
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Form refused"), "{page}");
+
+    // Run: to the execution's page, which follows it to its end.
+    let (status, _, location) = post(
+        &b,
+        &ui("/ui/actions/host.disk"),
+        &[("csrf", &csrf), ("path", "/"), ("warn_above", "100")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let id: i64 = location
+        .strip_prefix("/ui/executions/")
+        .unwrap_or_else(|| panic!("{location}"))
+        .parse()
+        .unwrap();
+    let done = server.wait_finished(id).await;
+    assert_eq!(done["requester"], "alice");
+    assert_eq!(done["origin"], "web");
+    let (status, page, _) = get(&b, &ui(&location)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("#{id} host.disk")), "{page}");
+    assert!(
+        page.contains(&format!("status-{}", done["status"].as_str().unwrap())),
+        "{page}"
+    );
+    assert!(page.contains("src=\"/ui/static/live.js\""), "{page}");
+
+    // The live output is the API's, read with the session cookie; writes
+    // to the API are not taken on the cookie.
+    let r = b
+        .get(ui(&format!("/api/v1/executions/{id}/output")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let events = r.text().await.unwrap();
+    assert!(events.contains("event: end"), "{events}");
+    let r = b
+        .post(ui("/api/v1/executions"))
+        .json(&json!({"action": "demo.echo", "params": {"message": "hi"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    // Signing out ends the session.
+    let (_, page, _) = get(&b, &ui("/ui/actions")).await;
+    let csrf = hidden(&page, "csrf");
+    let (status, _, location) = post(&b, &ui("/ui/sign-out"), &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (303, "/ui/sign-in"));
+    let (status, _, _) = get(&b, &ui("/ui/actions")).await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn pages_show_only_what_the_user_may_see() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let b = browser();
+    let (_, page, _) = get(&b, &format!("{}/ui/sign-in", server.url)).await;
+    let csrf = hidden(&page, "csrf");
+    let bob = server.token_for("bob");
+    let (status, _, _) = post(
+        &b,
+        &format!("{}/ui/sign-in", server.url),
+        &[("token", &bob), ("csrf", &csrf), ("next", "/ui/actions")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    // bob (dev) may see the catalog but not run the fleet's actions: the
+    // form says why, from the policies, and nothing runs.
+    let (_, page, _) = get(&b, &format!("{}/ui/actions/service.restart", server.url)).await;
+    let csrf = hidden(&page, "csrf");
+    let (status, page, _) = post(
+        &b,
+        &format!("{}/ui/actions/service.restart", server.url),
+        &[("csrf", &csrf), ("service", "nginx"), ("dry_run", "true")],
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("id=\"form-error\""), "{page}");
+    let (_, executions) = server.get("/executions").await;
+    assert_eq!(executions["executions"], json!([]));
+    // An execution that is not there, or an unknown action, is a page that says so.
+    let (status, _, _) = get(&b, &format!("{}/ui/executions/999", server.url)).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(&b, &format!("{}/ui/actions/no.such", server.url)).await;
+    assert_eq!(status, 404);
+}
