@@ -499,8 +499,10 @@ async fn execution(
     let mut output = String::new();
     let mut last_seq = 0;
     if let Ok(chunks) = state.engine.store().output(id, 0, 5000).await {
+        // One chunk a line, kept without its line end.
         for c in chunks {
             output.push_str(&c.text);
+            output.push('\n');
             last_seq = c.seq;
         }
     }

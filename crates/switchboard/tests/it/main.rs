@@ -14,6 +14,7 @@ mod approvals;
 mod audit;
 mod auth;
 mod authz;
+mod browser;
 mod chat;
 mod chat_platforms;
 mod cli;

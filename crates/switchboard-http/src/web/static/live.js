@@ -11,7 +11,7 @@
     var chunk = JSON.parse(e.data);
     if (chunk.seq <= after) { return; }
     after = chunk.seq;
-    out.textContent += chunk.text;
+    out.textContent += chunk.text + "\n"; // a chunk is a line, without its end
     out.scrollTop = out.scrollHeight;
   });
   events.addEventListener("end", function (e) {
