@@ -67,7 +67,7 @@ pub async fn submit(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only this status.
     status: Option<String>,
     /// Only this action.
@@ -87,7 +87,7 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    fn into_filter(self) -> Result<ExecutionFilter, ApiError> {
+    pub(crate) fn into_filter(self) -> Result<ExecutionFilter, ApiError> {
         let limit = page_limit(self.limit, DEFAULT_PAGE, MAX_PAGE)?;
         Ok(ExecutionFilter {
             status: self

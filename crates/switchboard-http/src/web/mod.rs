@@ -8,8 +8,10 @@
 //!
 //! Pages: sign in (an API token) and out; the catalog (grouped, searchable);
 //! an action with its run form generated from its parameters (the server's
-//! validation errors shown beside their fields); an execution (status,
-//! parameters, output live, result, files, cancel, run again).
+//! validation errors shown beside their fields); the executions (filters,
+//! pages by id so that a million rows stay fast); an execution (status,
+//! parameters, output live, result, files, cancel, run again); the
+//! approvals the user may give (approve or reject with a reason).
 //!
 //! Not here: sessions and CSRF (`session`), the JSON API (`routes`).
 
@@ -33,13 +35,15 @@ use switchboard_engine::{EngineError, SubmitRequest};
 use self::session::{WebUser, sign_in_csrf, sign_in_csrf_ok, web_origin};
 use crate::AppState;
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("templates/base.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("actions.html", include_str!("templates/actions.html")),
     ("action.html", include_str!("templates/action.html")),
     ("execution.html", include_str!("templates/execution.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("executions.html", include_str!("templates/executions.html")),
+    ("approvals.html", include_str!("templates/approvals.html")),
 ];
 const STYLE: &str = include_str!("static/app.css");
 const LIVE: &str = include_str!("static/live.js");
@@ -53,8 +57,11 @@ pub fn router() -> axum::Router<AppState> {
         .route("/ui/sign-out", post(sign_out))
         .route("/ui/actions", get(actions))
         .route("/ui/actions/{name}", get(action).post(run))
+        .route("/ui/executions", get(executions))
         .route("/ui/executions/{id}", get(execution))
         .route("/ui/executions/{id}/cancel", post(cancel))
+        .route("/ui/approvals", get(approvals))
+        .route("/ui/executions/{id}/answer", post(answer))
         .route(
             "/ui/static/app.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
@@ -470,6 +477,30 @@ async fn run(
     }
 }
 
+fn no_such_execution(user: &WebUser) -> Response {
+    message(
+        Some(user),
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "No such execution.",
+    )
+}
+
+/// An execution's parameters as text, by name (secrets are stored masked).
+fn param_pairs(e: &switchboard_core::Execution) -> Vec<(String, String)> {
+    e.params
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect()
+}
+
 fn parse_id(id: &str) -> Option<ExecutionId> {
     id.parse::<i64>().ok().map(ExecutionId)
 }
@@ -480,12 +511,7 @@ async fn execution(
     Path(id): Path<String>,
 ) -> Response {
     let Some(id) = parse_id(&id) else {
-        return message(
-            Some(&user),
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such execution.",
-        );
+        return no_such_execution(&user);
     };
     let e = match state
         .engine
@@ -526,18 +552,7 @@ async fn execution(
         )),
         _ => None,
     };
-    let params: Vec<(String, String)> = e
-        .params
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-            )
-        })
-        .collect();
+    let params = param_pairs(&e);
     let rerun = serde_urlencoded::to_string(&params).unwrap_or_default();
     page(
         StatusCode::OK,
@@ -576,12 +591,7 @@ async fn cancel(
         return forged(&user);
     }
     let Some(id) = parse_id(&id) else {
-        return message(
-            Some(&user),
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such execution.",
-        );
+        return no_such_execution(&user);
     };
     match state
         .engine
@@ -589,6 +599,173 @@ async fn cancel(
         .await
     {
         Ok(_) => Redirect::to(&format!("/ui/executions/{id}")).into_response(),
+        Err(e) => refusal(&user, e),
+    }
+}
+
+/// One execution as a list shows it.
+fn execution_row(e: &switchboard_core::Execution) -> Value {
+    context! {
+        id => e.id.0,
+        action => e.action.to_string(),
+        status => e.status.as_str(),
+        requester => e.requester.to_string(),
+        origin => e.origin.to_string(),
+        created_at => e.created_at.to_string(),
+    }
+}
+
+/// The executions the user may view, newest first, a page at a time, with
+/// the API's filters (empty fields of the form mean "any").
+async fn executions(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(form): Query<BTreeMap<String, String>>,
+) -> Response {
+    let given: BTreeMap<String, String> = form
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.trim().to_owned()))
+        .collect();
+    let query = serde_urlencoded::to_string(&given)
+        .ok()
+        .and_then(|q| serde_urlencoded::from_str::<crate::routes::executions::ListQuery>(&q).ok());
+    let filter = match query.map(crate::routes::executions::ListQuery::into_filter) {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => {
+            let text = e
+                .details
+                .iter()
+                .map(|d| format!("{}: {}", d.field, d.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let text = if text.is_empty() { e.message } else { text };
+            return message(
+                Some(&user),
+                StatusCode::BAD_REQUEST,
+                "Filters refused",
+                &text,
+            );
+        }
+        None => {
+            return message(
+                Some(&user),
+                StatusCode::BAD_REQUEST,
+                "Filters refused",
+                "The filters are not ones this page knows.",
+            );
+        }
+    };
+    let limit = filter.limit as usize;
+    let list = match state
+        .engine
+        .list_visible(user.caller.identity(), &user.caller.origin, filter)
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => return refusal(&user, e),
+    };
+    let older = (list.len() == limit)
+        .then(|| list.last().map(|e| e.id.0))
+        .flatten()
+        .map(|before| {
+            let mut next = given.clone();
+            next.insert("before".to_owned(), before.to_string());
+            serde_urlencoded::to_string(&next).unwrap_or_default()
+        });
+    let rows: Vec<Value> = list.iter().map(execution_row).collect();
+    page(
+        StatusCode::OK,
+        "executions.html",
+        context! {
+            user => user_view(&user),
+            rows,
+            older,
+            statuses => switchboard_core::ExecutionStatus::ALL.map(switchboard_core::ExecutionStatus::as_str),
+            f => given,
+        },
+    )
+}
+
+/// What the user may approve or reject now.
+async fn approvals(State(state): State<AppState>, user: WebUser) -> Response {
+    let waiting = match state
+        .engine
+        .approval_queue(user.caller.identity(), &user.caller.origin)
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => return refusal(&user, e),
+    };
+    let rows: Vec<Value> = waiting
+        .iter()
+        .map(|e| {
+            let params = param_pairs(e);
+            context! {
+                id => e.id.0,
+                action => e.action.to_string(),
+                requester => e.requester.to_string(),
+                origin => e.origin.to_string(),
+                created_at => e.created_at.to_string(),
+                approvers => e.approval_rule.as_ref().map(switchboard_core::catalog::ApprovalRule::approvers_text),
+                expires_at => e.approval_expires_at.map(|t| t.to_string()),
+                params,
+            }
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        "approvals.html",
+        context! { user => user_view(&user), rows },
+    )
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    csrf: String,
+    /// `approve` or `reject`.
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Approves or rejects an execution awaiting approval.
+async fn answer(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    if !user.csrf_ok(&form.csrf) {
+        return forged(&user);
+    }
+    let Some(id) = parse_id(&id) else {
+        return no_such_execution(&user);
+    };
+    let reason = Some(form.reason.trim().to_owned()).filter(|r| !r.is_empty());
+    let (who, origin) = (user.caller.identity(), &user.caller.origin);
+    let done = match form.decision.as_str() {
+        "approve" => state
+            .engine
+            .approve(id, who, origin, reason)
+            .await
+            .map(|_| ()),
+        "reject" => state
+            .engine
+            .reject(id, who, origin, reason)
+            .await
+            .map(|_| ()),
+        other => {
+            return message(
+                Some(&user),
+                StatusCode::BAD_REQUEST,
+                "Refused",
+                &format!("`{other}` is not approve or reject."),
+            );
+        }
+    };
+    match done {
+        Ok(()) => Redirect::to(&format!("/ui/executions/{id}")).into_response(),
         Err(e) => refusal(&user, e),
     }
 }

@@ -1,8 +1,9 @@
 //! The web UI in a real browser: Debian's Chromium, headless, driven
 //! through chromedriver (WebDriver, with the `fantoccini` client) against
 //! the real `switchboard` binary — signing in, finding an action, running it
-//! from its form and watching its output arrive live, and a refused value
-//! shown beside its field. Screenshots of the pages go to
+//! from its form and watching its output arrive live, a refused value shown
+//! beside its field, the executions listed, and an approval given by a
+//! second person. Screenshots of the pages go to
 //! `target/web-screenshots/` (named in the README) for a person to look at.
 
 use std::net::TcpListener;
@@ -255,6 +256,50 @@ async fn in_a_real_browser_a_user_signs_in_runs_an_action_and_watches_its_output
     .await;
     assert!(said.contains("100"), "{said}");
     screenshot(&b, "run-form-error").await;
+
+    // The executions so far, listed.
+    b.goto(&ui("/ui/executions")).await.unwrap();
+    let listed = text_of(&b, "table.list").await.unwrap_or_default();
+    assert!(
+        listed.contains(&format!("#{id}")) && listed.contains("demo.slow"),
+        "{listed}"
+    );
+    screenshot(&b, "executions").await;
+
+    // alice asks for a failover, which needs someone in sre-leads; carol
+    // signs in and approves it with a reason.
+    let api = crate::harness::Api::with_token(server.url.clone(), &alice);
+    let (status, asked) = api
+        .post(
+            "/executions",
+            json!({"action": "db.failover", "params": {"host": "db-2"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{asked}");
+    let failover = asked["id"].as_i64().unwrap();
+    click(&b, "form.signout button").await;
+    until(&b, "signed out", async |b| {
+        (path_of(b).await == "/ui/sign-in").then_some(())
+    })
+    .await;
+    type_into(&b, "token", &server.token_for("carol")).await;
+    click(&b, "form button[type=submit]").await;
+    until(&b, "carol signed in", async |b| {
+        (text_of(b, ".who").await.as_deref() == Some("carol")).then_some(())
+    })
+    .await;
+    b.goto(&ui("/ui/approvals")).await.unwrap();
+    type_into(&b, &format!("reason-{failover}"), "standby is healthy").await;
+    screenshot(&b, "approvals").await;
+    click(&b, "button[name=decision][value=approve]").await;
+    until(&b, "the approved execution, run", async |b| {
+        let here = path_of(b).await == format!("/ui/executions/{failover}");
+        (here && text_of(b, "#status").await.as_deref() == Some("succeeded")).then_some(())
+    })
+    .await;
+    let e = server.wait_finished(failover).await;
+    assert_eq!(e["approvals"][0]["approver"], "carol", "{e}");
+    assert_eq!(e["approvals"][0]["reason"], "standby is healthy", "{e}");
 
     // A phone-sized window still reads (one column, nothing cut off).
     b.set_window_size(390, 844).await.unwrap();

@@ -260,3 +260,122 @@ async fn pages_show_only_what_the_user_may_see() {
     let (status, _, _) = get(&b, &format!("{}/ui/actions/no.such", server.url)).await;
     assert_eq!(status, 404);
 }
+
+/// Signs `token` in on a new browser-like client of `server`.
+async fn signed_in(server: &Server, token: &str) -> reqwest::Client {
+    let b = browser();
+    let (_, page, _) = get(&b, &format!("{}/ui/sign-in", server.url)).await;
+    let csrf = hidden(&page, "csrf");
+    let (status, _, _) = post(
+        &b,
+        &format!("{}/ui/sign-in", server.url),
+        &[("token", token), ("csrf", &csrf), ("next", "/ui/actions")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    b
+}
+
+#[tokio::test]
+async fn executions_are_listed_with_filters_and_pages_and_approvals_are_answered() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let alice_token = server.token_for("alice");
+    let alice = crate::harness::Api::with_token(server.url.clone(), &alice_token);
+    for message in ["one", "two", "three"] {
+        let (status, e) = alice
+            .post(
+                "/executions",
+                json!({"action": "demo.echo", "params": {"message": message}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{e}");
+        server.wait_finished(e["id"].as_i64().unwrap()).await;
+    }
+    let (status, failover) = alice
+        .post(
+            "/executions",
+            json!({"action": "db.failover", "params": {"host": "db-2"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{failover}");
+    let failover = failover["id"].as_i64().unwrap();
+
+    // The list, newest first, filtered, a page at a time.
+    let b = signed_in(&server, &alice_token).await;
+    let url = |path: &str| format!("{}{path}", server.url);
+    let (status, page, _) = get(&b, &url("/ui/executions")).await;
+    assert_eq!(status, 200, "{page}");
+    let rows = page.matches("<tr><td><a href=\"/ui/executions/").count();
+    assert_eq!(rows, 4, "{page}");
+    let (_, page, _) = get(
+        &b,
+        &url("/ui/executions?status=succeeded&action=&requester=alice"),
+    )
+    .await;
+    assert_eq!(
+        page.matches("status-succeeded\">succeeded").count(),
+        3,
+        "{page}"
+    );
+    assert!(!page.contains("db.failover</td>"), "{page}");
+    let (_, first, _) = get(&b, &url("/ui/executions?status=succeeded&limit=2")).await;
+    assert_eq!(first.matches("<tr><td>").count(), 2, "{first}");
+    let older = first
+        .split("href=\"/ui/executions?")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("an Older link in {first}"))
+        .replace("&amp;", "&");
+    assert!(
+        older.contains("before=") && older.contains("status=succeeded"),
+        "{older}"
+    );
+    let (_, second, _) = get(&b, &url(&format!("/ui/executions?{older}"))).await;
+    assert_eq!(second.matches("<tr><td>").count(), 1, "{second}");
+    let (status, refused, _) = get(&b, &url("/ui/executions?status=sleeping")).await;
+    assert_eq!(status, 400);
+    assert!(refused.contains("unknown status"), "{refused}");
+
+    // alice may not answer her own request; carol sees it and approves it.
+    let (_, queue, _) = get(&b, &url("/ui/approvals")).await;
+    assert!(
+        !queue.contains(&format!("#{failover} db.failover")),
+        "{queue}"
+    );
+    let carol = signed_in(&server, &server.token_for("carol")).await;
+    let (_, queue, _) = get(&carol, &url("/ui/approvals")).await;
+    assert!(
+        queue.contains(&format!("#{failover} db.failover")),
+        "{queue}"
+    );
+    assert!(queue.contains("it needs 1 of group:sre-leads"), "{queue}");
+    let csrf = hidden(&queue, "csrf");
+    let (status, _, _) = post(
+        &carol,
+        &url(&format!("/ui/executions/{failover}/answer")),
+        &[("csrf", "forged"), ("decision", "approve"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, location) = post(
+        &carol,
+        &url(&format!("/ui/executions/{failover}/answer")),
+        &[
+            ("csrf", &csrf),
+            ("decision", "approve"),
+            ("reason", "standby is healthy"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, location),
+        (303, format!("/ui/executions/{failover}"))
+    );
+    let e = server.wait_finished(failover).await;
+    assert_eq!(e["status"], "succeeded", "{e}");
+    assert_eq!(e["approvals"][0]["approver"], "carol");
+    assert_eq!(e["approvals"][0]["reason"], "standby is healthy");
+    assert_eq!(e["approvals"][0]["origin"], "web");
+    let (_, queue, _) = get(&carol, &url("/ui/approvals")).await;
+    assert!(queue.contains("Nothing is waiting for you."), "{queue}");
+}
