@@ -63,6 +63,12 @@ impl Engine {
             .await
     }
 
+    /// Who acknowledged the alert with this fingerprint, and when.
+    pub fn alert_acked_by(&self, fingerprint: &str) -> Option<(String, Timestamp)> {
+        let ack = self.shared.alerting.alert_ack(fingerprint.parse().ok()?)?;
+        Some((ack.acked_by, ack.acked_at))
+    }
+
     /// Acknowledges the firing alert with PagerDuty `dedup_key`, for the
     /// sender of an `acknowledge` event; `false` when there is none.
     pub(crate) async fn acknowledge_by_dedup_key(

@@ -2,8 +2,8 @@
 //! through chromedriver (WebDriver, with the `fantoccini` client) against
 //! the real `switchboard` binary — signing in, finding an action, running it
 //! from its form and watching its output arrive live, a refused value shown
-//! beside its field, the executions listed, and an approval given by a
-//! second person. Screenshots of the pages go to
+//! beside its field, the executions listed, an approval given by a second
+//! person, and a silence made from the alerts page. Screenshots of the pages go to
 //! `target/web-screenshots/` (named in the README) for a person to look at.
 
 use std::net::TcpListener;
@@ -300,6 +300,26 @@ async fn in_a_real_browser_a_user_signs_in_runs_an_action_and_watches_its_output
     let e = server.wait_finished(failover).await;
     assert_eq!(e["approvals"][0]["approver"], "carol", "{e}");
     assert_eq!(e["approvals"][0]["reason"], "standby is healthy", "{e}");
+
+    // carol silences the disk alerts for two hours from the alerts page.
+    b.goto(&ui("/ui/alerts")).await.unwrap();
+    type_into(&b, "s-matchers", "alertname=\"DiskFull\"").await;
+    type_into(&b, "s-duration", "2h").await;
+    type_into(&b, "s-comment", "replacing the disks").await;
+    click(&b, "form.silence-form button.primary").await;
+    until(&b, "the silence listed", async |b| {
+        text_of(b, "main")
+            .await
+            .filter(|t| t.contains("replacing the disks") && t.contains("carol"))
+    })
+    .await;
+    screenshot(&b, "alerts").await;
+    let (_, silences) = server.get("/silences").await;
+    assert_eq!(silences[0]["created_by"], "carol", "{silences}");
+    assert_eq!(
+        silences[0]["matchers"], "{alertname=\"DiskFull\"}",
+        "{silences}"
+    );
 
     // A phone-sized window still reads (one column, nothing cut off).
     b.set_window_size(390, 844).await.unwrap();

@@ -379,3 +379,96 @@ async fn executions_are_listed_with_filters_and_pages_and_approvals_are_answered
     let (_, queue, _) = get(&carol, &url("/ui/approvals")).await;
     assert!(queue.contains("Nothing is waiting for you."), "{queue}");
 }
+
+#[tokio::test]
+async fn alerts_are_shown_acknowledged_and_silenced_from_the_alerts_page() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let (status, body) = server
+        .post(
+            "/alerts",
+            json!([{"labels": {"alertname": "DiskFull", "instance": "db-1", "severity": "critical"},
+                    "annotations": {"summary": "/ is 97% full"}, "status": "firing"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, alerts) = server.get("/alerts").await;
+    let fp = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
+    let url = |path: &str| format!("{}{path}", server.url);
+
+    let alice = signed_in(&server, &server.token_for("alice")).await;
+    let (status, page, _) = get(&alice, &url("/ui/alerts")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<strong>db-1</strong>"),
+        "needs attention: {page}"
+    );
+    assert!(page.contains("DiskFull (critical)"), "{page}");
+    assert!(page.contains("is 97% full") && page.contains(&fp), "{page}");
+    let csrf = hidden(&page, "csrf");
+
+    // bob (dev) may not acknowledge: the page says why.
+    let bob = signed_in(&server, &server.token_for("bob")).await;
+    let (_, bob_page, _) = get(&bob, &url("/ui/alerts")).await;
+    let bob_csrf = hidden(&bob_page, "csrf");
+    let (status, page, _) = post(
+        &bob,
+        &url("/ui/alerts/ack"),
+        &[("csrf", &bob_csrf), ("target", &fp)],
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("id=\"form-error\""), "{page}");
+
+    // alice acknowledges it.
+    let (status, _, location) = post(
+        &alice,
+        &url("/ui/alerts/ack"),
+        &[("csrf", &csrf), ("target", &fp)],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/ui/alerts"));
+    let (_, detail) = server.get(&format!("/alerts/{fp}")).await;
+    assert_eq!(detail["ack"]["acked_by"], "alice", "{detail}");
+
+    // A silence: a bad duration is refused with the reason; then made, listed, ended.
+    let (status, page, _) = post(
+        &alice,
+        &url("/ui/silences"),
+        &[
+            ("csrf", &csrf),
+            ("matchers", "alertname=\"DiskFull\""),
+            ("duration", "soon"),
+            ("comment", "disks"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("`soon` is not a duration"), "{page}");
+    let (status, _, _) = post(
+        &alice,
+        &url("/ui/silences"),
+        &[
+            ("csrf", &csrf),
+            ("matchers", "alertname=\"DiskFull\""),
+            ("duration", "2h"),
+            ("comment", "replacing disks"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, silences) = server.get("/silences").await;
+    assert_eq!(silences[0]["created_by"], "alice", "{silences}");
+    assert_eq!(silences[0]["comment"], "replacing disks");
+    let id = silences[0]["id"].as_str().unwrap().to_owned();
+    let (_, page, _) = get(&alice, &url("/ui/alerts")).await;
+    assert!(page.contains("replacing disks"), "{page}");
+    let (status, _, _) = post(
+        &alice,
+        &url(&format!("/ui/silences/{id}/expire")),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, silences) = server.get("/silences").await;
+    assert_eq!(silences, json!([]));
+}
