@@ -77,6 +77,18 @@ pub async fn console(
             )));
         }
     };
+    console_replies(&state, &caller, client, body.text)
+}
+
+/// Answers one console line of `caller` (from console `client`, `web` or
+/// `shell`) as chat would, streaming the replies as server-sent events:
+/// `post`, `update`, `file`. The web UI's console page uses it too.
+pub(crate) fn console_replies(
+    state: &AppState,
+    caller: &Caller,
+    client: &str,
+    text: String,
+) -> Result<Response, ApiError> {
     let principal = caller.principal().to_string();
     let sender =
         ChatIdentity::new(client, "console", principal.as_str()).map_err(ApiError::bad_request)?;
@@ -93,7 +105,7 @@ pub async fn console(
         },
         thread: None,
         message_id: None,
-        text: body.text,
+        text,
         mentioned: true,
     };
     let (outlet, rx) = ConsoleOutlet::new();

@@ -13,7 +13,7 @@
 //! parameters, output live, result, files, cancel, run again); the
 //! approvals the user may give (approve or reject with a reason); alerts
 //! (the hosts that need attention, groups, firing alerts, acknowledgements
-//! and silences).
+//! and silences); the chat console (the chat grammar, replies streamed).
 //!
 //! Not here: sessions and CSRF (`session`), the JSON API (`routes`).
 
@@ -37,7 +37,7 @@ use switchboard_engine::{EngineError, SubmitRequest};
 use self::session::{WebUser, sign_in_csrf, sign_in_csrf_ok, web_origin};
 use crate::AppState;
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("templates/base.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("actions.html", include_str!("templates/actions.html")),
@@ -47,9 +47,11 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("executions.html", include_str!("templates/executions.html")),
     ("approvals.html", include_str!("templates/approvals.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
+    ("console.html", include_str!("templates/console.html")),
 ];
 const STYLE: &str = include_str!("static/app.css");
 const LIVE: &str = include_str!("static/live.js");
+const CONSOLE: &str = include_str!("static/console.js");
 
 /// The pages' routes.
 pub fn router() -> axum::Router<AppState> {
@@ -72,6 +74,16 @@ pub fn router() -> axum::Router<AppState> {
         .route(
             "/ui/static/app.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
+        )
+        .route("/ui/console", get(console_page).post(console_line))
+        .route(
+            "/ui/static/console.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    CONSOLE,
+                )
+            }),
         )
         .route(
             "/ui/static/live.js",
@@ -977,4 +989,48 @@ async fn unsilence(
         Ok(_) => Redirect::to("/ui/alerts").into_response(),
         Err(e) => refusal(&user, e),
     }
+}
+
+async fn console_page(user: WebUser) -> Response {
+    page(
+        StatusCode::OK,
+        "console.html",
+        context! { user => user_view(&user) },
+    )
+}
+
+#[derive(Deserialize)]
+struct ConsoleLine {
+    text: String,
+}
+
+/// One line of the console page, answered as chat would answer it, the
+/// replies streamed back (server-sent events). The page sends its CSRF
+/// token in `X-CSRF-Token`.
+async fn console_line(
+    State(state): State<AppState>,
+    user: WebUser,
+    headers: axum::http::HeaderMap,
+    axum::Json(line): axum::Json<ConsoleLine>,
+) -> Response {
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !user.csrf_ok(sent) {
+        return forged(&user);
+    }
+    if let Err(e) = user
+        .caller
+        .require(
+            &state.engine,
+            switchboard_core::token::Scope::Run,
+            "use the chat console",
+        )
+        .await
+    {
+        return e.into_response();
+    }
+    crate::routes::chat::console_replies(&state, &user.caller, "web", line.text)
+        .unwrap_or_else(IntoResponse::into_response)
 }

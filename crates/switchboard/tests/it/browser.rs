@@ -3,7 +3,7 @@
 //! the real `switchboard` binary — signing in, finding an action, running it
 //! from its form and watching its output arrive live, a refused value shown
 //! beside its field, the executions listed, an approval given by a second
-//! person, and a silence made from the alerts page. Screenshots of the pages go to
+//! person, a silence made from the alerts page, and the chat console. Screenshots of the pages go to
 //! `target/web-screenshots/` (named in the README) for a person to look at.
 
 use std::net::TcpListener;
@@ -320,6 +320,26 @@ async fn in_a_real_browser_a_user_signs_in_runs_an_action_and_watches_its_output
         silences[0]["matchers"], "{alertname=\"DiskFull\"}",
         "{silences}"
     );
+
+    // The chat console: the same grammar, replies streamed into the page.
+    b.goto(&ui("/ui/console")).await.unwrap();
+    type_into(&b, "line", "whoami").await;
+    click(&b, "#console-form button").await;
+    until(&b, "the console's answer", async |b| {
+        text_of(b, "#log")
+            .await
+            .filter(|t| t.contains("You are carol"))
+    })
+    .await;
+    type_into(&b, "line", "echo hello from the browser").await;
+    click(&b, "#console-form button").await;
+    until(&b, "the echo's result in the console", async |b| {
+        text_of(b, "#log")
+            .await
+            .filter(|t| t.contains("succeeded") && t.contains("hello from the browser"))
+    })
+    .await;
+    screenshot(&b, "console").await;
 
     // A phone-sized window still reads (one column, nothing cut off).
     b.set_window_size(390, 844).await.unwrap();

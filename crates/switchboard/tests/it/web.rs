@@ -472,3 +472,34 @@ async fn alerts_are_shown_acknowledged_and_silenced_from_the_alerts_page() {
     let (_, silences) = server.get("/silences").await;
     assert_eq!(silences, json!([]));
 }
+
+#[tokio::test]
+async fn the_console_page_answers_lines_as_chat_and_refuses_forged_ones() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let alice = signed_in(&server, &server.token_for("alice")).await;
+    let url = format!("{}/ui/console", server.url);
+    let (status, page, _) = get(&alice, &url).await;
+    assert_eq!(status, 200);
+    let csrf = page
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let line = |token: &str| {
+        alice
+            .post(&url)
+            .header("x-csrf-token", token)
+            .json(&json!({"text": "whoami"}))
+            .send()
+    };
+    let r = line("forged").await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = line(&csrf).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let events = r.text().await.unwrap();
+    assert!(
+        events.contains("event: post") && events.contains("You are alice"),
+        "{events}"
+    );
+}
