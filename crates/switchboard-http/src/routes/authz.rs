@@ -21,7 +21,7 @@ use crate::error::{ApiError, ErrorBody};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct AuthzQuery {
+pub(crate) struct AuthzQuery {
     /// `view`, `run`, `approve`, `cancel`, `silence` or `admin`.
     verb: String,
     /// The action (not for `silence` and `admin`).
@@ -128,11 +128,20 @@ async fn may_ask(
     caller: &Caller,
     query: Result<Query<AuthzQuery>, QueryRejection>,
 ) -> Result<(Verb, AuthzQuery), ApiError> {
+    let Query(q) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    may_ask_this(state, caller, q).await
+}
+
+/// [`may_ask`] for a query already read.
+async fn may_ask_this(
+    state: &AppState,
+    caller: &Caller,
+    q: AuthzQuery,
+) -> Result<(Verb, AuthzQuery), ApiError> {
     caller
         .require(&state.engine, Scope::Read, "ask who may do what")
         .await?;
-    let Query(q) =
-        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
     let verb: Verb = q.verb.parse().map_err(|e| field_error("verb", e))?;
     if let Some(door) = &q.door {
         door_origin(door).map_err(|e| field_error("door", e))?;
@@ -170,8 +179,20 @@ pub async fn who_can(
     caller: Caller,
     query: Result<Query<AuthzQuery>, QueryRejection>,
 ) -> Result<Json<WhoCanDto>, ApiError> {
-    let (verb, q) = may_ask(&state, &caller, query).await?;
-    let answer = state
+    let Query(q) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query: {}", e.body_text())))?;
+    Ok(Json(who_can_answer(&state, &caller, q).await?.into()))
+}
+
+/// Who may do what `q` asks, if `caller` may ask it (the web UI's view
+/// asks through here too).
+pub(crate) async fn who_can_answer(
+    state: &AppState,
+    caller: &Caller,
+    q: AuthzQuery,
+) -> Result<WhoCan, ApiError> {
+    let (verb, q) = may_ask_this(state, caller, q).await?;
+    Ok(state
         .engine
         .who_can(
             verb,
@@ -179,8 +200,7 @@ pub async fn who_can(
             q.target.as_deref(),
             q.door.as_deref(),
         )
-        .await?;
-    Ok(Json(answer.into()))
+        .await?)
 }
 
 /// One principal's decision, and the policies behind it.

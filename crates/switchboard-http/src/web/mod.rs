@@ -13,7 +13,9 @@
 //! parameters, output live, result, files, cancel, run again); the
 //! approvals the user may give (approve or reject with a reason); alerts
 //! (the hosts that need attention, groups, firing alerts, acknowledgements
-//! and silences); the chat console (the chat grammar, replies streamed).
+//! and silences); the chat console (the chat grammar, replies streamed);
+//! the audit log with its chain's verification (admins); "who can do what"
+//! (every principal and group that may, through which doors and policies).
 //!
 //! Not here: sessions and CSRF (`session`), the JSON API (`routes`).
 
@@ -37,7 +39,7 @@ use switchboard_engine::{EngineError, SubmitRequest};
 use self::session::{WebUser, sign_in_csrf, sign_in_csrf_ok, web_origin};
 use crate::AppState;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("templates/base.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("actions.html", include_str!("templates/actions.html")),
@@ -48,6 +50,8 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("approvals.html", include_str!("templates/approvals.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
     ("console.html", include_str!("templates/console.html")),
+    ("audit.html", include_str!("templates/audit.html")),
+    ("who_can.html", include_str!("templates/who_can.html")),
 ];
 const STYLE: &str = include_str!("static/app.css");
 const LIVE: &str = include_str!("static/live.js");
@@ -76,6 +80,8 @@ pub fn router() -> axum::Router<AppState> {
             get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
         )
         .route("/ui/console", get(console_page).post(console_line))
+        .route("/ui/audit", get(audit))
+        .route("/ui/who-can", get(who_can))
         .route(
             "/ui/static/console.js",
             get(|| async {
@@ -496,6 +502,29 @@ async fn run(
     }
 }
 
+/// An API refusal as one line: each field's problem, else its message.
+fn api_error_text(e: crate::error::ApiError) -> String {
+    let fields: Vec<String> = e
+        .details
+        .iter()
+        .map(|d| format!("{}: {}", d.field, d.message))
+        .collect();
+    if fields.is_empty() {
+        e.message
+    } else {
+        fields.join("; ")
+    }
+}
+
+/// The fields of a filter form that were filled in, trimmed: an empty
+/// field means "any".
+fn filled(form: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    form.into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k, v.trim().to_owned()))
+        .collect()
+}
+
 fn no_such_execution(user: &WebUser) -> Response {
     message(
         Some(user),
@@ -641,24 +670,14 @@ async fn executions(
     user: WebUser,
     Query(form): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let given: BTreeMap<String, String> = form
-        .into_iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| (k, v.trim().to_owned()))
-        .collect();
+    let given = filled(form);
     let query = serde_urlencoded::to_string(&given)
         .ok()
         .and_then(|q| serde_urlencoded::from_str::<crate::routes::executions::ListQuery>(&q).ok());
     let filter = match query.map(crate::routes::executions::ListQuery::into_filter) {
         Some(Ok(f)) => f,
         Some(Err(e)) => {
-            let text = e
-                .details
-                .iter()
-                .map(|d| format!("{}: {}", d.field, d.message))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let text = if text.is_empty() { e.message } else { text };
+            let text = api_error_text(e);
             return message(
                 Some(&user),
                 StatusCode::BAD_REQUEST,
@@ -1033,4 +1052,197 @@ async fn console_line(
     }
     crate::routes::chat::console_replies(&state, &user.caller, "web", line.text)
         .unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Deserialize)]
+struct AuditForm {
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// The audit log in chain order, a page at a time (`after` the last record
+/// shown), from a time on, narrowed to a kind of record or an actor; with
+/// the chain's verification. Admins only, as in the API.
+async fn audit(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(q): Query<AuditForm>,
+) -> Response {
+    const PAGE: u32 = 200;
+    if let Err(e) = user
+        .caller
+        .require(
+            &state.engine,
+            switchboard_core::token::Scope::Admin,
+            "read the audit log",
+        )
+        .await
+    {
+        return message(Some(&user), e.status, "Not allowed", &e.message);
+    }
+    let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let (since, kind, actor) = (blank(q.since), blank(q.kind), blank(q.actor));
+    let since_at = match since
+        .as_deref()
+        .map(switchboard_core::Timestamp::parse_rfc3339)
+    {
+        Some(None) => {
+            return message(
+                Some(&user),
+                StatusCode::BAD_REQUEST,
+                "Filters refused",
+                "`since` is not an RFC 3339 time such as 2026-11-26T00:00:00Z.",
+            );
+        }
+        Some(at) => at,
+        None => None,
+    };
+    let verified = match state.engine.verify_audit().await {
+        Ok(v) => v,
+        Err(e) => return refusal(&user, e),
+    };
+    let records = match state
+        .engine
+        .audit_records(q.after.unwrap_or(0), since_at, PAGE)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return refusal(&user, e),
+    };
+    let next = (records.len() == PAGE as usize)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten()
+        .map(|after| {
+            let mut params = vec![("after", after.to_string())];
+            for (k, v) in [("since", &since), ("kind", &kind), ("actor", &actor)] {
+                if let Some(v) = v {
+                    params.push((k, v.clone()));
+                }
+            }
+            serde_urlencoded::to_string(params).unwrap_or_default()
+        });
+    let rows: Vec<Value> = records
+        .iter()
+        .filter(|r| kind.as_deref().is_none_or(|k| r.event.kind.starts_with(k)))
+        .filter(|r| actor.as_deref().is_none_or(|a| r.event.actor.as_str() == a))
+        .map(|r| {
+            context! {
+                seq => r.seq,
+                ts => r.event.ts.to_string(),
+                actor => r.event.actor.to_string(),
+                origin => r.event.origin.to_string(),
+                kind => r.event.kind.clone(),
+                subject => r.event.subject.clone(),
+                outcome => r.event.outcome.clone(),
+                detail => r.event.detail.to_string(),
+            }
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        "audit.html",
+        context! {
+            user => user_view(&user),
+            intact => verified.broken.is_none(),
+            verified_records => verified.records,
+            head => verified.head,
+            broken_at => verified.broken.as_ref().map(|b| b.seq),
+            broken_reason => verified.broken.as_ref().map(|b| b.reason.clone()),
+            rows,
+            next,
+            f => context! { since, kind, actor },
+        },
+    )
+}
+
+/// "Who can VERB ACTION [on TARGET] [through DOOR]?": every principal and
+/// group that may, with the doors and the policies that let them.
+async fn who_can(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(form): Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut given = filled(form);
+    given.remove("principal");
+    let actions: Vec<String> = state
+        .engine
+        .visible_actions(user.caller.identity(), &user.caller.origin)
+        .iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    let mut answer = Value::from(());
+    let mut error = Value::from(());
+    if given.contains_key("verb") {
+        let query = serde_urlencoded::to_string(&given)
+            .ok()
+            .and_then(|q| serde_urlencoded::from_str::<crate::routes::authz::AuthzQuery>(&q).ok());
+        match query {
+            None => error = Value::from("The question is not one this page knows."),
+            Some(q) => match crate::routes::authz::who_can_answer(&state, &user.caller, q).await {
+                Ok(w) => {
+                    let refs = |p: &[switchboard_core::policy::PolicyRef]| -> Vec<String> {
+                        p.iter().map(ToString::to_string).collect()
+                    };
+                    let principals: Vec<Value> = w
+                        .principals
+                        .iter()
+                        .map(|g| {
+                            context! {
+                                name => g.principal.to_string(),
+                                kind => format!("{:?}", g.kind).to_lowercase(),
+                                doors => g.doors.join(", "),
+                                policies => refs(&g.policies),
+                            }
+                        })
+                        .collect();
+                    let groups: Vec<Value> = w
+                        .groups
+                        .iter()
+                        .chain(w.everyone.iter())
+                        .map(|g| {
+                            context! {
+                                name => g.group.clone(),
+                                doors => g.doors.join(", "),
+                                policies => refs(&g.policies),
+                            }
+                        })
+                        .collect();
+                    answer = context! {
+                        question => format!(
+                            "Who can {} {}{}?",
+                            w.verb,
+                            w.action.clone().unwrap_or_else(|| "switchboard".to_owned()),
+                            w.target.as_ref().map(|t| format!(" on {t}")).unwrap_or_default()
+                        ),
+                        principals,
+                        groups,
+                        everyone => w.everyone.is_some(),
+                        examined => w.examined,
+                        doors => w.doors.join(", "),
+                    };
+                }
+                Err(e) => {
+                    error = Value::from(api_error_text(e));
+                }
+            },
+        }
+    }
+    page(
+        StatusCode::OK,
+        "who_can.html",
+        context! {
+            user => user_view(&user),
+            verbs => ["run", "view", "approve", "cancel", "silence", "admin"],
+            actions,
+            f => given,
+            answer,
+            error,
+        },
+    )
 }

@@ -341,6 +341,17 @@ async fn in_a_real_browser_a_user_signs_in_runs_an_action_and_watches_its_output
     .await;
     screenshot(&b, "console").await;
 
+    // Who can run the failover, and why.
+    b.goto(&ui("/ui/who-can?verb=run&action=db.failover"))
+        .await
+        .unwrap();
+    let answer = text_of(&b, "table.who-can").await.unwrap_or_default();
+    assert!(
+        answer.contains("alice") && answer.contains("carol"),
+        "{answer}"
+    );
+    screenshot(&b, "who-can").await;
+
     // A phone-sized window still reads (one column, nothing cut off).
     b.set_window_size(390, 844).await.unwrap();
     b.goto(&ui("/ui/actions")).await.unwrap();

@@ -503,3 +503,43 @@ async fn the_console_page_answers_lines_as_chat_and_refuses_forged_ones() {
         "{events}"
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_verifies_and_who_can_names_principals_and_policies() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let url = |path: &str| format!("{}{path}", server.url);
+    let admin = signed_in(&server, crate::harness::ADMIN_TOKEN).await;
+    let alice = signed_in(&server, &server.token_for("alice")).await;
+
+    let (status, page, _) = get(&admin, &url("/ui/audit")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The chain verifies:"), "{page}");
+    assert!(page.contains("<td>token.created</td>"), "{page}");
+    let (_, page, _) = get(&admin, &url("/ui/audit?kind=token&actor=")).await;
+    assert!(
+        page.contains("token.created") && !page.contains("<td>catalog.loaded</td>"),
+        "{page}"
+    );
+    // Not for everyone: the audit log is an admin's.
+    let (status, page, _) = get(&alice, &url("/ui/audit")).await;
+    assert_eq!(status, 403, "{page}");
+
+    // Who can run db.failover? sre (alice, carol) through the CLI, API,
+    // web and #ops, because of the sre policy; not bob.
+    let (status, page, _) = get(
+        &alice,
+        &url("/ui/who-can?verb=run&action=db.failover&target=&door="),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Who can run db.failover?"), "{page}");
+    assert!(
+        page.contains("<strong>alice</strong>") && page.contains("<strong>carol</strong>"),
+        "{page}"
+    );
+    assert!(!page.contains("<strong>bob</strong>"), "{page}");
+    assert!(page.contains("sre-runs-fleet-actions"), "{page}");
+    // A question that cannot be asked says why.
+    let (_, page, _) = get(&alice, &url("/ui/who-can?verb=fly&action=db.failover")).await;
+    assert!(page.contains("id=\"form-error\""), "{page}");
+}
