@@ -3,6 +3,12 @@
 //! refreshed when a token names a key not yet seen), then issuer, audience
 //! and expiry. The principal and groups come from configured claims. Only
 //! RS256 and ES256 are accepted; `none` and shared-secret algorithms never.
+//!
+//! Also the provider's side of the web UI's sign-in (authorization code
+//! flow with PKCE, when `[oidc]` names the provider's endpoints): the
+//! address to send a browser to, and the exchange of the code it comes back
+//! with for an ID token — verified like any bearer token, and its `nonce`
+//! checked. The browser's side (state, verifier, cookies) is the web UI's.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -39,6 +45,20 @@ pub struct OidcConfig {
     pub groups_claim: Option<String>,
     /// What signed-in users may do (policies narrow it further).
     pub scopes: Vec<Scope>,
+    /// The web UI's sign-in through the provider, when configured.
+    pub login: Option<OidcLogin>,
+}
+
+/// The web UI's sign-in through the provider: the authorization code flow
+/// with PKCE. The ID tokens it brings are checked like bearer tokens, so
+/// they must be issued for the configured `audience` (the client id).
+#[derive(Debug, Clone)]
+pub struct OidcLogin {
+    pub client_id: String,
+    /// For confidential clients; public clients rely on PKCE alone.
+    pub client_secret: Option<switchboard_core::secret::SecretRef>,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
 }
 
 /// A verified OIDC identity.
@@ -165,5 +185,127 @@ impl Oidc {
             })
             .unwrap_or_default();
         Ok(OidcIdentity { principal, groups })
+    }
+}
+
+impl crate::Engine {
+    /// Whether the web UI may sign people in through the OIDC provider.
+    pub fn oidc_login_enabled(&self) -> bool {
+        self.shared
+            .oidc
+            .as_ref()
+            .is_some_and(|o| o.config.login.is_some())
+    }
+
+    /// Where to send a browser to sign in: the provider's authorization
+    /// endpoint with the client, the way back, `state`, the PKCE
+    /// `challenge` (S256) and `nonce`.
+    pub fn oidc_authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        challenge: &str,
+        nonce: &str,
+    ) -> Option<String> {
+        let login = self.shared.oidc.as_ref()?.config.login.as_ref()?;
+        let url = reqwest::Url::parse_with_params(
+            &login.authorization_endpoint,
+            [
+                ("response_type", "code"),
+                ("client_id", login.client_id.as_str()),
+                ("redirect_uri", redirect_uri),
+                ("scope", "openid profile email"),
+                ("state", state),
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+                ("nonce", nonce),
+            ],
+        )
+        .ok()?;
+        Some(url.to_string())
+    }
+
+    /// Exchanges the code a browser came back with for an ID token, checks
+    /// it (signature, issuer, audience, expiry) and its `nonce`; the token,
+    /// which then signs the session in like a bearer token.
+    pub async fn oidc_sign_in(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        nonce: &str,
+    ) -> Result<String, crate::EngineError> {
+        let refused = |why: String| crate::EngineError::Unauthenticated(why);
+        let oidc = self
+            .shared
+            .oidc
+            .as_ref()
+            .ok_or_else(|| refused("OIDC is not configured".to_owned()))?;
+        let login = oidc
+            .config
+            .login
+            .as_ref()
+            .ok_or_else(|| refused("OIDC sign-in is not configured".to_owned()))?;
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", redirect_uri.to_owned()),
+            ("client_id", login.client_id.clone()),
+            ("code_verifier", verifier.to_owned()),
+        ];
+        if let Some(secret) = &login.client_secret {
+            let secret = secret
+                .resolve()
+                .map_err(|e| crate::EngineError::Internal(format!("[oidc] client_secret: {e}")))?;
+            form.push(("client_secret", secret.expose().clone()));
+        }
+        let resp = oidc
+            .http
+            .post(&login.token_endpoint)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                refused(format!(
+                    "the provider's token endpoint cannot be reached: {e}"
+                ))
+            })?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| refused(format!("the provider's token answer is not JSON: {e}")))?;
+        if !status.is_success() {
+            return Err(refused(format!(
+                "the provider refused the code ({status}): {}",
+                body["error_description"]
+                    .as_str()
+                    .or(body["error"].as_str())
+                    .unwrap_or("no reason given")
+            )));
+        }
+        let id_token = body["id_token"]
+            .as_str()
+            .ok_or_else(|| refused("the provider's answer has no `id_token`".to_owned()))?
+            .to_owned();
+        oidc.verify(&id_token).await.map_err(refused)?;
+        // Verified above; the nonce ties the token to this browser's request.
+        let said = id_token
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|c| c["nonce"].as_str().map(str::to_owned));
+        if said.as_deref() != Some(nonce) {
+            return Err(refused(
+                "the ID token's nonce is not the one this sign-in asked for".to_owned(),
+            ));
+        }
+        Ok(id_token)
     }
 }

@@ -429,6 +429,14 @@ struct OidcFile {
     /// What signed-in users may do: `read`, `run`, `admin`.
     #[serde(default = "default_oidc_scopes")]
     scopes: Vec<String>,
+    /// The web UI's sign-in through the provider (authorization code with
+    /// PKCE) is on when both endpoints are given.
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    /// The web UI's client id (default: `audience`).
+    client_id: Option<String>,
+    /// For a confidential client: a secret reference (`env:…`, `file:…`).
+    client_secret: Option<String>,
 }
 
 fn default_user_claim() -> String {
@@ -445,7 +453,7 @@ fn default_oidc_scopes() -> Vec<String> {
 
 impl OidcFile {
     fn resolve(self, base: &Path) -> anyhow::Result<switchboard_engine::oidc::OidcConfig> {
-        use switchboard_engine::oidc::{JwksSource, OidcConfig};
+        use switchboard_engine::oidc::{JwksSource, OidcConfig, OidcLogin};
         let jwks = if self.jwks.starts_with("https://") || self.jwks.starts_with("http://") {
             JwksSource::Url(self.jwks)
         } else {
@@ -453,7 +461,35 @@ impl OidcFile {
         };
         let scopes = switchboard_core::token::Scope::parse_list(&self.scopes.join(","))
             .map_err(|e| anyhow::anyhow!("[oidc] scopes: {e}"))?;
+        let login = match (self.authorization_endpoint, self.token_endpoint) {
+            (Some(authorization_endpoint), Some(token_endpoint)) => {
+                for (key, url) in [
+                    ("authorization_endpoint", &authorization_endpoint),
+                    ("token_endpoint", &token_endpoint),
+                ] {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        anyhow::bail!("[oidc] {key}: `{url}` is not an http(s) URL");
+                    }
+                }
+                let client_secret = self
+                    .client_secret
+                    .map(|s| switchboard_core::secret::SecretRef::parse(&s))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("[oidc] client_secret: {e}"))?;
+                Some(OidcLogin {
+                    client_id: self.client_id.unwrap_or_else(|| self.audience.clone()),
+                    client_secret,
+                    authorization_endpoint,
+                    token_endpoint,
+                })
+            }
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "[oidc] authorization_endpoint and token_endpoint go together (the web UI's sign-in needs both)"
+            ),
+        };
         Ok(OidcConfig {
+            login,
             issuer: self.issuer,
             audience: self.audience,
             jwks,

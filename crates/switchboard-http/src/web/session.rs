@@ -35,6 +35,10 @@ use crate::caller::Caller;
 pub const SESSION_COOKIE: &str = "sb_session";
 /// The cookie of a sign-in form's CSRF value.
 const SIGN_IN_COOKIE: &str = "sb_signin";
+/// The cookie of a sign-in through the OIDC provider under way.
+const OIDC_COOKIE: &str = "sb_oidc";
+/// How long a sign-in through the provider may take.
+const OIDC_LENGTH: Duration = Duration::from_secs(10 * 60);
 /// How long a session lasts.
 const SESSION_LENGTH: Duration = Duration::from_secs(12 * 3600);
 
@@ -145,6 +149,68 @@ pub fn sign_in_csrf(keys: &WebKeys, jar: PrivateCookieJar) -> (PrivateCookieJar,
 pub fn sign_in_csrf_ok(jar: &PrivateCookieJar, sent: &str) -> bool {
     jar.get(SIGN_IN_COOKIE)
         .is_some_and(|c| !sent.is_empty() && same(c.value(), sent))
+}
+
+fn random_text(bytes: usize) -> Option<String> {
+    use base64::Engine as _;
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+}
+
+/// A sign-in through the OIDC provider under way: what the browser must
+/// come back with (`state`), what proves this daemon asked (the PKCE
+/// `verifier`), what the ID token must carry (`nonce`), and where to go
+/// after. Kept in a private cookie for ten minutes.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct OidcLoginStart {
+    pub state: String,
+    pub verifier: String,
+    pub nonce: String,
+    pub next: String,
+}
+
+impl OidcLoginStart {
+    /// A new one (`None` when the system has no randomness).
+    pub fn new(next: String) -> Option<Self> {
+        Some(Self {
+            state: random_text(24)?,
+            verifier: random_text(48)?,
+            nonce: random_text(24)?,
+            next,
+        })
+    }
+
+    /// The PKCE challenge of the verifier (S256).
+    pub fn challenge(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(self.verifier.as_bytes()))
+    }
+
+    /// Whether the provider's `state` is this sign-in's.
+    pub fn state_is(&self, sent: &str) -> bool {
+        same(&self.state, sent)
+    }
+
+    /// `jar` keeping it.
+    pub fn keep(&self, keys: &WebKeys, jar: PrivateCookieJar) -> PrivateCookieJar {
+        let value = serde_json::to_string(self).unwrap_or_default();
+        let mut c = keys.cookie(OIDC_COOKIE, value, OIDC_LENGTH);
+        // The provider sends the browser back from its own site: a strict
+        // cookie would not come with it.
+        c.set_same_site(SameSite::Lax);
+        jar.add(c)
+    }
+
+    /// The one `jar` keeps, taken out of it.
+    pub fn take(jar: PrivateCookieJar) -> (PrivateCookieJar, Option<Self>) {
+        let found = jar
+            .get(OIDC_COOKIE)
+            .and_then(|c| serde_json::from_str(c.value()).ok());
+        (jar.remove(Cookie::build(OIDC_COOKIE).path("/")), found)
+    }
 }
 
 /// The door of the web UI.

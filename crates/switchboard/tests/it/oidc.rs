@@ -140,3 +140,139 @@ async fn oidc_tokens_are_verified_against_the_served_jwks() {
         failures[0]
     );
 }
+
+/// What the provider in the test was asked to sign in: the PKCE challenge
+/// and the nonce of each code it gave out.
+type Codes = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, (String, String)>>>;
+
+/// A provider on loopback for the web UI's sign-in: `/authorize` signs
+/// `user` in at once (sending the browser back with a code), `/token` gives
+/// the ID token for a code only with the verifier whose S256 challenge was
+/// sent, `/certs` publishes its key. Its base URL.
+async fn provider(issuer: Issuer, user: &'static str) -> String {
+    use axum::extract::{Form, Query};
+    use axum::response::{IntoResponse, Redirect};
+    use sha2::{Digest, Sha256};
+    let codes: Codes = Default::default();
+    let jwks = json!({"keys": [issuer.jwk.clone()]});
+    let issuer = std::sync::Arc::new(issuer);
+    let (given, asked) = (codes.clone(), codes);
+    let app = axum::Router::new()
+        .route("/certs", axum::routing::get(move || async move { axum::Json(jwks) }))
+        .route(
+            "/authorize",
+            axum::routing::get(move |Query(q): Query<std::collections::BTreeMap<String, String>>| async move {
+                assert_eq!(q["response_type"], "code");
+                assert_eq!(q["client_id"], "switchboard");
+                assert_eq!(q["code_challenge_method"], "S256");
+                let code = format!("code-{}", given.lock().unwrap().len() + 1);
+                given
+                    .lock()
+                    .unwrap()
+                    .insert(code.clone(), (q["code_challenge"].clone(), q["nonce"].clone()));
+                Redirect::to(&format!("{}?code={code}&state={}", q["redirect_uri"], q["state"]))
+            }),
+        )
+        .route(
+            "/token",
+            axum::routing::post(move |Form(f): Form<std::collections::BTreeMap<String, String>>| async move {
+                let Some((challenge, nonce)) = asked.lock().unwrap().remove(&f["code"]) else {
+                    return (axum::http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"})))
+                        .into_response();
+                };
+                let proof = URL_SAFE_NO_PAD.encode(Sha256::digest(f["code_verifier"].as_bytes()));
+                if proof != challenge || f["grant_type"] != "authorization_code" {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::Json(json!({"error": "invalid_grant", "error_description": "PKCE verification failed"})),
+                    )
+                        .into_response();
+                }
+                let mut c = claims(user);
+                c["nonce"] = json!(nonce);
+                axum::Json(json!({"id_token": token(&issuer, "k1", c), "token_type": "Bearer"})).into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn the_web_ui_signs_in_through_the_provider_with_pkce() {
+    let provider = provider(issuer("k1"), "carol").await;
+    let config = format!(
+        "[oidc]\nissuer = \"https://id.test/realms/ops\"\naudience = \"switchboard\"\n\
+         jwks = \"{provider}/certs\"\nauthorization_endpoint = \"{provider}/authorize\"\n\
+         token_endpoint = \"{provider}/token\"\n"
+    );
+    let server = Server::start_with_config(&test_catalog(), &config);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let go = async |url: &str| {
+        let r = browser.get(url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, r.text().await.unwrap())
+    };
+
+    // The sign-in page offers single sign-on.
+    let (_, _, page) = go(&format!(
+        "{}/ui/sign-in?next=%2Fui%2Fexecutions",
+        server.url
+    ))
+    .await;
+    assert!(page.contains("Sign in with single sign-on"), "{page}");
+    // To the provider, with a PKCE challenge; back with a code.
+    let (status, to_provider, _) = go(&format!(
+        "{}/ui/sign-in/oidc?next=%2Fui%2Fexecutions",
+        server.url
+    ))
+    .await;
+    assert_eq!(status, 303);
+    assert!(
+        to_provider.starts_with(&format!("{provider}/authorize?")),
+        "{to_provider}"
+    );
+    let (_, back, _) = go(&to_provider).await;
+    assert!(
+        back.starts_with(&format!("{}/ui/oidc/callback?code=", server.url)),
+        "{back}"
+    );
+    // Forged state: refused, and that sign-in is over.
+    let forged = back.replace("state=", "state=x");
+    let (status, _, page) = go(&forged).await;
+    assert_eq!(status, 401, "{page}");
+    assert!(page.contains("state does not match"), "{page}");
+    let (status, _, _) = go(&back).await;
+    assert_eq!(status, 401, "the forged answer ended that sign-in");
+
+    // A new sign-in, answered right: signed in as carol, moving on to the page asked for.
+    let (_, to_provider, _) = go(&format!(
+        "{}/ui/sign-in/oidc?next=%2Fui%2Fexecutions",
+        server.url
+    ))
+    .await;
+    let (_, back, _) = go(&to_provider).await;
+    let (status, _, page) = go(&back).await;
+    assert_eq!(status, 200, "{page}");
+    // (`/` is written `&#x2f;` in HTML attributes.)
+    assert!(
+        page.contains("http-equiv=\"refresh\" content=\"0;url=&#x2f;ui&#x2f;executions\""),
+        "{page}"
+    );
+    let (status, _, page) = go(&format!("{}/ui/executions", server.url)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<span class=\"who\">carol</span>"), "{page}");
+    // A code is good once: the same answer again signs nobody in.
+    let (status, _, _) = go(&back).await;
+    assert_eq!(status, 401);
+}
