@@ -10,6 +10,21 @@ use serde_json::{Value, json};
 use crate::harness::Server;
 use crate::sinks::{Sink, SmtpSink, alerts_catalog, header, signed_hook_catalog};
 
+/// Polls alert `fp` (10 s at most) until its first automation run is no
+/// longer `pending`; the alert's detail as it then reads.
+async fn automation_settled(server: &Server, fp: &str) -> Value {
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = server.get(&format!("/alerts/{fp}")).await.1;
+        let state = &detail["automations"][0]["state"];
+        if !state.is_null() && state != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    detail
+}
+
 fn instances(notification: &Value) -> Vec<(String, String)> {
     let mut list: Vec<(String, String)> = notification["alerts"]
         .as_array()
@@ -596,14 +611,7 @@ run_as = "admin"
     server.post("/alerts", down).await;
     let (_, alerts) = server.get("/alerts").await;
     let fp = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        detail = server.get(&format!("/alerts/{fp}")).await.1;
-        if detail["automations"][0]["state"] == "ran" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let detail = automation_settled(&server, &fp).await;
     let runs = detail["automations"].as_array().unwrap();
     assert_eq!(runs.len(), 1, "{detail}");
     assert_eq!(runs[0]["rule"], "restart");
@@ -629,13 +637,7 @@ run_as = "admin"
         .as_str()
         .unwrap()
         .to_owned();
-    for _ in 0..100 {
-        detail = server.get(&format!("/alerts/{fp}")).await.1;
-        if detail["automations"][0]["state"] != "pending" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let detail = automation_settled(&server, &fp).await;
     assert_eq!(detail["automations"][0]["state"], "skipped", "{detail}");
     assert_eq!(
         detail["automations"][0]["reason"],
@@ -781,14 +783,7 @@ required = true
         .await;
     let (_, alerts) = server.get("/alerts").await;
     let fp = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
-    let mut detail = Value::Null;
-    for _ in 0..100 {
-        detail = server.get(&format!("/alerts/{fp}")).await.1;
-        if detail["automations"][0]["state"] == "ran" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let detail = automation_settled(&server, &fp).await;
     let id = detail["automations"][0]["execution_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("{detail}"));
