@@ -25,6 +25,7 @@ pub mod policy;
 pub mod secret;
 pub mod template;
 pub mod token;
+pub mod workflow;
 
 pub use catalog::{Action, Catalog, CatalogError, CatalogErrors, Runner};
 pub use execution::{Approval, Artifact, Execution, ExecutionStatus, OutputChunk, Stream};

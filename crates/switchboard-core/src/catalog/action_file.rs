@@ -17,7 +17,20 @@ use crate::ids::ActionName;
 use crate::params::{ParamSpec, ParamType, closest, parse_duration};
 use crate::template;
 
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(super) type Value<'i> = Spanned<DeValue<'i>>;
+
+/// What a file of the catalog declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `actions/**/*.toml`: one action.
+    Action,
+    /// `workflows/**/*.toml`: one workflow, an action whose runner is
+    /// `workflow`, with `steps`.
+    Workflow,
+}
+
+/// The keys a workflow file has besides an action's.
+const WORKFLOW_KEYS: [&str; 3] = ["steps", "output", "run_as"];
 
 const ACTION_KEYS: [&str; 15] = [
     "approval",
@@ -50,20 +63,20 @@ const ALIAS_KEYS: [&str; 3] = ["format", "ack", "description"];
 /// Longest accepted action timeout.
 const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     file: &'a Path,
     src: &'a str,
     errors: &'a mut Vec<CatalogError>,
-    found: usize,
+    pub(super) found: usize,
 }
 
 impl Reader<'_> {
     /// The 1-based line of a byte offset.
-    fn line(&self, offset: usize) -> usize {
+    pub(super) fn line(&self, offset: usize) -> usize {
         crate::catalog::line_at(self.src, offset)
     }
 
-    fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let line = self.line(span.start);
         self.errors.push(CatalogError {
             file: self.file.to_path_buf(),
@@ -75,7 +88,11 @@ impl Reader<'_> {
     }
 
     /// Converts one value with serde, recording a failure.
-    fn convert<T: DeserializeOwned>(&mut self, key: &str, value: &Value<'_>) -> Option<T> {
+    pub(super) fn convert<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: &Value<'_>,
+    ) -> Option<T> {
         match T::deserialize(ValueDeserializer::from(value.clone())) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -87,7 +104,7 @@ impl Reader<'_> {
     }
 
     /// The entries of a table, complaining about keys not in `allowed`.
-    fn entries<'t, 'i>(
+    pub(super) fn entries<'t, 'i>(
         &mut self,
         prefix: &str,
         table: &'t DeTable<'i>,
@@ -126,6 +143,7 @@ pub(super) fn load(
     root: &Path,
     rel: &Path,
     src: &str,
+    kind: Kind,
     errors: &mut Vec<CatalogError>,
 ) -> Option<Action> {
     let (doc, syntax) = DeTable::parse_recoverable(src);
@@ -146,7 +164,11 @@ pub(super) fn load(
         return None;
     }
     let whole = doc.span();
-    let fields = r.entries("", doc.get_ref(), &ACTION_KEYS);
+    let allowed: Vec<&str> = match kind {
+        Kind::Action => ACTION_KEYS.to_vec(),
+        Kind::Workflow => ACTION_KEYS.iter().chain(&WORKFLOW_KEYS).copied().collect(),
+    };
+    let fields = r.entries("", doc.get_ref(), &allowed);
     let text =
         |r: &mut Reader<'_>, key: &str| fields.get(key).and_then(|v| r.convert::<String>(key, v));
 
@@ -180,9 +202,22 @@ pub(super) fn load(
             "missing (say in a sentence what the action does)",
         );
     }
-    let runner = match fields.get("runner") {
-        None => Some(Runner::Local),
-        Some(v) => match r.convert::<String>("runner", v).as_deref() {
+    let runner = match (fields.get("runner"), kind) {
+        (None, Kind::Workflow) => Some(Runner::Workflow),
+        (Some(v), Kind::Workflow) => match r.convert::<String>("runner", v).as_deref() {
+            Some("workflow") => Some(Runner::Workflow),
+            Some(other) => {
+                r.error(
+                    v.span(),
+                    "runner",
+                    format!("a file in `workflows/` is a workflow; its runner is `workflow`, not `{other}`"),
+                );
+                None
+            }
+            None => None,
+        },
+        (None, Kind::Action) => Some(Runner::Local),
+        (Some(v), Kind::Action) => match r.convert::<String>("runner", v).as_deref() {
             Some("local") => Some(Runner::Local),
             Some("ssh") => Some(Runner::Ssh),
             Some("http") => Some(Runner::Http),
@@ -191,10 +226,7 @@ pub(super) fn load(
                 r.error(
                     v.span(),
                     "runner",
-                    format!(
-                        "runner `workflow` is not available in this version (available: {})",
-                        Runner::NAMES
-                    ),
+                    "a workflow is declared in its own file under `workflows/`, with its `[[steps]]`",
                 );
                 None
             }
@@ -210,6 +242,7 @@ pub(super) fn load(
         },
     };
     let timeout = match fields.get("timeout") {
+        None if kind == Kind::Workflow => Some(super::workflow_file::DEFAULT_TIMEOUT),
         None => Some(Duration::from_secs(600)),
         Some(v) => {
             let raw = if v.get_ref().is_integer() {
@@ -402,6 +435,12 @@ pub(super) fn load(
         .get("aliases")
         .map(|v| read_aliases(&mut r, v, &params, &declared))
         .unwrap_or_default();
+    let workflow = match kind {
+        Kind::Workflow => {
+            super::workflow_file::read(&mut r, &fields, &whole).map(std::sync::Arc::new)
+        }
+        Kind::Action => None,
+    };
 
     if r.found > 0 {
         return None;
@@ -422,6 +461,7 @@ pub(super) fn load(
         approval,
         http,
         graph,
+        workflow,
         file: rel.to_path_buf(),
     })
 }

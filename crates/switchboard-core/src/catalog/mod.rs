@@ -7,6 +7,7 @@
 //! does not run anything.
 
 mod action_file;
+mod workflow_file;
 /// Every automation rule names an action of the catalog, and only its
 /// parameters.
 fn check_automation_actions(
@@ -70,11 +71,13 @@ pub enum Runner {
     Http,
     /// A Prometheus query drawn as a chart.
     Query,
+    /// The steps of a workflow (`workflows/*.toml`).
+    Workflow,
 }
 
 impl Runner {
     /// The runners, as written in action files.
-    pub const NAMES: &str = "local, ssh, http, query";
+    pub const NAMES: &str = "local, ssh, http, query, workflow";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,6 +85,7 @@ impl Runner {
             Self::Ssh => "ssh",
             Self::Http => "http",
             Self::Query => "query",
+            Self::Workflow => "workflow",
         }
     }
 }
@@ -261,6 +265,8 @@ pub struct Action {
     pub http: Option<crate::http_request::HttpSpec>,
     /// The `graphs.toml` entry a `query` action draws.
     pub graph: Option<String>,
+    /// The steps of a workflow.
+    pub workflow: Option<Arc<crate::workflow::Workflow>>,
     /// The file it came from, relative to the catalog root.
     pub file: PathBuf,
 }
@@ -361,6 +367,10 @@ impl Catalog {
         let root = root.as_path();
         let mut files = Vec::new();
         collect_toml(root, &root.join("actions"), &mut files, &mut errors);
+        let workflows = root.join(crate::workflow::FOLDER);
+        if workflows.is_dir() {
+            collect_toml(root, &workflows, &mut files, &mut errors);
+        }
         files.sort();
         let mut actions: BTreeMap<ActionName, Arc<Action>> = BTreeMap::new();
         let mut origin_of: BTreeMap<ActionName, PathBuf> = BTreeMap::new();
@@ -372,7 +382,12 @@ impl Catalog {
                     continue;
                 }
             };
-            if let Some(action) = action_file::load(root, rel, &text, &mut errors) {
+            let kind = if rel.starts_with(crate::workflow::FOLDER) {
+                action_file::Kind::Workflow
+            } else {
+                action_file::Kind::Action
+            };
+            if let Some(action) = action_file::load(root, rel, &text, kind, &mut errors) {
                 if let Some(first) = origin_of.get(&action.name) {
                     errors.push(CatalogError {
                         file: rel.clone(),
@@ -400,6 +415,7 @@ impl Catalog {
                 message: overlap.to_string(),
             });
         }
+        crate::workflow::check_all(&actions, &mut errors);
         let inventory = crate::inventory::Inventory::load(root, &mut errors);
         let alerts = load_optional(root, crate::alerts::FILE, &mut errors, |text| {
             crate::alerts::AlertsConfig::parse(text).map(|config| Some(Arc::new(config)))

@@ -104,7 +104,7 @@ pub const DOORS: [&str; 7] = ["api", "cli", "web", "chat", "schedule", "alert", 
 
 /// Who is asking: a principal with every group it is in (nested ones
 /// expanded by the caller).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     pub principal: Principal,
     pub kind: PrincipalKind,
