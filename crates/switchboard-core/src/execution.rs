@@ -107,6 +107,12 @@ pub struct Execution {
     pub approval_rule: Option<crate::catalog::ApprovalRule>,
     /// While awaiting approval: when the request lapses.
     pub approval_expires_at: Option<Timestamp>,
+    /// The workflow execution this is a step of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ExecutionId>,
+    /// Which step of that workflow (`restart#2`: step, then attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 /// An approver's answer to an execution awaiting approval.

@@ -71,6 +71,8 @@ async fn main() {
             created_at: Timestamp::now(),
             approval_rule: None,
             approval_expires_at: None,
+            parent: None,
+            step: None,
         };
         for _ in 0..prefill {
             store.insert_execution(&new).await.unwrap();

@@ -268,6 +268,7 @@ impl Engine {
                             params,
                             hosts,
                             audited: None,
+                            requester: None,
                         },
                     );
                     self.shared.hub.open(id);

@@ -278,6 +278,8 @@ mod tests {
             finished_at: None,
             approval_rule: None,
             approval_expires_at: None,
+            parent: None,
+            step: None,
         }
     }
 

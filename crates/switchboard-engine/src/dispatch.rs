@@ -53,7 +53,7 @@ async fn claim(shared: &Arc<Shared>) -> Result<usize, switchboard_store::StoreEr
             shared
                 .config
                 .max_concurrency
-                .saturating_sub(state.running.len()),
+                .saturating_sub(state.running.values().filter(|r| !r.workflow).count()),
             per_action,
         )
     };
@@ -95,21 +95,35 @@ async fn claim(shared: &Arc<Shared>) -> Result<usize, switchboard_store::StoreEr
             release.push(execution.id);
             continue;
         }
-        *count += 1;
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        shared.state().running.insert(
-            execution.id,
-            Running {
-                action: execution.action.clone(),
-                cancel: cancel_tx,
-            },
-        );
-        shared.metrics.running.inc();
-        tokio::spawn(run_one(shared.clone(), execution, pending, cancel_rx));
+        if pending.action.workflow.is_none() {
+            *count += 1;
+        }
+        start(shared, execution, pending);
         started += 1;
     }
     shared.store.release_claims(&release).await?;
     Ok(started)
+}
+
+/// Runs a claimed execution in its own task, cancellable.
+fn start(shared: &Arc<Shared>, execution: Execution, pending: Pending) {
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    shared.state().running.insert(
+        execution.id,
+        Running {
+            action: execution.action.clone(),
+            cancel: cancel_tx,
+            workflow: pending.action.workflow.is_some(),
+        },
+    );
+    shared.metrics.running.inc();
+    tokio::spawn(run_one(shared.clone(), execution, pending, cancel_rx));
+}
+
+/// Goes on with a workflow this node was running before a restart.
+pub(crate) fn resume(shared: Arc<Shared>, execution: Execution, pending: Pending) {
+    shared.hub.open(execution.id);
+    start(&shared, execution, pending);
 }
 
 async fn run_one(
@@ -121,25 +135,31 @@ async fn run_one(
     let id = execution.id;
     let (tx, rx) = mpsc::channel(1024);
     let recorder = tokio::spawn(record(shared.clone(), execution.clone(), rx));
-    let catalog = shared.catalog();
-    let inventory = shared.inventory_sources.merged(&catalog.inventory);
-    let job = runner::Job {
-        catalog: &catalog,
-        inventory: &inventory,
-        action: &pending.action,
-        params: &pending.params,
-        hosts: &pending.hosts,
-        execution_id: Some(id),
-        limits: &shared.config.limits,
-        settings: &shared.config.runners,
-        temp_dir: &shared.run_dir,
-    };
     let audited = match pending.audited.clone() {
         Some(stored) => crate::audit::wait_stored(stored).await,
         None => Ok(()),
     };
     let outcome = match audited {
-        Ok(()) => runner::run(job, tx, cancel).await,
+        Ok(()) if pending.action.workflow.is_some() => {
+            crate::workflow::driver::drive(shared.clone(), execution.clone(), pending, tx, cancel)
+                .await
+        }
+        Ok(()) => {
+            let catalog = shared.catalog();
+            let inventory = shared.inventory_sources.merged(&catalog.inventory);
+            let job = runner::Job {
+                catalog: &catalog,
+                inventory: &inventory,
+                action: &pending.action,
+                params: &pending.params,
+                hosts: &pending.hosts,
+                execution_id: Some(id),
+                limits: &shared.config.limits,
+                settings: &shared.config.runners,
+                temp_dir: &shared.run_dir,
+            };
+            runner::run(job, tx, cancel).await
+        }
         Err(e) => {
             drop(tx);
             tracing::error!(%id, error = %e, "not running an execution whose request could not be audited");

@@ -24,6 +24,7 @@ pub mod oidc;
 pub mod runner;
 pub mod targets;
 pub mod tokens;
+pub mod workflow;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ pub use approvals::ApprovalOutcome;
 pub use authz::Identity;
 pub use live::LiveEvent;
 pub use runner::{RunEvent, RunLimits, RunOutcome};
+pub use workflow::{StepView, UnitView, WorkflowView};
 
 /// How the engine runs things.
 #[derive(Debug, Clone)]
@@ -152,6 +154,10 @@ pub enum EngineError {
     UnknownSilence(String),
     #[error("{0}")]
     UnknownAlert(String),
+    /// A workflow is not in the state the request needs (not running, not
+    /// waiting for an answer, still running).
+    #[error("{0}")]
+    WorkflowState(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -189,11 +195,25 @@ pub(crate) struct Pending {
     /// Whether its `execution.requested` record is stored; it must be
     /// before the run starts. `None` for executions recovered at start-up.
     audited: Option<audit::Stored>,
+    /// Who asked, with the groups they had then (a workflow's steps are
+    /// authorized for them). `None` for executions recovered at start-up.
+    requester: Option<Identity>,
+}
+
+/// What links an execution to the workflow whose step it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    pub(crate) parent: ExecutionId,
+    /// The step, item and attempt: `restart#2`.
+    pub(crate) step: String,
 }
 
 struct Running {
     action: switchboard_core::ActionName,
     cancel: watch::Sender<bool>,
+    /// A workflow's driver, which waits for its steps rather than working:
+    /// it takes no slot of `max_concurrency`.
+    workflow: bool,
 }
 
 #[derive(Default)]
@@ -231,6 +251,8 @@ struct Shared {
     /// The outlets of the chat platforms that run, by platform: alert
     /// notifications go through them.
     chat_outlets: RwLock<BTreeMap<String, Arc<dyn switchboard_core::chat::ChatOutlet>>>,
+    /// The control channels of the workflows this node drives.
+    workflows: Mutex<HashMap<ExecutionId, mpsc::Sender<workflow::Control>>>,
 }
 
 impl Shared {
@@ -325,6 +347,7 @@ impl Engine {
             inventory_sources,
             alerting: alerts::dispatcher::Dispatcher::default(),
             chat_outlets: RwLock::new(BTreeMap::new()),
+            workflows: Mutex::new(HashMap::new()),
         });
         let engine = Self { shared };
         for id in lost {
@@ -335,6 +358,7 @@ impl Engine {
         }
         engine.record_catalog_load().await;
         engine.recover_queue().await?;
+        engine.resume_workflows().await?;
         tokio::spawn(dispatch::run(engine.shared.clone()));
         engine.shared.inventory_sources.start();
         alerts::dispatcher::prepare(&engine.shared).await;
@@ -377,6 +401,7 @@ impl Engine {
                                 params,
                                 hosts,
                                 audited: None,
+                                requester: None,
                             },
                         );
                         self.shared.hub.open(e.id);
@@ -447,6 +472,17 @@ impl Engine {
 
     /// Validates and queues an execution; returns it as stored.
     pub async fn submit(&self, req: SubmitRequest) -> Result<Execution, EngineError> {
+        self.submit_linked(req, None, None).await
+    }
+
+    /// [`Engine::submit`], for a step of a workflow (`link`) or a workflow
+    /// that starts from a stored state (`seed`, a re-run).
+    pub(crate) async fn submit_linked(
+        &self,
+        req: SubmitRequest,
+        link: Option<Link>,
+        seed: Option<serde_json::Value>,
+    ) -> Result<Execution, EngineError> {
         if !self.shared.accepting.load(Ordering::Acquire) {
             return Err(EngineError::ShuttingDown);
         }
@@ -478,7 +514,7 @@ impl Engine {
         let new = switchboard_store::NewExecution {
             action: action.name.clone(),
             params: masked,
-            requester: req.requester.principal,
+            requester: req.requester.principal.clone(),
             origin: req.origin,
             status: if approval.is_some() {
                 ExecutionStatus::AwaitingApproval
@@ -488,10 +524,23 @@ impl Engine {
             created_at: now,
             approval_expires_at: approval.as_ref().map(|rule| now.after(rule.expires)),
             approval_rule: approval,
+            parent: link.as_ref().map(|l| l.parent),
+            step: link.as_ref().map(|l| l.step.clone()),
         };
         let (execution, stored) = {
             let _gate = self.shared.claim_gate.read().await;
             let execution = self.shared.store.insert_execution(&new).await?;
+            if let Some(seed) = &seed {
+                self.shared
+                    .store
+                    .save_workflow_state(execution.id, seed, now)
+                    .await?;
+            }
+            let mut detail = serde_json::json!({"action": execution.action, "params": execution.params, "targets": targets.names, "approval": execution.approval_rule});
+            if let Some(l) = &link {
+                detail["workflow"] = serde_json::json!(l.parent);
+                detail["step"] = serde_json::json!(l.step);
+            }
             let event = AuditEvent {
                 ts: execution.created_at,
                 actor: execution.requester.clone(),
@@ -499,7 +548,7 @@ impl Engine {
                 kind: "execution.requested".to_owned(),
                 subject: format!("execution:{}", execution.id),
                 outcome: execution.status.as_str().to_owned(),
-                detail: serde_json::json!({"action": execution.action, "params": execution.params, "targets": targets.names, "approval": execution.approval_rule}),
+                detail,
             };
             // The run waits for this record (see `dispatch::run_one`), so no
             // execution starts without it; the gate is not held meanwhile.
@@ -513,6 +562,7 @@ impl Engine {
                     params,
                     hosts: targets.hosts,
                     audited,
+                    requester: Some(req.requester.clone()),
                 },
             );
             (execution, stored)

@@ -153,6 +153,7 @@ tags = ["db"]
             approval: None,
             http: None,
             graph: None,
+            workflow: None,
             file: "actions/check.toml".into(),
         }
     }

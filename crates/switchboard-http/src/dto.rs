@@ -193,6 +193,13 @@ pub struct ExecutionDto {
     /// Files it produced (on the single-execution answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<Vec<ArtifactDto>>,
+    /// The workflow execution this is a step of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<i64>,
+    /// Which step of that workflow: `restart#2` (step, then attempt),
+    /// `each[0]#1` (a `for_each` item).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
 }
 
 impl From<&Execution> for ExecutionDto {
@@ -219,6 +226,8 @@ impl From<&Execution> for ExecutionDto {
             approval_expires_at: e.approval_expires_at.map(|t| t.to_string()),
             approvals: None,
             artifacts: None,
+            parent: e.parent.map(|p| p.0),
+            step: e.step.clone(),
         }
     }
 }

@@ -122,6 +122,9 @@ impl From<EngineError> for ApiError {
             EngineError::NotAwaitingApproval { .. } => {
                 Self::new(StatusCode::CONFLICT, "not_awaiting_approval", e.to_string())
             }
+            EngineError::WorkflowState(_) => {
+                Self::new(StatusCode::CONFLICT, "workflow_state", e.to_string())
+            }
             EngineError::AlreadyAnswered { .. } => {
                 Self::new(StatusCode::CONFLICT, "already_answered", e.to_string())
             }

@@ -57,6 +57,7 @@ pub struct AppState {
         (name = "hosts", description = "The inventory and target selectors"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "tokens", description = "API tokens"),
+        (name = "workflows", description = "Follow and steer workflows: their steps, answers, pause, resume, re-run"),
         (name = "chat", description = "The chat console and linked chat accounts"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
@@ -79,6 +80,11 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::executions::approve))
         .routes(routes!(routes::executions::reject))
         .routes(routes!(routes::executions::approval_queue))
+        .routes(routes!(routes::workflows::steps))
+        .routes(routes!(routes::workflows::answer))
+        .routes(routes!(routes::workflows::pause))
+        .routes(routes!(routes::workflows::resume))
+        .routes(routes!(routes::workflows::rerun))
         .routes(routes!(routes::alerts::receive, routes::alerts::list))
         .routes(routes!(routes::alerts::from_alertmanager))
         .routes(routes!(routes::alerts::detail))

@@ -50,6 +50,10 @@ pub struct NewExecution {
     pub approval_rule: Option<switchboard_core::catalog::ApprovalRule>,
     /// For `awaiting_approval`: when the request lapses.
     pub approval_expires_at: Option<Timestamp>,
+    /// The workflow execution whose step this is, if any.
+    pub parent: Option<ExecutionId>,
+    /// Which step (and item and attempt) of it: `restart#2`, `each[3]#1`.
+    pub step: Option<String>,
 }
 
 /// How an execution ended.
@@ -309,6 +313,8 @@ pub struct ExecutionFilter {
     pub until: Option<Timestamp>,
     /// Only ids below this one: the cursor of the next page.
     pub before: Option<ExecutionId>,
+    /// Only the steps of this workflow execution.
+    pub parent: Option<ExecutionId>,
     pub limit: u32,
 }
 
@@ -577,6 +583,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Marks every execution still `running` on `node` as `lost`: called at
     /// start-up, when nothing of the previous process can still be running.
+    /// Workflows with a stored state are not lost: they resume.
     async fn mark_lost(
         &self,
         node: &str,
@@ -586,6 +593,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Executions waiting in the queue.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
+
+    /// Stores the state of a workflow run (replacing the previous one).
+    async fn save_workflow_state(
+        &self,
+        id: ExecutionId,
+        state: &serde_json::Value,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The stored state of a workflow run.
+    async fn workflow_state(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Workflows `node` was running (with a stored state), to resume.
+    async fn workflows_running_on(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError>;
 
     async fn record_catalog_load(&self, load: &CatalogLoad) -> Result<(), StoreError>;
 

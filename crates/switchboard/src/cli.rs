@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{chat, client, config, daemon, offline};
+use crate::{chat, client, config, daemon, offline, workflows};
 
 /// Switchboard: run your operations automation from the command line, an
 /// HTTP API, chat, schedules and alerts — one service, one audit trail.
@@ -80,6 +80,50 @@ pub enum Command {
     Cancel {
         /// Execution id.
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a workflow's steps: each one's status, attempts and answers.
+    Steps {
+        /// Workflow execution id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Answer the question a workflow waits on: `yes`, `no`, a choice or text.
+    Answer {
+        /// Workflow execution id.
+        id: String,
+        /// The answer.
+        answer: String,
+        /// The inquiry's step, when more than one waits.
+        #[arg(long)]
+        step: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Pause a workflow: running steps finish, no new step starts.
+    Pause {
+        /// Workflow execution id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Resume a paused workflow.
+    Resume {
+        /// Workflow execution id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run an ended workflow again from a step (by default the first that
+    /// failed); the steps before it keep their results.
+    Rerun {
+        /// Workflow execution id.
+        id: String,
+        /// The step to start from.
+        #[arg(long)]
+        from: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -430,6 +474,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             client,
         } => client::logs(&client, &id, follow, timestamps).await,
         Command::Cancel { id, client } => client::cancel(&client, &id).await,
+        Command::Steps { id, client } => workflows::steps(&client, &id).await,
+        Command::Answer {
+            id,
+            answer,
+            step,
+            client,
+        } => workflows::answer(&client, &id, &answer, step.as_deref()).await,
+        Command::Pause { id, client } => workflows::steer(&client, &id, true).await,
+        Command::Resume { id, client } => workflows::steer(&client, &id, false).await,
+        Command::Rerun { id, from, client } => {
+            workflows::rerun(&client, &id, from.as_deref()).await
+        }
         Command::Approve(a) => client::answer(&a, true).await,
         Command::Reject(a) => client::answer(&a, false).await,
         Command::Approvals { client } => client::approvals(&client).await,

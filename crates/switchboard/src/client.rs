@@ -437,7 +437,13 @@ pub async fn logs(
     let id = execution_id(id)?;
     let execution: ExecutionView = api.get(&format!("/executions/{id}")).await?;
     if follow_it {
-        return follow(&api, &execution, timestamps, args.output).await;
+        let code = follow(&api, &execution, timestamps, args.output).await?;
+        if args.output != OutputFormat::Json
+            && let Some(tree) = crate::workflows::tree(&api, id).await
+        {
+            print!("{tree}");
+        }
+        return Ok(code);
     }
     let resp = api
         .send(
@@ -450,6 +456,9 @@ pub async fn logs(
     let printer = LivePrinter::new("", timestamps, false);
     for c in &output.chunks {
         printer.line(&c.stream, &c.ts, &c.text);
+    }
+    if let Some(tree) = crate::workflows::tree(&api, id).await {
+        print!("{tree}");
     }
     Ok(terminal::EXIT_OK)
 }
@@ -528,7 +537,7 @@ pub async fn executions(args: ExecutionsArgs) -> anyhow::Result<u8> {
     Ok(terminal::EXIT_OK)
 }
 
-fn execution_id(text: &str) -> anyhow::Result<i64> {
+pub(crate) fn execution_id(text: &str) -> anyhow::Result<i64> {
     text.trim_start_matches('#')
         .parse()
         .with_context(|| format!("`{text}` is not an execution id"))

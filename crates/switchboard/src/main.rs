@@ -13,6 +13,7 @@ mod config;
 mod daemon;
 mod offline;
 mod terminal;
+mod workflows;
 
 use std::process::ExitCode;
 

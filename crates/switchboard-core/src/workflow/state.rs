@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{StepKind, Workflow};
+use super::Workflow;
 use crate::execution::ExecutionStatus;
 use crate::ids::{ExecutionId, Principal, Timestamp};
 use crate::policy::Identity;
@@ -398,18 +398,18 @@ impl RunState {
                         Some(format!("step `{}` was cancelled", step.name)),
                     ));
                 }
-                StepStatus::Failed | StepStatus::TimedOut if !step.allow_failure => {
-                    if failed.is_none() {
-                        let what = if s.status == StepStatus::TimedOut {
-                            "timed out"
-                        } else {
-                            "failed"
-                        };
-                        failed = Some(match &s.reason {
-                            Some(r) => format!("step `{}` {what}: {r}", step.name),
-                            None => format!("step `{}` {what}", step.name),
-                        });
-                    }
+                StepStatus::Failed | StepStatus::TimedOut
+                    if !step.allow_failure && failed.is_none() =>
+                {
+                    let what = if s.status == StepStatus::TimedOut {
+                        "timed out"
+                    } else {
+                        "failed"
+                    };
+                    failed = Some(match &s.reason {
+                        Some(r) => format!("step `{}` {what}: {r}", step.name),
+                        None => format!("step `{}` {what}", step.name),
+                    });
                 }
                 _ => {}
             }
@@ -451,23 +451,16 @@ impl RunState {
         })
     }
 
-    /// Every execution the run has started, with the step that started it.
-    pub fn executions(&self) -> Vec<(String, ExecutionId)> {
-        self.steps
-            .iter()
-            .flat_map(|(name, s)| {
-                s.units
-                    .iter()
-                    .flat_map(move |u| u.executions.iter().map(move |e| (name.clone(), *e)))
-            })
-            .collect()
-    }
-
     /// Makes a run that starts again at `from`: every step that is not
     /// `from` nor after it keeps its end if it succeeded or was skipped;
-    /// the rest start over.
+    /// the rest, and the failure branches, start over.
     pub fn restart_from(&self, workflow: &Workflow, from: &str, deadline: Timestamp) -> Self {
-        let mut after = std::collections::BTreeSet::from([from.to_owned()]);
+        let mut after: std::collections::BTreeSet<String> = workflow
+            .branch_steps()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        after.insert(from.to_owned());
         loop {
             let before = after.len();
             for s in &workflow.steps {
@@ -497,13 +490,6 @@ impl RunState {
             }
         }
         next
-    }
-
-    /// Whether a step runs an action (as opposed to asking a question).
-    pub fn is_action(workflow: &Workflow, name: &str) -> bool {
-        workflow
-            .step(name)
-            .is_some_and(|s| matches!(s.kind, StepKind::Action { .. }))
     }
 }
 

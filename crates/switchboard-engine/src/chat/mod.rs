@@ -67,7 +67,7 @@ impl Default for ChatSettings {
 const DELIVERY_MEMORY: Duration = Duration::from_secs(60 * 60);
 
 /// The built-in commands, as `help` lists them.
-const BUILTINS: [(&str, &str); 14] = [
+const BUILTINS: [(&str, &str); 15] = [
     (
         "help [command]",
         "what you can run here, or how to use one command",
@@ -88,6 +88,10 @@ const BUILTINS: [(&str, &str); 14] = [
     (
         "reject ID [reason]",
         "reject an execution awaiting approval",
+    ),
+    (
+        "answer ID ANSWER",
+        "answer the question a workflow waits on (`approve ID` and `reject ID` say yes and no)",
     ),
     (
         "alerts [matchers]",
@@ -226,6 +230,7 @@ impl Engine {
             "status" => self.chat_status(&speaker, &rest).await,
             "cancel" => self.chat_cancel(&speaker, &rest).await,
             "approve" | "reject" => self.chat_answer(&speaker, first == "approve", &rest).await,
+            "answer" => self.chat_inquiry_answer(&speaker, &rest).await,
             "alerts" => self.chat_alerts(after_first_word(&text)).await,
             "silence" => self.chat_silence(&speaker, after_first_word(&text)).await,
             "unsilence" => self.chat_unsilence(&speaker, &rest).await,
@@ -454,12 +459,50 @@ impl Engine {
         }
     }
 
+    /// `answer ID TEXT`: an answer to the inquiry a workflow waits on.
+    async fn chat_inquiry_answer(&self, speaker: &Speaker, args: &[&str]) -> Reply {
+        let id = match execution_id(args, "answer") {
+            Ok(id) => id,
+            Err(reply) => return *reply,
+        };
+        if args.len() < 2 {
+            return Reply::Refused {
+                reason: format!("say `answer {id} ANSWER`"),
+            };
+        }
+        let text = args[1..].join(" ");
+        self.inquiry_reply(speaker, id, &text).await
+    }
+
+    async fn inquiry_reply(&self, speaker: &Speaker, id: ExecutionId, text: &str) -> Reply {
+        match self
+            .answer(id, None, &speaker.identity, &speaker.origin, text)
+            .await
+        {
+            Ok(said) => Reply::Text {
+                text: format!("{} answered {said}.", speaker.identity.principal),
+            },
+            Err(e) => refusal(e),
+        }
+    }
+
     async fn chat_answer(&self, speaker: &Speaker, approve: bool, args: &[&str]) -> Reply {
         let verb = if approve { "approve" } else { "reject" };
         let id = match execution_id(args, verb) {
             Ok(id) => id,
             Err(reply) => return *reply,
         };
+        // A running workflow waits on a question: `approve` says yes.
+        if let Ok(e) = self.get(id).await
+            && e.status == ExecutionStatus::Running
+            && self
+                .catalog()
+                .action(e.action.as_str())
+                .is_some_and(|a| a.workflow.is_some())
+        {
+            let yes_no = if approve { "yes" } else { "no" };
+            return self.inquiry_reply(speaker, id, yes_no).await;
+        }
         let reason = (args.len() > 1).then(|| args[1..].join(" "));
         let who = &speaker.identity.principal;
         if approve {

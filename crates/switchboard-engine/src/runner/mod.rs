@@ -105,6 +105,9 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
 ) -> RunOutcome {
     match job.action.runner {
+        Runner::Workflow => RunOutcome::failed(
+            "a workflow runs in the daemon, which stores each step's state (`switchboard run` without `--local`)",
+        ),
         Runner::Local => {
             let run = local::LocalRun {
                 action: job.action,

@@ -37,6 +37,7 @@ fn action(command: &[&str], timeout: Duration) -> Action {
         approval: None,
         http: None,
         graph: None,
+        workflow: None,
         file: "actions/remote.toml".into(),
     }
 }

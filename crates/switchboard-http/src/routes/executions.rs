@@ -29,7 +29,7 @@ use crate::error::{ApiError, ErrorBody};
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 
-fn parse_id(text: &str) -> Result<ExecutionId, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<ExecutionId, ApiError> {
     text.parse()
         .map_err(|e: switchboard_core::IdError| ApiError::bad_request(e.to_string()))
 }
@@ -82,6 +82,8 @@ pub(crate) struct ListQuery {
     until: Option<String>,
     /// Only ids below this one (the `next_before` of the previous page).
     before: Option<i64>,
+    /// Only the steps of this workflow execution.
+    parent: Option<i64>,
     /// Page size, 1 to 1000 (default 50).
     limit: Option<u32>,
 }
@@ -112,6 +114,7 @@ impl ListQuery {
             since: query_time("since", self.since)?,
             until: query_time("until", self.until)?,
             before: self.before.map(ExecutionId),
+            parent: self.parent.map(ExecutionId),
             limit,
             actions_in: None,
         })

@@ -11,3 +11,4 @@ pub mod hosts;
 pub mod ops;
 pub mod silences;
 pub mod tokens;
+pub mod workflows;

@@ -44,7 +44,7 @@ macro_rules! columns {
     () => {
         "id, action, params, requester, origin, status, node, exit_code, result, error, \
          output_bytes, output_truncated, created_at, started_at, finished_at, approval_rule, \
-         approval_expires_at"
+         approval_expires_at, parent_id, step"
     };
 }
 
@@ -168,6 +168,8 @@ struct ExecutionRow {
     finished_at: Option<i64>,
     approval_rule: Option<String>,
     approval_expires_at: Option<i64>,
+    parent_id: Option<i64>,
+    step: Option<String>,
 }
 
 fn corrupt(id: i64, what: impl std::fmt::Display) -> StoreError {
@@ -203,6 +205,8 @@ impl TryFrom<ExecutionRow> for Execution {
                 .map(|t| serde_json::from_str(t).map_err(|e| corrupt(id, e)))
                 .transpose()?,
             approval_expires_at: r.approval_expires_at.map(Timestamp),
+            parent: r.parent_id.map(ExecutionId),
+            step: r.step,
         })
     }
 }
@@ -276,7 +280,7 @@ impl Store for SqliteStore {
         // and grows without bound (the test `sqlite_checkpoints_its_write_ahead_log`).
         let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
             "INSERT INTO executions (action, params, requester, origin, status, created_at, \
-             approval_rule, approval_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+             approval_rule, approval_expires_at, parent_id, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
             columns!()
         ))
         .bind(new.action.as_str())
@@ -293,6 +297,8 @@ impl Store for SqliteStore {
                 .map_err(|e| StoreError::Corrupt(format!("approval rule: {e}")))?,
         )
         .bind(new.approval_expires_at.map(Timestamp::micros))
+        .bind(new.parent.map(|p| p.0))
+        .bind(new.step.as_deref())
         .fetch_all(&self.writer)
         .await?;
         rows.into_iter()
@@ -749,6 +755,9 @@ impl Store for SqliteStore {
         if let Some(b) = f.before {
             q.push(" AND id < ").push_bind(b.0);
         }
+        if let Some(p) = f.parent {
+            q.push(" AND parent_id = ").push_bind(p.0);
+        }
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(f.limit));
         let rows: Vec<ExecutionRow> = q.build_query_as().fetch_all(&self.reader).await?;
@@ -791,7 +800,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ExecutionId>, StoreError> {
         let ids: Vec<(i64,)> = sqlx::query_as(
             "UPDATE executions SET status = 'lost', error = ?, finished_at = ? \
-             WHERE status = 'running' AND node = ? RETURNING id",
+             WHERE status = 'running' AND node = ? \
+             AND id NOT IN (SELECT execution_id FROM workflow_runs) RETURNING id",
         )
         .bind(reason)
         .bind(at.micros())
@@ -807,6 +817,48 @@ impl Store for SqliteStore {
                 .fetch_one(&self.reader)
                 .await?;
         Ok(n)
+    }
+
+    async fn save_workflow_state(
+        &self,
+        id: ExecutionId,
+        state: &serde_json::Value,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO workflow_runs (execution_id, state, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (execution_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(id.0)
+        .bind(state.to_string())
+        .bind(at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn workflow_state(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT state FROM workflow_runs WHERE execution_id = ?")
+                .bind(id.0)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|(text,)| serde_json::from_str(&text).map_err(|e| corrupt(id.0, e)))
+            .transpose()
+    }
+
+    async fn workflows_running_on(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT e.id FROM executions e JOIN workflow_runs w ON w.execution_id = e.id \
+             WHERE e.status = 'running' AND e.node = ? ORDER BY e.id",
+        )
+        .bind(node)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(ids.into_iter().map(|(id,)| ExecutionId(id)).collect())
     }
 
     async fn record_catalog_load(&self, load: &CatalogLoad) -> Result<(), StoreError> {

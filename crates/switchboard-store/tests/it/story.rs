@@ -27,6 +27,8 @@ fn new(action: &str, requester: &str, origin: &str) -> NewExecution {
         created_at: Timestamp::now(),
         approval_rule: None,
         approval_expires_at: None,
+        parent: None,
+        step: None,
     }
 }
 
@@ -197,6 +199,61 @@ async fn restart_marks_running_lost_and_cancels_waiting(store: Arc<dyn Store>) {
     );
 }
 
+/// A workflow keeps its state across a restart (it is not marked lost; it
+/// resumes), and its steps are executions linked to it, listed by parent.
+async fn workflows_keep_their_state_and_steps(store: Arc<dyn Store>) {
+    let wf = store
+        .insert_execution(&new("ops.rolling", "alice", "cli"))
+        .await
+        .unwrap();
+    store
+        .claim_queued("n1", 1, &[], Timestamp::now())
+        .await
+        .unwrap();
+    let state = json!({"steps": {"drain": {"status": "running"}}});
+    store
+        .save_workflow_state(wf.id, &state, Timestamp::now())
+        .await
+        .unwrap();
+    let step = NewExecution {
+        parent: Some(wf.id),
+        step: Some("drain#1".to_owned()),
+        ..new("lb.drain", "alice", "cli")
+    };
+    let child = store.insert_execution(&step).await.unwrap();
+    assert_eq!(
+        (child.parent, child.step.as_deref()),
+        (Some(wf.id), Some("drain#1"))
+    );
+    store
+        .claim_queued("n1", 1, &[], Timestamp::now())
+        .await
+        .unwrap();
+    let lost = store
+        .mark_lost("n1", "node restarted", Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(lost, [child.id], "the step is lost, the workflow resumes");
+    assert_eq!(store.workflows_running_on("n1").await.unwrap(), [wf.id]);
+    assert!(store.workflows_running_on("n2").await.unwrap().is_empty());
+    let later = json!({"steps": {"drain": {"status": "failed"}}});
+    store
+        .save_workflow_state(wf.id, &later, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(store.workflow_state(wf.id).await.unwrap(), Some(later));
+    assert_eq!(store.workflow_state(child.id).await.unwrap(), None);
+    let steps = store
+        .list_executions(&ExecutionFilter {
+            parent: Some(wf.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(steps.iter().map(|e| e.id).collect::<Vec<_>>(), [child.id]);
+}
+
 /// Two-person rule: a waiting execution is not claimed, each approver
 /// answers once, release queues it, lapsed requests are found by time.
 async fn approvals_hold_and_release(store: Arc<dyn Store>) {
@@ -361,6 +418,12 @@ async fn sqlite_listing_filters_and_pages() {
 async fn sqlite_restart_marks_running_lost_and_cancels_waiting() {
     let (_dir, store) = sqlite().await;
     restart_marks_running_lost_and_cancels_waiting(store).await;
+}
+
+#[tokio::test]
+async fn sqlite_workflows_keep_their_state_and_steps() {
+    let (_dir, store) = sqlite().await;
+    workflows_keep_their_state_and_steps(store).await;
 }
 
 #[tokio::test]

@@ -88,7 +88,7 @@ async fn every_door_gets_the_policies_answer_and_denials_are_audited() {
     let (status, _) = bob.get("/actions/db.failover").await;
     assert_eq!(status, 404);
     let (_, actions) = alice.get("/actions").await;
-    assert_eq!(actions.as_array().unwrap().len(), 13);
+    assert_eq!(actions.as_array().unwrap().len(), 14);
 
     // Each denial is in the audit log with its reason; allowed runs too.
     let decisions = audit_kinds(&server, "authz.decision").await;

@@ -55,13 +55,17 @@ async fn listings_as_text_and_json() {
     let listing = text(&out.stdout);
     assert!(listing.starts_with("NAME"));
     assert!(
-        listing.contains("host.logs        local   Show the last lines of a log file"),
+        listing.contains("host.logs        local     Show the last lines of a log file"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("demo.rollout     workflow  Roll a change out host by host"),
         "{listing}"
     );
 
     let out = server.cli(&["actions", "--output", "json"]);
     let actions: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(actions.as_array().unwrap().len(), 13);
+    assert_eq!(actions.as_array().unwrap().len(), 14);
 
     let out = server.cli(&["run", "demo.echo", "message=one", "-o", "json"]);
     let e: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -250,7 +254,7 @@ async fn the_demo_serves_the_built_in_sample_catalog() {
         .to_owned();
     let api = Api::with_token(url, &token);
     let (_, actions) = api.get("/actions").await;
-    assert_eq!(actions.as_array().unwrap().len(), 13);
+    assert_eq!(actions.as_array().unwrap().len(), 14);
     let id = api.submit("host.uptime", serde_json::json!({})).await;
     let done = api.wait_finished(id).await;
     assert_eq!(done["status"], "succeeded", "{done}");

@@ -25,3 +25,4 @@ mod notifications;
 mod oidc;
 mod sinks;
 mod web;
+mod workflows;

@@ -24,6 +24,7 @@ fn action(command: &[&str], params: Vec<ParamSpec>, timeout: Duration) -> Action
         approval: None,
         http: None,
         graph: None,
+        workflow: None,
         file: "actions/t.toml".into(),
     }
 }
