@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use switchboard_core::chat::{Attachment, ChatOutlet, Destination, ExecutionRef, Posted, Reply};
-use switchboard_core::{Execution, ExecutionStatus};
+use switchboard_core::{Execution, ExecutionStatus, Stream};
 
 use crate::{Engine, WatchEvent};
 
@@ -77,6 +77,14 @@ pub(super) async fn report(
                 Some(WatchEvent::Output(chunk)) => {
                     seen_output = true;
                     tail.push(&chunk.text);
+                    // A workflow's question is asked in the thread, where
+                    // people can answer it.
+                    if chunk.stream == Stream::System && chunk.text.starts_with("? ") {
+                        let question = Reply::Text { text: chunk.text.clone() };
+                        if let Err(e) = outlet.post(&thread, &question).await {
+                            tracing::warn!(id = %execution.id, error = %e, "asking a workflow's question in chat failed");
+                        }
+                    }
                 }
                 Some(WatchEvent::Finished(e)) => break Some(*e),
                 None => break None,

@@ -2,6 +2,8 @@
 //! result, files, cancel, run again), and the approvals queue with its
 //! answers.
 
+use switchboard_core::workflow::state::StepStatus;
+
 use super::*;
 
 pub(super) async fn execution(
@@ -53,6 +55,26 @@ pub(super) async fn execution(
     };
     let params = param_pairs(&e);
     let rerun = serde_urlencoded::to_string(&params).unwrap_or_default();
+    let workflow = state
+        .engine
+        .workflow_view(id)
+        .await
+        .ok()
+        .flatten()
+        .map(|w| {
+            let failed = w.steps.iter().any(|s| {
+                matches!(
+                    s.status,
+                    StepStatus::Failed | StepStatus::TimedOut | StepStatus::Cancelled
+                )
+            });
+            context! {
+                paused => w.paused,
+                runs_as => w.runs_as.to_string(),
+                failed,
+                steps => w.steps.iter().map(step_view).collect::<Vec<_>>(),
+            }
+        });
     page(
         StatusCode::OK,
         "execution.html",
@@ -76,8 +98,99 @@ pub(super) async fn execution(
             last_seq,
             files,
             rerun,
+            workflow,
+            parent => e.parent.map(|p| p.0),
+            step => e.step.clone(),
         },
     )
+}
+
+/// One step of a workflow as its execution page shows it.
+fn step_view(s: &switchboard_engine::StepView) -> Value {
+    let answer = match &s.answer {
+        Some(serde_json::Value::Bool(true)) => Some("yes".to_owned()),
+        Some(serde_json::Value::Bool(false)) => Some("no".to_owned()),
+        Some(serde_json::Value::String(t)) => Some(t.clone()),
+        Some(other) => Some(other.to_string()),
+        None => None,
+    };
+    let runs: Vec<Value> = s
+        .units
+        .iter()
+        .map(|u| {
+            context! {
+                item => (!u.item.is_null()).then(|| u.item.to_string()),
+                status => u.status.as_str(),
+                executions => u.executions.iter().map(|e| e.0).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    context! {
+        name => s.name.clone(),
+        status => s.status.as_str(),
+        what => s.action.clone().unwrap_or_else(|| "question".to_owned()),
+        reason => s.reason.clone(),
+        prompt => s.prompt.clone(),
+        waiting => s.status == StepStatus::Waiting,
+        answer,
+        answered_by => s.answered_by.as_ref().map(ToString::to_string),
+        runs,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct WorkflowForm {
+    csrf: String,
+    /// `answer`, `pause`, `resume` or `rerun`.
+    r#do: String,
+    #[serde(default)]
+    answer: String,
+    #[serde(default)]
+    step: String,
+}
+
+/// Steers a workflow from its page: answers its question, pauses, resumes,
+/// or runs it again from its first failed step.
+pub(super) async fn workflow(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<WorkflowForm>,
+) -> Response {
+    if !user.csrf_ok(&form.csrf) {
+        return forged(&user);
+    }
+    let Some(id) = parse_id(&id) else {
+        return no_such_execution(&user);
+    };
+    let (who, origin) = (user.caller.identity(), &user.caller.origin);
+    let step = Some(form.step.as_str()).filter(|s| !s.is_empty());
+    let done = match form.r#do.as_str() {
+        "answer" => state
+            .engine
+            .answer(id, step, who, origin, &form.answer)
+            .await
+            .map(|_| id),
+        "pause" => state.engine.pause(id, who, origin).await.map(|()| id),
+        "resume" => state.engine.resume(id, who, origin).await.map(|()| id),
+        "rerun" => state
+            .engine
+            .rerun(id, step, who, origin)
+            .await
+            .map(|e| e.id),
+        other => {
+            return message(
+                Some(&user),
+                StatusCode::BAD_REQUEST,
+                "Refused",
+                &format!("`{other}` is not answer, pause, resume or rerun."),
+            );
+        }
+    };
+    match done {
+        Ok(shown) => Redirect::to(&format!("/ui/executions/{shown}")).into_response(),
+        Err(e) => refusal(&user, e),
+    }
 }
 
 pub(super) async fn cancel(

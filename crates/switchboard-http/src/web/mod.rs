@@ -80,6 +80,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/ui/executions", get(executions::executions))
         .route("/ui/executions/{id}", get(executions::execution))
         .route("/ui/executions/{id}/cancel", post(executions::cancel))
+        .route("/ui/executions/{id}/workflow", post(executions::workflow))
         .route("/ui/approvals", get(executions::approvals))
         .route("/ui/executions/{id}/answer", post(executions::answer))
         .route("/ui/alerts", get(alerts::alerts))

@@ -543,3 +543,69 @@ async fn the_audit_log_verifies_and_who_can_names_principals_and_policies() {
     let (_, page, _) = get(&alice, &url("/ui/who-can?verb=fly&action=db.failover")).await;
     assert!(page.contains("id=\"form-error\""), "{page}");
 }
+
+#[tokio::test]
+async fn a_workflow_page_shows_its_steps_and_takes_the_answer_to_its_question() {
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+    let b = signed_in(&server, crate::harness::ADMIN_TOKEN).await;
+    let ui = |path: &str| format!("{}{path}", server.url);
+    let id = server
+        .submit("demo.rollout", json!({"hosts": ["web-1"]}))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let page = loop {
+        let (status, page, _) = get(&b, &ui(&format!("/ui/executions/{id}"))).await;
+        assert_eq!(status, 200);
+        if page.contains("name=\"do\" value=\"answer\"") {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "never asked: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(page.contains("<h2>Steps"), "{page}");
+    assert!(
+        page.contains("Answer to “Deployed to 1 hosts. Finish the rollout?”"),
+        "{page}"
+    );
+    assert!(page.contains(">deploy</td>"), "{page}");
+    // The answer, without its CSRF value, is refused; with it, it is taken.
+    let (status, _, _) = post(
+        &b,
+        &ui(&format!("/ui/executions/{id}/workflow")),
+        &[
+            ("csrf", "forged"),
+            ("do", "answer"),
+            ("step", "confirm"),
+            ("answer", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let csrf = hidden(&page, "csrf");
+    let (status, _, location) = post(
+        &b,
+        &ui(&format!("/ui/executions/{id}/workflow")),
+        &[
+            ("csrf", &csrf),
+            ("do", "answer"),
+            ("step", "confirm"),
+            ("answer", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!((status, location), (303, format!("/ui/executions/{id}")));
+    let done = server.wait_finished(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let (_, page, _) = get(&b, &ui(&format!("/ui/executions/{id}"))).await;
+    assert!(page.contains("admin answered yes"), "{page}");
+    // A step's own page links back to its workflow.
+    let (_, steps) = server.get(&format!("/executions?parent={id}")).await;
+    let child = steps["executions"][0]["id"].as_i64().unwrap();
+    let (_, page, _) = get(&b, &ui(&format!("/ui/executions/{child}"))).await;
+    assert!(
+        page.contains(&format!(
+            "of workflow <a href=\"/ui/executions/{id}\">#{id}</a>"
+        )),
+        "{page}"
+    );
+}
