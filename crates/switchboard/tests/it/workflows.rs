@@ -865,3 +865,41 @@ params = { text = "{{ steps.zz.result }}" }
         "{shown}"
     );
 }
+
+const FAN_OUT: &str = r#"name = "wf.fan_out"
+description = "Four sleeps, two at a time"
+[[steps]]
+name = "each"
+action = "wf.sleep"
+for_each = "[1, 2, 3, 4]"
+concurrency = 2
+params = { seconds = "1s" }
+"#;
+
+#[tokio::test]
+async fn for_each_runs_no_more_items_at_once_than_its_concurrency() {
+    let dir = catalog(&[("workflows/fan_out.toml", FAN_OUT)]);
+    let server = Server::start(dir.path());
+    let id = server.submit("wf.fan_out", json!({})).await;
+    let done = server.wait_finished(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let time = |v: &Value| {
+        humantime::parse_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let runs: Vec<(Duration, Duration)> = children(&server, id)
+        .await
+        .iter()
+        .map(|k| (time(&k["started_at"]), time(&k["finished_at"])))
+        .collect();
+    assert_eq!(runs.len(), 4);
+    // At each start, how many runs were going on.
+    let most = runs
+        .iter()
+        .map(|(start, _)| runs.iter().filter(|(s, f)| s <= start && start < f).count())
+        .max()
+        .unwrap();
+    assert_eq!(most, 2, "{runs:?}");
+}
