@@ -216,6 +216,18 @@ impl RunState {
         }
     }
 
+    /// Makes the state fit the workflow as the catalog now declares it
+    /// (after a reload, before a run resumes): a step added since starts
+    /// pending; a step removed since is dropped.
+    pub fn fit(&mut self, workflow: &Workflow) {
+        self.steps.retain(|name, _| workflow.step(name).is_some());
+        for step in &workflow.steps {
+            self.steps
+                .entry(step.name.clone())
+                .or_insert_with(StepState::new);
+        }
+    }
+
     pub fn step(&self, name: &str) -> Option<&StepState> {
         self.steps.get(name)
     }
@@ -390,7 +402,9 @@ impl RunState {
         }
         let mut failed = None;
         for step in &workflow.steps {
-            let s = &self.steps[&step.name];
+            let Some(s) = self.steps.get(&step.name) else {
+                continue;
+            };
             match s.status {
                 StepStatus::Cancelled => {
                     return Some((
@@ -425,8 +439,8 @@ impl RunState {
         let steps: serde_json::Map<String, serde_json::Value> = workflow
             .steps
             .iter()
-            .map(|step| {
-                let s = &self.steps[&step.name];
+            .filter_map(|step| {
+                let s = self.steps.get(&step.name)?;
                 let first = s.units.first();
                 let view = serde_json::json!({
                     "status": s.status.as_str(),
@@ -440,7 +454,7 @@ impl RunState {
                         "item": u.item, "status": u.status.as_str(), "result": u.result,
                     })).collect::<Vec<_>>(),
                 });
-                (step.name.clone(), view)
+                Some((step.name.clone(), view))
             })
             .collect();
         serde_json::json!({
@@ -481,7 +495,7 @@ impl RunState {
             }
         }
         for step in &workflow.steps {
-            if next.steps[&step.name].status == StepStatus::Succeeded {
+            if next.status(&step.name) == StepStatus::Succeeded {
                 for key in step.publish.keys() {
                     if let Some(v) = self.vars.get(key) {
                         next.vars.insert(key.clone(), v.clone());

@@ -469,3 +469,23 @@ proptest! {
         let _ = expr::holds(&t, &ctx);
     }
 }
+
+#[test]
+fn a_stored_state_fits_a_workflow_changed_since() {
+    let w = rolling();
+    let mut st = fresh(&w);
+    st.end_step(&w, "drain", StepStatus::Succeeded, None, Timestamp(1));
+    let mut changed = w.clone();
+    changed.steps.retain(|s| s.name != "each");
+    let mut extra = changed.steps[0].clone();
+    extra.name = "notify".into();
+    extra.needs = vec!["drain".into()];
+    changed.steps.push(extra);
+    st.fit(&changed);
+    assert!(st.step("each").is_none());
+    assert_eq!(st.step("notify").unwrap().status, StepStatus::Pending);
+    assert_eq!(st.step("drain").unwrap().status, StepStatus::Succeeded);
+    // Nothing it reads is missing any more.
+    let _ = st.context(&changed, ExecutionId(1));
+    assert_eq!(st.outcome(&changed), None);
+}

@@ -105,7 +105,10 @@ pub(crate) async fn drive(
     };
     let resumed = stored.is_some();
     let state = match stored.map(serde_json::from_value::<RunState>) {
-        Some(Ok(state)) => state,
+        Some(Ok(mut state)) => {
+            state.fit(&workflow);
+            state
+        }
         Some(Err(e)) => {
             return RunOutcome::failed(format!("the stored workflow state is unreadable: {e}"));
         }
@@ -267,7 +270,7 @@ impl Driver {
                         Some(child) => unit.executions.push(*child),
                         None => {
                             unit.status = StepStatus::Pending;
-                            unit.attempt -= 1;
+                            unit.attempt = unit.attempt.saturating_sub(1);
                             unit.due_at = None;
                             continue;
                         }
@@ -596,7 +599,7 @@ impl Driver {
         if interrupted && idempotent && self.stopping.is_none() {
             if let Some(u) = self.state.step_mut(&step).map(|s| &mut s.units[unit]) {
                 u.status = StepStatus::Pending;
-                u.attempt -= 1;
+                u.attempt = u.attempt.saturating_sub(1);
                 u.due_at = None;
             }
             self.log
@@ -1031,7 +1034,10 @@ impl Driver {
             .workflow
             .steps
             .iter()
-            .map(|s| format!("{} {}", s.name, self.state.steps[&s.name].status.as_str()))
+            .filter_map(|s| {
+                let state = self.state.step(&s.name)?;
+                Some(format!("{} {}", s.name, state.status.as_str()))
+            })
             .collect();
         self.log
             .line(format!(

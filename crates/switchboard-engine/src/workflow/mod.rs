@@ -226,9 +226,9 @@ impl Engine {
                 status: execution.status,
             });
         }
-        let state = self.run_state(id).await?.unwrap_or_else(|| {
-            RunState::new(&workflow, by.clone(), Default::default(), Timestamp::now())
-        });
+        let state = self.run_state(id).await?.ok_or_else(|| {
+            EngineError::WorkflowState(format!("workflow {id} has not started a step yet"))
+        })?;
         let waiting: Vec<&str> = state
             .steps
             .iter()
