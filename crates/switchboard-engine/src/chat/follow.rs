@@ -98,7 +98,10 @@ pub(super) async fn report(
                     execution: reference.clone(),
                     ack: ack.clone(),
                     elapsed: started.elapsed(),
-                    tail: tail.text(),
+                    tail: match workflow_tree(&engine, &execution).await {
+                        Some(tree) => tree,
+                        None => tail.text(),
+                    },
                 };
                 match outlet.update(&acknowledgement, &progress).await {
                     Ok(()) => progress_shown = true,
@@ -130,7 +133,10 @@ pub(super) async fn report(
             _ => None,
         },
         exit_code: end.exit_code,
-        tail: tail.text(),
+        tail: match workflow_tree(&engine, &end).await {
+            Some(tree) => tree,
+            None => tail.text(),
+        },
         partial,
         error: end.error.clone(),
     };
@@ -178,6 +184,19 @@ pub(super) async fn report(
 }
 
 /// The files stored with an execution (graphs a runner drew).
+/// A workflow's step tree, shown in chat instead of its output's tail.
+async fn workflow_tree(engine: &Engine, e: &Execution) -> Option<String> {
+    let is_workflow = engine
+        .catalog()
+        .action(e.action.as_str())
+        .is_some_and(|a| a.workflow.is_some());
+    if !is_workflow {
+        return None;
+    }
+    let view = engine.workflow_view(e.id).await.ok().flatten()?;
+    Some(view.tree_text())
+}
+
 async fn stored_artifacts(engine: &Engine, e: &Execution) -> Vec<Attachment> {
     let listed = match engine.artifacts(e.id).await {
         Ok(l) => l,

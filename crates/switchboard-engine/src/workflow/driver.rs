@@ -1072,7 +1072,7 @@ impl Driver {
 }
 
 /// The sign a step's line starts with in the workflow's output.
-fn mark(status: StepStatus) -> &'static str {
+pub(crate) fn mark(status: StepStatus) -> &'static str {
     match status {
         StepStatus::Succeeded => "✔",
         StepStatus::Failed | StepStatus::TimedOut => "✖",

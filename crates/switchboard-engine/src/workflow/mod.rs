@@ -82,6 +82,42 @@ pub struct WorkflowView {
     pub steps: Vec<StepView>,
 }
 
+impl WorkflowView {
+    /// The step tree as text, one line a step: what chat shows while a
+    /// workflow runs and when it ends.
+    pub fn tree_text(&self) -> String {
+        let mut lines = Vec::new();
+        if self.paused {
+            lines.push("(paused)".to_owned());
+        }
+        for s in &self.steps {
+            let runs: Vec<String> = s
+                .units
+                .iter()
+                .flat_map(|u| u.executions.iter().map(|e| format!("#{e}")))
+                .collect();
+            let mut line = format!(
+                "{} {} {}",
+                driver::mark(s.status),
+                s.name,
+                s.status.as_str()
+            );
+            if s.units.len() > 1 {
+                let done = s.units.iter().filter(|u| u.status.is_terminal()).count();
+                line.push_str(&format!(" ({done}/{} items)", s.units.len()));
+            }
+            if !runs.is_empty() {
+                line.push_str(&format!(" {}", runs.join(" ")));
+            }
+            if let Some(r) = &s.reason {
+                line.push_str(&format!(" — {r}"));
+            }
+            lines.push(line);
+        }
+        lines.join("\n")
+    }
+}
+
 impl Shared {
     /// The control channels of the workflows this node drives.
     pub(crate) fn workflows(

@@ -903,3 +903,38 @@ async fn for_each_runs_no_more_items_at_once_than_its_concurrency() {
         .unwrap();
     assert_eq!(most, 2, "{runs:?}");
 }
+
+const CHATTY: &str = r#"name = "wf.chatty"
+description = "Two steps, run from chat"
+[[aliases]]
+format = "chatty"
+[[steps]]
+name = "first"
+action = "test.args"
+params = { text = "one" }
+[[steps]]
+name = "second"
+action = "test.args"
+params = { text = "two" }
+"#;
+
+#[tokio::test]
+async fn chat_reports_a_workflow_as_its_step_tree() {
+    let dir = catalog(&[("workflows/chatty.toml", CHATTY)]);
+    let server = Server::start(dir.path());
+    let out = server.cli(&["chat", "-o", "json", "-c", "chatty"]);
+    assert!(out.status.success(), "{out:?}");
+    let said = text(&out.stdout);
+    let finished: Vec<Value> = said
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "post" && e["text"].as_str().unwrap().contains("succeeded"))
+        .collect();
+    let last = finished.last().unwrap_or_else(|| panic!("{said}"))["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for line in ["✔ first succeeded #", "✔ second succeeded #"] {
+        assert!(last.contains(line), "`{line}` not in {last}");
+    }
+}
