@@ -103,7 +103,9 @@ pub(crate) async fn drive(
         Ok(s) => s,
         Err(e) => return RunOutcome::failed(format!("cannot read the workflow's state: {e}")),
     };
-    let resumed = stored.is_some();
+    // A run that has written its log before is resuming after a restart; a
+    // stored state without a log is a re-run's starting point.
+    let resumed = seq > 0;
     let state = match stored.map(serde_json::from_value::<RunState>) {
         Some(Ok(mut state)) => {
             state.fit(&workflow);
