@@ -5,5 +5,6 @@
 mod inventory_sources;
 mod ldap;
 mod prometheus;
+mod schedules;
 mod ssh;
 mod support;
