@@ -24,4 +24,5 @@ mod lifecycle;
 mod notifications;
 mod oidc;
 mod sinks;
+mod triggers;
 mod web;
