@@ -133,6 +133,32 @@ impl Engine {
                 )));
             }
         }
+        let result = self.submit_hook(hook, headers, body).await;
+        // A failure on this side (shutting down, storage, the audit log, the
+        // directory) lets the sender's retry of this delivery through.
+        if let (Some(id), Err(HookError::Engine(e))) = (&verified.delivery, &result)
+            && !matches!(
+                e,
+                EngineError::Forbidden(_)
+                    | EngineError::InvalidParams(_)
+                    | EngineError::UnknownAction { .. }
+                    | EngineError::UnknownPrincipal(_)
+                    | EngineError::Invalid(_)
+            )
+            && let Err(e) = self.shared.store.forget_hook_delivery(&hook.name, id).await
+        {
+            tracing::warn!(hook = %hook.name, error = %e, "cannot forget a failed delivery; its retry will be refused");
+        }
+        result
+    }
+
+    /// Renders the parameters of a verified call and submits the action.
+    async fn submit_hook(
+        &self,
+        hook: &Hook,
+        headers: &BTreeMap<String, String>,
+        body: &[u8],
+    ) -> Result<Execution, HookError> {
         let parsed: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {

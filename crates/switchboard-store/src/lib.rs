@@ -708,6 +708,10 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         forget_before: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Forgets a webhook's delivery id, so that the sender's retry of a
+    /// call that failed on this side is not taken for a replay.
+    async fn forget_hook_delivery(&self, hook: &str, delivery_id: &str) -> Result<(), StoreError>;
 }
 
 /// One tick of a schedule, claimed by the first process that asked.

@@ -1168,4 +1168,8 @@ impl Store for SqliteStore {
         self.record_hook_delivery_impl(hook, delivery_id, at, forget_before)
             .await
     }
+
+    async fn forget_hook_delivery(&self, hook: &str, delivery_id: &str) -> Result<(), StoreError> {
+        self.forget_hook_delivery_impl(hook, delivery_id).await
+    }
 }

@@ -140,4 +140,17 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+
+    pub(super) async fn forget_hook_delivery_impl(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM hook_deliveries WHERE hook = ? AND delivery_id = ?")
+            .bind(hook)
+            .bind(delivery_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
 }

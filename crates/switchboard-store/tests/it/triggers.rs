@@ -136,6 +136,14 @@ async fn a_delivery_id_is_accepted_once_per_hook_within_its_window() {
             .unwrap(),
         "remembered after a restart"
     );
+    again.forget_hook_delivery("gitlab", "d-1").await.unwrap();
+    assert!(
+        again
+            .record_hook_delivery("gitlab", "d-1", soon, soon.before(window))
+            .await
+            .unwrap(),
+        "a forgotten id is accepted again"
+    );
     let late = now.after(Duration::from_secs(301));
     assert!(
         again
