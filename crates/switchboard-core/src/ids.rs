@@ -144,7 +144,8 @@ impl Principal {
 text_id!(Principal);
 
 /// Which door a request came through: `cli`, `api`, `web`, `schedule`, `alert`,
-/// `webhook`, or `chat:<platform>:<room>`.
+/// `webhook`, or `chat:<platform>:<room>`; a trigger of the catalog names
+/// itself after its door: `schedule:<name>`, `webhook:<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Origin(String);
@@ -159,6 +160,10 @@ impl Origin {
         let ok = if let Some(rest) = origin.strip_prefix("chat:") {
             matches!(rest.split_once(':'), Some((platform, room))
                 if visible_token(platform, 32) && !room.is_empty() && visible_token(rest, 256))
+        } else if let Some((door, name)) = origin.split_once(':')
+            && Self::NAMED.contains(&door)
+        {
+            visible_token(name, 128)
         } else {
             Self::SIMPLE.contains(&origin.as_str())
         };
@@ -167,6 +172,17 @@ impl Origin {
         } else {
             Err(IdError::Origin(origin))
         }
+    }
+
+    /// The doors whose origin may name the trigger: `schedule:<name>`.
+    const NAMED: [&'static str; 2] = ["schedule", "webhook"];
+
+    /// The door alone, as policies see it: `schedule` for
+    /// `schedule:nightly`, `chat` for `chat:slack:#ops`.
+    pub fn door(&self) -> &str {
+        self.0
+            .split_once(':')
+            .map_or(self.0.as_str(), |(door, _)| door)
     }
 
     pub fn cli() -> Self {
@@ -304,9 +320,21 @@ mod tests {
 
     #[test]
     fn origins() {
-        for ok in ["cli", "api", "chat:slack:#ops", "chat:irc:libera/#sre"] {
+        for ok in [
+            "cli",
+            "api",
+            "chat:slack:#ops",
+            "chat:irc:libera/#sre",
+            "schedule:nightly-backup",
+            "webhook:github",
+        ] {
             assert!(Origin::new(ok).is_ok(), "{ok}");
         }
+        let door = |o: &str| Origin::new(o).unwrap().door().to_owned();
+        assert_eq!(door("schedule:nightly"), "schedule");
+        assert_eq!(door("webhook:github"), "webhook");
+        assert_eq!(door("chat:slack:#ops"), "chat");
+        assert_eq!(door("cli"), "cli");
         for bad in [
             "",
             "chat",
@@ -315,6 +343,10 @@ mod tests {
             "chat:slack:",
             "ftp",
             "chat:a b:c",
+            "schedule:",
+            "webhook:a b",
+            "cli:x",
+            "alert:x",
         ] {
             assert!(Origin::new(bad).is_err(), "{bad}");
         }

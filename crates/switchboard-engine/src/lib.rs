@@ -16,12 +16,14 @@ pub mod audit_forward;
 pub mod authz;
 pub mod chat;
 mod dispatch;
+pub mod hooks;
 pub mod inventory_sources;
 pub mod ldap;
 mod live;
 mod metrics;
 pub mod oidc;
 pub mod runner;
+pub mod schedules;
 pub mod targets;
 pub mod tokens;
 pub mod workflow;
@@ -44,6 +46,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 pub use approvals::ApprovalOutcome;
 pub use authz::Identity;
+pub use hooks::HookError;
 pub use live::LiveEvent;
 pub use runner::{RunEvent, RunLimits, RunOutcome};
 pub use workflow::{StepView, UnitView, WorkflowView};
@@ -237,6 +240,8 @@ struct Shared {
     wake: Notify,
     /// Wakes the approval expiry timer when a new request is made.
     approval_wake: Notify,
+    /// Wakes the schedules' timer when the catalog changes.
+    schedules_wake: Notify,
     idle: Notify,
     accepting: AtomicBool,
     hub: live::LiveHub,
@@ -337,6 +342,7 @@ impl Engine {
             claim_gate: tokio::sync::RwLock::new(()),
             wake: Notify::new(),
             approval_wake: Notify::new(),
+            schedules_wake: Notify::new(),
             idle: Notify::new(),
             accepting: AtomicBool::new(true),
             hub: live::LiveHub::default(),
@@ -368,6 +374,7 @@ impl Engine {
             engine.clone(),
             engine.shared.clone(),
         ));
+        tokio::spawn(schedules::run(engine.clone()));
         Ok(engine)
     }
 
@@ -782,6 +789,7 @@ impl Engine {
                 self.shared
                     .inventory_sources
                     .configure(self.catalog().inventory.sources());
+                self.shared.schedules_wake.notify_one();
                 *self
                     .shared
                     .last_reload_error

@@ -28,6 +28,10 @@ pub(crate) struct EngineMetrics {
     pub catalog_reloads: Family<ResultLabel, Counter>,
     pub catalog_actions: Gauge,
     pub queue_depth: Gauge,
+    /// Schedule ticks this node claimed, by outcome.
+    pub schedule_fires: Family<ResultLabel, Counter>,
+    /// Inbound webhook calls, by outcome.
+    pub hook_calls: Family<ResultLabel, Counter>,
 }
 
 impl EngineMetrics {
@@ -41,6 +45,8 @@ impl EngineMetrics {
         let catalog_reloads = Family::<ResultLabel, Counter>::default();
         let catalog_actions = Gauge::default();
         let queue_depth = Gauge::default();
+        let schedule_fires = Family::<ResultLabel, Counter>::default();
+        let hook_calls = Family::<ResultLabel, Counter>::default();
         registry.register(
             "executions_submitted",
             "Executions accepted for running",
@@ -81,6 +87,16 @@ impl EngineMetrics {
             "Executions waiting in the queue",
             queue_depth.clone(),
         );
+        registry.register(
+            "schedule_fires",
+            "Schedule ticks claimed by this node, by outcome (submitted, refused, failed, skipped)",
+            schedule_fires.clone(),
+        );
+        registry.register(
+            "hook_calls",
+            "Inbound webhook calls, by outcome (accepted, or why they were rejected)",
+            hook_calls.clone(),
+        );
         Self {
             registry,
             submitted,
@@ -91,6 +107,8 @@ impl EngineMetrics {
             catalog_reloads,
             catalog_actions,
             queue_depth,
+            schedule_fires,
+            hook_calls,
         }
     }
 }

@@ -450,3 +450,78 @@ impl ArtifactDto {
         }
     }
 }
+
+/// A schedule of the catalog, with its next and last run.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleDto {
+    pub name: String,
+    pub description: String,
+    pub action: String,
+    /// The cron pattern as written (`30 2 * * *`, `@hourly`, or 6 fields
+    /// with seconds first).
+    pub cron: String,
+    /// The IANA time zone the pattern is read in.
+    pub timezone: String,
+    pub run_as: String,
+    /// What a restart does with ticks missed while down: `run_once` or `skip`.
+    pub missed: String,
+    pub enabled: bool,
+    /// The next tick (RFC 3339, UTC); absent when disabled.
+    pub next_run: Option<String>,
+    /// The same on the schedule's wall clock: `2026-11-27 02:30:00 CET`.
+    pub next_run_local: Option<String>,
+    pub last_run: Option<LastRunDto>,
+}
+
+/// The newest tick a schedule fired or let go.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LastRunDto {
+    /// RFC 3339, UTC.
+    pub tick: String,
+    pub tick_local: String,
+    /// `submitted`, `skipped` (missed while down), `refused` (denied or
+    /// invalid), `failed`, or `claimed` while being submitted.
+    pub outcome: String,
+    /// The node that fired it.
+    pub node: String,
+    pub execution_id: Option<i64>,
+    /// That execution's status now.
+    pub status: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl From<&switchboard_engine::schedules::ScheduleView> for ScheduleDto {
+    fn from(s: &switchboard_engine::schedules::ScheduleView) -> Self {
+        Self {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            action: s.action.clone(),
+            cron: s.cron.clone(),
+            timezone: s.timezone.clone(),
+            run_as: s.run_as.clone(),
+            missed: s.missed.to_owned(),
+            enabled: s.enabled,
+            next_run: s.next_run.map(|t| t.to_string()),
+            next_run_local: s.next_run_local.clone(),
+            last_run: s.last_run.as_ref().map(|l| LastRunDto {
+                tick: l.tick.to_string(),
+                tick_local: l.tick_local.clone(),
+                outcome: l.outcome.clone(),
+                node: l.node.clone(),
+                execution_id: l.execution_id.map(|e| e.0),
+                status: l.status.map(|s| s.as_str().to_owned()),
+                reason: l.reason.clone(),
+            }),
+        }
+    }
+}
+
+/// A webhook call accepted: the execution it queued.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HookAcceptedDto {
+    pub execution_id: i64,
+    /// `queued`, or `awaiting_approval` when the action needs approval.
+    pub status: String,
+    /// Where to follow it: `/api/v1/executions/{id}` (needs a token).
+    pub url: String,
+}

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use switchboard_engine::EngineError;
+use switchboard_engine::{EngineError, HookError};
 use utoipa::ToSchema;
 
 /// One problem with one field of a request.
@@ -193,6 +193,26 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::Store(inner) => Self::internal(&inner),
             EngineError::TempDir { .. } | EngineError::Internal(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<HookError> for ApiError {
+    fn from(e: HookError) -> Self {
+        let message = e.to_string();
+        match e {
+            HookError::UnknownHook(_) => Self::new(StatusCode::NOT_FOUND, "unknown_hook", message),
+            HookError::BadSignature(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, "bad_signature", message)
+            }
+            HookError::Stale(_) => Self::new(StatusCode::UNAUTHORIZED, "stale", message),
+            HookError::Replay(_) => Self::new(StatusCode::UNAUTHORIZED, "replay", message),
+            HookError::BadRequest { field, message } => {
+                let mut err = Self::bad_request(format!("{field}: {message}"));
+                err.details.push(FieldError { field, message });
+                err
+            }
+            HookError::Engine(inner) => inner.into(),
         }
     }
 }

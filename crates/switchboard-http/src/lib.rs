@@ -60,6 +60,7 @@ pub struct AppState {
         (name = "workflows", description = "Follow and steer workflows: their steps, answers, pause, resume, re-run"),
         (name = "chat", description = "The chat console and linked chat accounts"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "triggers", description = "Cron schedules and signed inbound webhooks"),
     )
 )]
 struct ApiDoc;
@@ -115,13 +116,16 @@ fn v1() -> OpenApiRouter<AppState> {
             routes::chat::confirm_link
         ))
         .routes(routes!(routes::chat::unlink))
+        .routes(routes!(routes::schedules::list))
         .routes(routes!(routes::ops::openapi_json))
 }
 
-/// The API under `/api/v1` plus the open operating endpoints.
+/// The API under `/api/v1` plus the open operating endpoints, and the
+/// inbound webhooks, which a signature authenticates instead of a token.
 fn assemble(v1: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
+        .routes(routes!(routes::hooks::receive))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

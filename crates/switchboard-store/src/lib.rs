@@ -688,6 +688,68 @@ pub trait Store: Send + Sync + 'static {
         since: Option<Timestamp>,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Claims a schedule's tick for `node` with `outcome` (`claimed`, or
+    /// `skipped` for a missed tick let go); `false` when it was claimed
+    /// before, by any process. Ticks of the schedule a week older than
+    /// this one are forgotten; the newest always stays.
+    async fn claim_schedule_tick(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        node: &str,
+        outcome: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records how a claimed tick went.
+    async fn finish_schedule_tick(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        outcome: &str,
+        execution: Option<ExecutionId>,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The newest claimed tick of every schedule that has one.
+    async fn last_schedule_ticks(&self) -> Result<Vec<StoredTick>, StoreError>;
+
+    /// A schedule's claimed ticks, newest first, at most `limit`.
+    async fn schedule_ticks(
+        &self,
+        schedule: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredTick>, StoreError>;
+
+    /// Records a webhook's delivery id; `false` when it was recorded
+    /// before (a replay). The hook's ids older than `forget_before` are
+    /// dropped.
+    async fn record_hook_delivery(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets a webhook's delivery id, so that the sender's retry of a
+    /// call that failed on this side is not taken for a replay.
+    async fn forget_hook_delivery(&self, hook: &str, delivery_id: &str) -> Result<(), StoreError>;
+}
+
+/// One tick of a schedule, claimed by the first process that asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTick {
+    pub schedule: String,
+    pub tick: Timestamp,
+    /// The node that claimed it.
+    pub node: String,
+    pub claimed_at: Timestamp,
+    /// `claimed`, then `submitted`, `skipped`, `refused` or `failed`.
+    pub outcome: String,
+    pub execution: Option<ExecutionId>,
+    pub reason: Option<String>,
 }
 
 /// Opens the store named by a URL (`sqlite:///var/lib/switchboard/db.sqlite`,

@@ -136,6 +136,11 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List the catalog's cron schedules: next run, last run and its execution.
+    Schedules {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Check or reload a catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -489,6 +494,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Approve(a) => client::answer(&a, true).await,
         Command::Reject(a) => client::answer(&a, false).await,
         Command::Approvals { client } => client::approvals(&client).await,
+        Command::Schedules { client } => client::schedules(&client).await,
         Command::Catalog(CatalogCommand::Check { dir, output }) => offline::check(&dir, output),
         Command::Catalog(CatalogCommand::Reload { client }) => client::reload(&client).await,
         Command::Token(TokenCommand::Create {

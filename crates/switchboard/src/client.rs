@@ -619,6 +619,60 @@ pub async fn approvals(args: &ClientArgs) -> anyhow::Result<u8> {
     Ok(terminal::EXIT_OK)
 }
 
+pub async fn schedules(args: &ClientArgs) -> anyhow::Result<u8> {
+    let api = Api::new(args)?;
+    let list: Vec<serde_json::Value> = api.get("/schedules").await?;
+    if args.output == OutputFormat::Json {
+        print_json(&serde_json::Value::Array(list));
+        return Ok(terminal::EXIT_OK);
+    }
+    if list.is_empty() {
+        println!("No schedules: the catalog has no schedules.toml (or none you may see).");
+        return Ok(terminal::EXIT_OK);
+    }
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            let next = if s["enabled"] == true {
+                text(&s["next_run_local"])
+            } else {
+                "disabled".to_owned()
+            };
+            let last = &s["last_run"];
+            let run = match (last["execution_id"].as_i64(), last["status"].as_str()) {
+                (Some(id), Some(status)) => format!("{id} {status}"),
+                (Some(id), None) => id.to_string(),
+                _ => text(&last["outcome"]),
+            };
+            vec![
+                text(&s["name"]),
+                text(&s["action"]),
+                text(&s["cron"]),
+                text(&s["timezone"]),
+                next,
+                text(&s["next_run"]),
+                text(&last["tick_local"]),
+                run,
+            ]
+        })
+        .collect();
+    terminal::print_table(
+        &[
+            "NAME",
+            "ACTION",
+            "CRON",
+            "TIMEZONE",
+            "NEXT RUN",
+            "NEXT RUN (UTC)",
+            "LAST RUN",
+            "EXECUTION",
+        ],
+        &rows,
+    );
+    Ok(terminal::EXIT_OK)
+}
+
 pub async fn cancel(args: &ClientArgs, id: &str) -> anyhow::Result<u8> {
     let api = Api::new(args)?;
     let id = execution_id(id)?;

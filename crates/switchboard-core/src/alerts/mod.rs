@@ -27,7 +27,7 @@ pub mod receivers;
 pub mod routing;
 pub mod silences;
 pub mod time_intervals;
-mod toml_reader;
+pub(crate) mod toml_reader;
 
 #[cfg(test)]
 mod tests;

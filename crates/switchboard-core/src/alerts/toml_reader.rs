@@ -18,36 +18,36 @@ use super::matchers::{MatchOp, Matcher, Matchers};
 use crate::catalog::CatalogError;
 use crate::params::{closest, parse_duration};
 
-pub(super) type Entry<'i> = Spanned<DeValue<'i>>;
+pub(crate) type Entry<'i> = Spanned<DeValue<'i>>;
 
 /// The text being read and the problems found so far.
 /// One table of an array of tables.
-pub(super) struct Item<'t, 'i> {
+pub(crate) struct Item<'t, 'i> {
     /// Its dotted key: `escalations[1]`.
-    pub(super) path: String,
-    pub(super) entry: &'t Entry<'i>,
-    pub(super) fields: BTreeMap<&'static str, &'t Entry<'i>>,
+    pub(crate) path: String,
+    pub(crate) entry: &'t Entry<'i>,
+    pub(crate) fields: BTreeMap<&'static str, &'t Entry<'i>>,
 }
 
 impl Item<'_, '_> {
     /// The dotted key of one of its fields.
-    pub(super) fn key(&self, field: &str) -> String {
+    pub(crate) fn key(&self, field: &str) -> String {
         join(&self.path, field)
     }
 }
 
-pub(super) struct Reader<'a> {
-    pub(super) file: &'static str,
-    pub(super) src: &'a str,
-    pub(super) errors: Vec<CatalogError>,
+pub(crate) struct Reader<'a> {
+    pub(crate) file: &'static str,
+    pub(crate) src: &'a str,
+    pub(crate) errors: Vec<CatalogError>,
 }
 
 impl Reader<'_> {
-    pub(super) fn line(&self, offset: usize) -> usize {
+    pub(crate) fn line(&self, offset: usize) -> usize {
         crate::catalog::line_at(self.src, offset)
     }
 
-    pub(super) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let line = self.line(span.start);
         self.errors.push(CatalogError {
             file: self.file.into(),
@@ -58,7 +58,7 @@ impl Reader<'_> {
     }
 
     /// The known keys of a table (unknown ones are reported).
-    pub(super) fn fields<'t, 'i>(
+    pub(crate) fn fields<'t, 'i>(
         &mut self,
         table: &'t DeTable<'i>,
         path: &str,
@@ -84,7 +84,7 @@ impl Reader<'_> {
 
     /// The tables of the array `v` (at `key`), each with its path and its
     /// known fields; what is not a table, and unknown keys, are reported.
-    pub(super) fn tables<'t, 'i>(
+    pub(crate) fn tables<'t, 'i>(
         &mut self,
         v: &'t Entry<'i>,
         key: &str,
@@ -106,7 +106,7 @@ impl Reader<'_> {
     }
 
     /// An item's required `name`.
-    pub(super) fn item_name(&mut self, item: &Item<'_, '_>) -> Option<String> {
+    pub(crate) fn item_name(&mut self, item: &Item<'_, '_>) -> Option<String> {
         let key = join(&item.path, "name");
         match item.fields.get("name") {
             Some(n) => self.name(n, &key),
@@ -117,7 +117,7 @@ impl Reader<'_> {
         }
     }
 
-    pub(super) fn table<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t DeTable<'i>> {
+    pub(crate) fn table<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t DeTable<'i>> {
         let table = v.get_ref().as_table();
         if table.is_none() {
             let found = v.get_ref().type_str();
@@ -126,7 +126,7 @@ impl Reader<'_> {
         table
     }
 
-    pub(super) fn array<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t [Entry<'i>]> {
+    pub(crate) fn array<'t, 'i>(&mut self, v: &'t Entry<'i>, key: &str) -> Option<&'t [Entry<'i>]> {
         let array = v.get_ref().as_array().map(|a| &a[..]);
         if array.is_none() {
             let found = v.get_ref().type_str();
@@ -135,7 +135,7 @@ impl Reader<'_> {
         array
     }
 
-    pub(super) fn string(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
+    pub(crate) fn string(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
         let s = v.get_ref().as_str().map(str::to_owned);
         if s.is_none() {
             let found = v.get_ref().type_str();
@@ -145,7 +145,7 @@ impl Reader<'_> {
     }
 
     /// A non-empty string.
-    pub(super) fn name(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
+    pub(crate) fn name(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
         let s = self.string(v, key)?;
         if s.trim().is_empty() {
             self.error(v.span(), key, "must not be empty");
@@ -155,7 +155,7 @@ impl Reader<'_> {
     }
 
     /// An array of strings, each with its span.
-    pub(super) fn strings(
+    pub(crate) fn strings(
         &mut self,
         v: &Entry<'_>,
         key: &str,
@@ -172,7 +172,7 @@ impl Reader<'_> {
         ok.then_some(out)
     }
 
-    pub(super) fn duration(&mut self, v: &Entry<'_>, key: &str, nonzero: bool) -> Option<Duration> {
+    pub(crate) fn duration(&mut self, v: &Entry<'_>, key: &str, nonzero: bool) -> Option<Duration> {
         let text = self.string(v, key)?;
         match parse_duration(&text) {
             Ok(d) if nonzero && d.is_zero() => {
@@ -188,7 +188,7 @@ impl Reader<'_> {
     }
 
     /// An array of matcher lists, joined and sorted.
-    pub(super) fn matchers(&mut self, v: &Entry<'_>, key: &str) -> Option<Matchers> {
+    pub(crate) fn matchers(&mut self, v: &Entry<'_>, key: &str) -> Option<Matchers> {
         let items = self.strings(v, key)?;
         let mut all = Matchers::default();
         let mut ok = true;
@@ -208,7 +208,7 @@ impl Reader<'_> {
     /// copied from an Alertmanager configuration work: a table of label
     /// name → value (`match`, `op` `=`) or → regular expression
     /// (`match_re`, `op` `=~`, anchored like every regex matcher).
-    pub(super) fn label_table(
+    pub(crate) fn label_table(
         &mut self,
         v: &Entry<'_>,
         key: &str,
@@ -236,7 +236,7 @@ impl Reader<'_> {
     }
 
     /// Distinct label names.
-    pub(super) fn label_names(&mut self, v: &Entry<'_>, key: &str) -> Option<BTreeSet<String>> {
+    pub(crate) fn label_names(&mut self, v: &Entry<'_>, key: &str) -> Option<BTreeSet<String>> {
         let items = self.strings(v, key)?;
         let mut out = BTreeSet::new();
         let mut ok = true;
@@ -255,7 +255,7 @@ impl Reader<'_> {
 }
 
 /// `path.key`, or `key` at the top.
-pub(super) fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {

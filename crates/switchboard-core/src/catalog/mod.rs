@@ -310,6 +310,10 @@ pub struct Catalog {
     /// Alert routing, receivers, inhibitions and time intervals of
     /// `alerts.toml`, if the catalog has one.
     pub alerts: Option<Arc<crate::alerts::AlertsConfig>>,
+    /// The cron schedules of `schedules.toml` (empty without one).
+    pub schedules: Arc<crate::schedules::Schedules>,
+    /// The inbound webhooks of `hooks.toml` (empty without one).
+    pub hooks: Arc<crate::hooks::Hooks>,
 }
 
 /// Every `query` action names a graph of `graphs.toml`, and that graph's
@@ -423,6 +427,14 @@ impl Catalog {
         if let Some(config) = &alerts {
             check_automation_actions(config, &actions, &mut errors);
         }
+        let schedules = load_optional(root, crate::schedules::FILE, &mut errors, |text| {
+            crate::schedules::Schedules::parse(text)
+        });
+        crate::schedules::check_actions(&schedules, &actions, &mut errors);
+        let hooks = load_optional(root, crate::hooks::FILE, &mut errors, |text| {
+            crate::hooks::Hooks::parse(text)
+        });
+        crate::hooks::check_actions(&hooks, &actions, &mut errors);
         let before = errors.len();
         let graphs = crate::graphs::Graphs::load(root, &mut errors);
         // A broken graphs.toml reads as empty: its own errors say why,
@@ -453,6 +465,8 @@ impl Catalog {
             inventory: Arc::new(inventory),
             graphs: Arc::new(graphs),
             alerts,
+            schedules: Arc::new(schedules),
+            hooks: Arc::new(hooks),
         })
     }
 

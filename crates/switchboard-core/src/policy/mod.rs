@@ -134,7 +134,7 @@ impl<'a> Question<'a> {
     pub fn new(verb: Verb, action: Option<&'a Action>, origin: &'a Origin) -> Self {
         let (door, channel) = match origin.as_str().strip_prefix("chat:") {
             Some(channel) => ("chat", Some(channel)),
-            None => (origin.as_str(), None),
+            None => (origin.door(), None),
         };
         Self {
             verb,

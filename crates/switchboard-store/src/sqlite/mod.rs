@@ -34,10 +34,11 @@ use crate::{
     ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord,
     NewAutomation, NewExecution, NewToken, Store, StoreError, StoredAck, StoredAlert,
     StoredAutomation, StoredChatCard, StoredDelivery, StoredEscalation, StoredGroup,
-    StoredLogEntry, StoredSilence,
+    StoredLogEntry, StoredSilence, StoredTick,
 };
 
 mod alerts;
+mod triggers;
 
 /// The columns of an [`ExecutionRow`], as a literal for `concat!`.
 macro_rules! columns {
@@ -1171,5 +1172,56 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_schedule_tick(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        node: &str,
+        outcome: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.claim_schedule_tick_impl(schedule, tick, node, outcome, at)
+            .await
+    }
+
+    async fn finish_schedule_tick(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        outcome: &str,
+        execution: Option<ExecutionId>,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.finish_schedule_tick_impl(schedule, tick, outcome, execution, reason)
+            .await
+    }
+
+    async fn last_schedule_ticks(&self) -> Result<Vec<StoredTick>, StoreError> {
+        self.last_schedule_ticks_impl().await
+    }
+
+    async fn schedule_ticks(
+        &self,
+        schedule: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredTick>, StoreError> {
+        self.schedule_ticks_impl(schedule, limit).await
+    }
+
+    async fn record_hook_delivery(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.record_hook_delivery_impl(hook, delivery_id, at, forget_before)
+            .await
+    }
+
+    async fn forget_hook_delivery(&self, hook: &str, delivery_id: &str) -> Result<(), StoreError> {
+        self.forget_hook_delivery_impl(hook, delivery_id).await
     }
 }

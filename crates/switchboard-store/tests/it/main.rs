@@ -7,3 +7,4 @@
 // trait, so the PostgreSQL backend will run the same stories.
 mod audit;
 mod story;
+mod triggers;

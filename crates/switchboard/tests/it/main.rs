@@ -24,5 +24,6 @@ mod lifecycle;
 mod notifications;
 mod oidc;
 mod sinks;
+mod triggers;
 mod web;
 mod workflows;
