@@ -938,3 +938,72 @@ async fn chat_reports_a_workflow_as_its_step_tree() {
         assert!(last.contains(line), "`{line}` not in {last}");
     }
 }
+
+#[tokio::test]
+async fn schedules_and_signed_webhooks_start_workflows() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "s3cret").unwrap();
+    let hooks = format!(
+        "[[hooks]]\nname = \"deploy\"\naction = \"wf.chatty\"\nrun_as = \"admin\"\nsecret = \"file:{}\"\n",
+        secret.path().display()
+    );
+    let schedules = "[[schedules]]\nname = \"often\"\naction = \"wf.chatty\"\ncron = \"* * * * * *\"\nrun_as = \"admin\"\n";
+    let dir = catalog(&[
+        ("workflows/chatty.toml", CHATTY),
+        ("hooks.toml", &hooks),
+        ("schedules.toml", schedules),
+    ]);
+    let server = Server::start(dir.path());
+    let body = r#"{"ref": "main"}"#;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let resp = reqwest::Client::new()
+        .post(server.api("/hooks/deploy"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let id = resp.json::<Value>().await.unwrap()["execution_id"]
+        .as_i64()
+        .unwrap();
+    let done = server.wait_finished(id).await;
+    assert_eq!(
+        (&done["status"], &done["origin"]),
+        (&json!("succeeded"), &json!("webhook:deploy"))
+    );
+    // Its steps keep the door it came through.
+    let kids = children(&server, id).await;
+    assert!(
+        kids.iter().all(|k| k["origin"] == "webhook:deploy"),
+        "{kids:?}"
+    );
+    // The schedule starts it too, every second.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, page) = server
+            .get("/executions?origin=schedule:often&limit=10")
+            .await;
+        let runs = page["executions"].as_array().unwrap().clone();
+        if let Some(e) = runs
+            .iter()
+            .find(|e| e["action"] == "wf.chatty" && e["status"] == "succeeded")
+        {
+            let view = steps(&server, e["id"].as_i64().unwrap()).await;
+            assert_eq!(
+                statuses(&view),
+                pairs(&[("first", "succeeded"), ("second", "succeeded")])
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled workflow ran: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
