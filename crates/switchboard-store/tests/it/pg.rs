@@ -111,7 +111,7 @@ impl PgServer {
             let port = free_port();
             let options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off",
+                 -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB",
                 server.dir.path().display()
             );
             let log = server.dir.path().join("server.log");
@@ -172,6 +172,19 @@ impl PgServer {
             "{program} failed: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Restarts the server on the same port (a fast shutdown: sessions are
+    /// ended, committed data kept): every open connection breaks.
+    pub fn restart(&self) {
+        let data = self.data();
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "restart", "-w", "-t", "60", "-m", "fast", "-D", &data, "-l", &log,
+            ],
         );
     }
 

@@ -1454,3 +1454,24 @@ async fn postgres_refuses_a_missing_database_at_once() {
         "not retried: waiting cannot create it"
     );
 }
+
+#[tokio::test]
+async fn postgres_carries_on_after_the_server_restarts() {
+    let (server, store) = postgres().await;
+    let before = store
+        .insert_execution(&new("x.a", "alice", "cli"))
+        .await
+        .unwrap();
+    server.restart();
+    // The pool's connections broke with the server: each is checked before
+    // use and replaced, so the next operations just work.
+    for _ in 0..3 {
+        store.ping().await.unwrap();
+    }
+    let after = store
+        .insert_execution(&new("x.a", "alice", "cli"))
+        .await
+        .unwrap();
+    assert!(after.id > before.id);
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
+}
