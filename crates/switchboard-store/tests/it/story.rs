@@ -1,7 +1,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::pg::PgServer;
 use serde_json::json;
 use switchboard_core::audit::{AuditEvent, GENESIS, verify_chain};
 use switchboard_core::token::Scope;
@@ -14,6 +13,8 @@ use switchboard_store::{
     NewAutomation, NewDelivery, NewExecution, NewToken, Store, StoredAck, StoredAlert,
     StoredChatCard, StoredEscalation, StoredGroup, StoredLogEntry, StoredSilence,
 };
+
+use crate::pg::PgServer;
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
@@ -1350,6 +1351,12 @@ async fn two_nodes_claim_every_execution_exactly_once(a: Arc<dyn Store>, b: Arc<
     };
     let (by_a, by_b) = tokio::join!(node(a.clone(), "n1"), node(b.clone(), "n2"));
     let (by_a, by_b) = (by_a.unwrap(), by_b.unwrap());
+    assert!(
+        !by_a.is_empty() && !by_b.is_empty(),
+        "the nodes claimed side by side: {} and {}",
+        by_a.len(),
+        by_b.len()
+    );
     let set_a: BTreeSet<ExecutionId> = by_a.iter().copied().collect();
     let set_b: BTreeSet<ExecutionId> = by_b.iter().copied().collect();
     assert_eq!(set_a.len(), by_a.len(), "n1 claimed an execution twice");
