@@ -1255,6 +1255,27 @@ async fn an_alert_sent_twice_in_one_batch_is_upserted_in_order(store: Arc<dyn St
         (Timestamp(100), Some(Timestamp(900)), Some("k1"))
     );
     assert!(store.alert("00000000000000cc").await.unwrap().is_none());
+
+    // A batch larger than one statement takes, its first alert sent again
+    // at its end.
+    let mut many: Vec<StoredAlert> = (0..2_500)
+        .map(|i| alert(&format!("f{i:015x}"), true, 1_000 + i, None))
+        .collect();
+    many.push(alert("f000000000000000", true, 5, None));
+    let kept = store.upsert_alerts(many).await.unwrap();
+    assert_eq!(kept.len(), 2_501);
+    assert_eq!(
+        (kept[0].starts_at, kept[2_500].starts_at),
+        (Timestamp(5), Timestamp(5))
+    );
+    assert!(
+        kept[1..2_500]
+            .iter()
+            .zip(1..)
+            .all(|(a, i)| a.starts_at == Timestamp(1_000 + i))
+    );
+    // The two alerts from before, and the 2500 new ones.
+    assert_eq!(store.list_alerts(true, 10_000).await.unwrap().len(), 2_502);
 }
 
 fn audit_event(n: usize, ts: i64) -> AuditEvent {
