@@ -1,11 +1,13 @@
 //! Switchboard's storage: the [`Store`] trait that the engine writes through,
-//! and its backends (SQLite today; PostgreSQL follows behind the same trait).
+//! and its backends: SQLite (one node) and PostgreSQL (any number of nodes
+//! sharing one database).
 //! This is the only crate that writes SQL. Each backend has its own
 //! append-only migrations folder; a landed migration is never edited.
 //!
 //! The store keeps what was decided; it decides nothing. Which status comes
 //! next, who may ask, and what to run are the engine's business.
 
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use switchboard_core::{
     Timestamp,
 };
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A storage failure.
@@ -31,7 +34,8 @@ pub enum StoreError {
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
     #[error(
-        "unsupported storage URL `{0}`: use `sqlite:///path/to/switchboard.db` or `sqlite::memory:`"
+        "unsupported storage URL `{0}`: use `sqlite:///path/to/switchboard.db`, `sqlite::memory:` \
+         or `postgres://user:password@host:5432/database`"
     )]
     UnsupportedUrl(String),
 }
@@ -753,10 +757,13 @@ pub struct StoredTick {
 }
 
 /// Opens the store named by a URL (`sqlite:///var/lib/switchboard/db.sqlite`,
-/// `sqlite::memory:`), applying its migrations.
+/// `sqlite::memory:`, `postgres://switchboard@db.example.com/switchboard`
+/// or `postgresql://…`), applying its migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

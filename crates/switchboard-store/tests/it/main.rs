@@ -4,7 +4,9 @@
     reason = "tests fail loudly on the unexpected"
 )]
 // Tests of the Store contract. Every scenario here is written against the
-// trait, so the PostgreSQL backend will run the same stories.
+// trait and runs on both backends: SQLite, and a real PostgreSQL server
+// each test starts (`pg.rs`).
 mod audit;
+mod pg;
 mod story;
 mod triggers;

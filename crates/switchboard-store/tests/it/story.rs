@@ -1,20 +1,84 @@
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::json;
+use switchboard_core::audit::{AuditEvent, GENESIS, verify_chain};
+use switchboard_core::token::Scope;
 use switchboard_core::{
     ActionName, Approval, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal, Stream,
     Timestamp,
 };
 use switchboard_store::{
-    DeliveryAttempt, DeliveryStatus, ExecutionFilter, Finish, FlushRecord, NewDelivery,
-    NewExecution, Store, StoredAck, StoredAlert, StoredGroup, StoredLogEntry, StoredSilence,
+    CatalogLoad, DeliveryAttempt, DeliveryStatus, ExecutionFilter, Finish, FlushRecord,
+    NewAutomation, NewDelivery, NewExecution, NewToken, Store, StoredAck, StoredAlert,
+    StoredChatCard, StoredEscalation, StoredGroup, StoredLogEntry, StoredSilence,
 };
+
+use crate::pg::PgServer;
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     let store = switchboard_store::open(&url).await.unwrap();
     (dir, store)
+}
+
+async fn postgres() -> (PgServer, Arc<dyn Store>) {
+    let server = PgServer::start();
+    let url = server.database("switchboard").await;
+    let store = switchboard_store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    (server, store)
+}
+
+/// Two nodes: two stores (each with its own connections) on one database.
+async fn sqlite_nodes() -> (tempfile::TempDir, Arc<dyn Store>, Arc<dyn Store>) {
+    let (dir, a) = sqlite().await;
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let b = switchboard_store::open(&url).await.unwrap();
+    (dir, a, b)
+}
+
+async fn postgres_nodes() -> (PgServer, Arc<dyn Store>, Arc<dyn Store>) {
+    let server = PgServer::start();
+    let url = server.database("switchboard").await;
+    let (a, b) = tokio::join!(switchboard_store::open(&url), switchboard_store::open(&url));
+    (server, a.unwrap(), b.unwrap())
+}
+
+/// Runs each scenario against both backends: `$sqlite` and `$postgres` are
+/// the tests' names.
+macro_rules! on_both {
+    ($(#[$test:meta] $scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[$test]
+        async fn $sqlite() {
+            let (_dir, store) = sqlite().await;
+            $scenario(store).await;
+        }
+
+        #[$test]
+        async fn $postgres() {
+            let (_server, store) = postgres().await;
+            $scenario(store).await;
+        }
+    )*};
+}
+
+/// Runs each two-node scenario against both backends.
+macro_rules! on_both_with_two_nodes {
+    ($(#[$test:meta] $scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[$test]
+        async fn $sqlite() {
+            let (_dir, a, b) = sqlite_nodes().await;
+            $scenario(a, b).await;
+        }
+
+        #[$test]
+        async fn $postgres() {
+            let (_server, a, b) = postgres_nodes().await;
+            $scenario(a, b).await;
+        }
+    )*};
 }
 
 fn new(action: &str, requester: &str, origin: &str) -> NewExecution {
@@ -390,40 +454,62 @@ async fn chat_links_and_deliveries(store: Arc<dyn Store>) {
     assert_eq!(store.linked_principal("slack:T1/U1").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn sqlite_chat_links_and_deliveries() {
-    let (_dir, store) = sqlite().await;
-    chat_links_and_deliveries(store).await;
+on_both! {
+    #[tokio::test] chat_links_and_deliveries
+        => sqlite_chat_links_and_deliveries, postgres_chat_links_and_deliveries;
+    #[tokio::test] approvals_hold_and_release
+        => sqlite_approvals_hold_and_release, postgres_approvals_hold_and_release;
+    #[tokio::test] life_of_an_execution
+        => sqlite_life_of_an_execution, postgres_life_of_an_execution;
+    #[tokio::test] listing_filters_and_pages
+        => sqlite_listing_filters_and_pages, postgres_listing_filters_and_pages;
+    #[tokio::test] restart_marks_running_lost_and_cancels_waiting
+        => sqlite_restart_marks_running_lost_and_cancels_waiting,
+           postgres_restart_marks_running_lost_and_cancels_waiting;
+    #[tokio::test] workflows_keep_their_state_and_steps
+        => sqlite_workflows_keep_their_state_and_steps,
+           postgres_workflows_keep_their_state_and_steps;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts
+        => sqlite_concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts,
+           postgres_concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts;
+    #[tokio::test] alerts_keep_their_start_while_firing_and_resolve_when_due
+        => sqlite_alerts_keep_their_start_while_firing_and_resolve_when_due,
+           postgres_alerts_keep_their_start_while_firing_and_resolve_when_due;
+    #[tokio::test] groups_the_notification_log_and_deliveries_are_kept
+        => sqlite_groups_the_notification_log_and_deliveries_are_kept,
+           postgres_groups_the_notification_log_and_deliveries_are_kept;
+    #[tokio::test] silences_are_kept_listed_and_expired
+        => sqlite_silences_are_kept_listed_and_expired,
+           postgres_silences_are_kept_listed_and_expired;
+    #[tokio::test] tokens_are_kept_revoked_and_touched
+        => sqlite_tokens_are_kept_revoked_and_touched, postgres_tokens_are_kept_revoked_and_touched;
+    #[tokio::test] claims_are_released_and_catalog_loads_offline_runs_recorded
+        => sqlite_claims_are_released_and_catalog_loads_offline_runs_recorded,
+           postgres_claims_are_released_and_catalog_loads_offline_runs_recorded;
+    #[tokio::test] escalations_automations_and_chat_cards_are_kept
+        => sqlite_escalations_automations_and_chat_cards_are_kept,
+           postgres_escalations_automations_and_chat_cards_are_kept;
+    #[tokio::test] an_alert_sent_twice_in_one_batch_is_upserted_in_order
+        => sqlite_an_alert_sent_twice_in_one_batch_is_upserted_in_order,
+           postgres_an_alert_sent_twice_in_one_batch_is_upserted_in_order;
+    #[tokio::test] the_audit_chain_grows_and_pages
+        => sqlite_the_audit_chain_grows_and_pages, postgres_the_audit_chain_grows_and_pages;
 }
 
-#[tokio::test]
-async fn sqlite_approvals_hold_and_release() {
-    let (_dir, store) = sqlite().await;
-    approvals_hold_and_release(store).await;
+on_both_with_two_nodes! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        two_nodes_claim_every_execution_exactly_once
+        => sqlite_two_nodes_claim_every_execution_exactly_once,
+           postgres_two_nodes_claim_every_execution_exactly_once;
 }
 
-#[tokio::test]
-async fn sqlite_life_of_an_execution() {
-    let (_dir, store) = sqlite().await;
-    life_of_an_execution(store).await;
-}
-
-#[tokio::test]
-async fn sqlite_listing_filters_and_pages() {
-    let (_dir, store) = sqlite().await;
-    listing_filters_and_pages(store).await;
-}
-
-#[tokio::test]
-async fn sqlite_restart_marks_running_lost_and_cancels_waiting() {
-    let (_dir, store) = sqlite().await;
-    restart_marks_running_lost_and_cancels_waiting(store).await;
-}
-
-#[tokio::test]
-async fn sqlite_workflows_keep_their_state_and_steps() {
-    let (_dir, store) = sqlite().await;
-    workflows_keep_their_state_and_steps(store).await;
+// Not on SQLite: one node owns a SQLite file, and its one writer already
+// serializes appends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_nodes_append_to_one_audit_chain() {
+    let (_server, a, b) = postgres_nodes().await;
+    two_nodes_append_to_one_audit_chain(a, b).await;
 }
 
 #[tokio::test]
@@ -455,6 +541,7 @@ async fn sqlite_reopens_with_data_kept() {
 async fn unknown_storage_urls_are_refused() {
     let err = switchboard_store::open("mysql://x").await.err().unwrap();
     assert!(err.to_string().contains("unsupported storage URL"));
+    assert!(err.to_string().contains("postgres://"), "{err}");
 }
 
 #[tokio::test]
@@ -522,9 +609,9 @@ fn alert(fingerprint: &str, firing: bool, starts_at: i64, ends_at: Option<i64>) 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts() {
-    let (_dir, store) = sqlite().await;
+async fn concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts(
+    store: Arc<dyn Store>,
+) {
     // Half of them known already, started earlier.
     let known: Vec<StoredAlert> = (0..20)
         .map(|r| alert(&format!("{r:02}-0000"), true, 50, None))
@@ -557,9 +644,7 @@ async fn concurrent_alert_batches_are_each_kept_and_answered_with_their_own_aler
     assert_eq!(store.list_alerts(true, 10_000).await.unwrap().len(), 4_000);
 }
 
-#[tokio::test]
-async fn alerts_keep_their_start_while_firing_and_resolve_when_due() {
-    let (_dir, store) = sqlite().await;
+async fn alerts_keep_their_start_while_firing_and_resolve_when_due(store: Arc<dyn Store>) {
     store
         .upsert_alerts(vec![
             alert("a", true, 100, Some(1_000)),
@@ -657,9 +742,7 @@ fn group(key: &str, next: i64) -> StoredGroup {
     }
 }
 
-#[tokio::test]
-async fn groups_the_notification_log_and_deliveries_are_kept() {
-    let (_dir, store) = sqlite().await;
+async fn groups_the_notification_log_and_deliveries_are_kept(store: Arc<dyn Store>) {
     store
         .upsert_alerts(vec![
             alert("00000000000000aa", true, 100, None),
@@ -812,9 +895,7 @@ async fn groups_the_notification_log_and_deliveries_are_kept() {
     assert!(store.alert_groups().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn silences_are_kept_listed_and_expired() {
-    let (_dir, store) = sqlite().await;
+async fn silences_are_kept_listed_and_expired(store: Arc<dyn Store>) {
     let silence = StoredSilence {
         id: "s1".to_owned(),
         matchers: "{instance=\"db-1\"}".to_owned(),
@@ -856,4 +937,569 @@ async fn silences_are_kept_listed_and_expired() {
             .unwrap()
             .is_none()
     );
+}
+
+async fn tokens_are_kept_revoked_and_touched(store: Arc<dyn Store>) {
+    let alice = Principal::new("alice").unwrap();
+    let token = |hash: &str| NewToken {
+        hash: hash.to_owned(),
+        principal: alice.clone(),
+        scopes: vec![Scope::Read, Scope::Run],
+        description: "deploy bot".to_owned(),
+        created_by: Principal::new("admin").unwrap(),
+        created_at: Timestamp(100),
+        expires_at: Some(Timestamp(10_000)),
+    };
+    let first = store.create_token(&token("h1")).await.unwrap();
+    let second = store.create_token(&token("h2")).await.unwrap();
+    assert_eq!(first.scopes, [Scope::Read, Scope::Run]);
+    assert_eq!(
+        (first.expires_at, first.revoked_at, first.last_used_at),
+        (Some(Timestamp(10_000)), None, None)
+    );
+    assert!(
+        store.create_token(&token("h1")).await.is_err(),
+        "a hash is stored once"
+    );
+    assert_eq!(
+        store.token_by_hash("h2").await.unwrap().unwrap().id,
+        second.id
+    );
+    assert!(store.token_by_hash("h9").await.unwrap().is_none());
+    let listed: Vec<i64> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, [second.id, first.id], "newest first");
+
+    store.touch_token(first.id, Timestamp(500)).await.unwrap();
+    assert!(store.revoke_token(first.id, Timestamp(600)).await.unwrap());
+    assert!(
+        !store.revoke_token(first.id, Timestamp(700)).await.unwrap(),
+        "revoked once"
+    );
+    assert!(!store.revoke_token(9_999, Timestamp(700)).await.unwrap());
+    let kept = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.last_used_at, kept.revoked_at),
+        (Some(Timestamp(500)), Some(Timestamp(600)))
+    );
+}
+
+async fn claims_are_released_and_catalog_loads_offline_runs_recorded(store: Arc<dyn Store>) {
+    assert!(!store.backend().is_empty());
+    store.ping().await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let e = store
+            .insert_execution(&new("x.a", "alice", "cli"))
+            .await
+            .unwrap();
+        ids.push(e.id);
+    }
+    let claimed = store
+        .claim_queued("n1", 2, &[], Timestamp(100))
+        .await
+        .unwrap();
+    let claimed_ids: Vec<ExecutionId> = claimed.iter().map(|e| e.id).collect();
+    assert_eq!(claimed_ids, ids[..2], "the oldest first");
+    assert!(claimed.iter().all(|e| e.started_at == Some(Timestamp(100))));
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+    store.release_claims(&[ids[0]]).await.unwrap();
+    store.release_claims(&[]).await.unwrap();
+    let released = store.get_execution(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (released.status, released.node, released.started_at),
+        (ExecutionStatus::Queued, None, None)
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
+    // A finished execution is not given back.
+    let finish = Finish {
+        status: ExecutionStatus::Failed,
+        started_at: None,
+        exit_code: Some(3),
+        result: None,
+        error: Some("boom".to_owned()),
+        output_bytes: 0,
+        output_truncated: true,
+        finished_at: Timestamp(200),
+        artifacts: vec![],
+    };
+    assert!(store.finish_execution(ids[1], &finish).await.unwrap());
+    store.release_claims(&[ids[1]]).await.unwrap();
+    let failed = store.get_execution(ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            failed.status,
+            failed.started_at,
+            failed.exit_code,
+            failed.output_truncated
+        ),
+        (ExecutionStatus::Failed, Some(Timestamp(100)), Some(3), true),
+        "the claim time stays when the process never started"
+    );
+
+    store
+        .record_catalog_load(&CatalogLoad {
+            hash: "abc".to_owned(),
+            git_commit: Some("cafe".to_owned()),
+            actions: 12,
+            node: "n1".to_owned(),
+            loaded_at: Timestamp(100),
+        })
+        .await
+        .unwrap();
+    let bob = Principal::new("bob").unwrap();
+    assert!(
+        store
+            .register_offline_run("run-1", &bob, Timestamp(100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .register_offline_run("run-1", &bob, Timestamp(200))
+            .await
+            .unwrap(),
+        "a second push adds nothing"
+    );
+}
+
+async fn escalations_automations_and_chat_cards_are_kept(store: Arc<dyn Store>) {
+    let escalation = |key: &str, step: u32| StoredEscalation {
+        group_key: key.to_owned(),
+        receiver: "ops".to_owned(),
+        chain: "db".to_owned(),
+        state: "running".to_owned(),
+        step,
+        round: 1,
+        due_at: Timestamp(1_000),
+        updated_at: Timestamp(500),
+    };
+    store
+        .save_escalations(&[escalation("g1", 0), escalation("g2", 0)])
+        .await
+        .unwrap();
+    store
+        .save_escalations(&[escalation("g1", 2)])
+        .await
+        .unwrap();
+    let mut kept = store.escalations().await.unwrap();
+    kept.sort_by(|a, b| a.group_key.cmp(&b.group_key));
+    assert_eq!(kept, [escalation("g1", 2), escalation("g2", 0)]);
+    // A group that ends takes its escalation with it.
+    store
+        .record_flushes(&[FlushRecord {
+            group: None,
+            group_key: "g2".to_owned(),
+            receiver: "ops".to_owned(),
+            log: vec![],
+            deliveries: vec![],
+            cleared_acks: vec![],
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.escalations().await.unwrap(), [escalation("g1", 2)]);
+
+    let run = |rule: &str, starts_at: i64, created_at: i64| NewAutomation {
+        rule: rule.to_owned(),
+        fingerprint: "00000000000000aa".to_owned(),
+        starts_at: Timestamp(starts_at),
+        due_at: Timestamp(created_at + 10),
+        not_since: Timestamp(created_at - 100),
+        created_at: Timestamp(created_at),
+    };
+    assert_eq!(
+        store
+            .schedule_automations(&[run("restart", 1, 1_000), run("page", 1, 1_000)])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .schedule_automations(&[run("restart", 1, 1_001)])
+            .await
+            .unwrap(),
+        0,
+        "one run per rule and firing episode"
+    );
+    assert_eq!(
+        store
+            .schedule_automations(&[run("restart", 2, 1_050)])
+            .await
+            .unwrap(),
+        0,
+        "rate limited: it ran for this alert within its window"
+    );
+    assert!(
+        store
+            .due_automations(Timestamp(1_009), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.due_automations(Timestamp(1_010), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(),
+        ["restart", "page"],
+        "oldest first"
+    );
+    store
+        .finish_automation(due[0].id, "ran", Some(42), None, Timestamp(1_020))
+        .await
+        .unwrap();
+    store
+        .finish_automation(due[0].id, "failed", None, Some("late"), Timestamp(1_030))
+        .await
+        .unwrap();
+    store
+        .finish_automation(
+            due[1].id,
+            "skipped",
+            None,
+            Some("resolved"),
+            Timestamp(1_020),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_automations(Timestamp(9_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .schedule_automations(&[run("restart", 3, 1_200)])
+            .await
+            .unwrap(),
+        1,
+        "outside the window it runs again"
+    );
+    let runs = store.automations_of("00000000000000aa").await.unwrap();
+    assert_eq!(
+        runs.iter()
+            .map(|a| (a.rule.as_str(), a.state.as_str(), a.execution_id))
+            .collect::<Vec<_>>(),
+        [
+            ("restart", "pending", None),
+            ("page", "skipped", None),
+            ("restart", "ran", Some(42))
+        ],
+        "newest first; an ended run stays ended"
+    );
+    assert_eq!(runs[1].reason.as_deref(), Some("resolved"));
+    assert!(store.automations_of("ff").await.unwrap().is_empty());
+
+    let card = |integration: &str, message: &str| StoredChatCard {
+        group_key: "g1".to_owned(),
+        receiver: "ops".to_owned(),
+        integration: integration.to_owned(),
+        platform: "slack".to_owned(),
+        room: "#ops".to_owned(),
+        message_id: message.to_owned(),
+        thread: None,
+        notification: json!({"status": "firing"}),
+        updated_at: Timestamp(1_000),
+    };
+    store.save_chat_card(&card("chat[1]", "m1")).await.unwrap();
+    store.save_chat_card(&card("chat[0]", "m0")).await.unwrap();
+    let mut edited = card("chat[1]", "m1");
+    edited.thread = Some("t1".to_owned());
+    edited.notification = json!({"status": "resolved"});
+    store.save_chat_card(&edited).await.unwrap();
+    assert_eq!(
+        store.chat_cards("g1", "ops").await.unwrap(),
+        [card("chat[0]", "m0"), edited]
+    );
+    assert!(store.chat_cards("g1", "dev").await.unwrap().is_empty());
+    store
+        .delete_chat_card("g1", "ops", "chat[0]")
+        .await
+        .unwrap();
+    assert_eq!(store.chat_cards("g1", "ops").await.unwrap().len(), 1);
+}
+
+async fn an_alert_sent_twice_in_one_batch_is_upserted_in_order(store: Arc<dyn Store>) {
+    let mut keyed = alert("00000000000000aa", true, 300, None);
+    keyed.dedup_key = Some("k1".to_owned());
+    let later = alert("00000000000000aa", true, 100, Some(900));
+    let kept = store
+        .upsert_alerts(vec![
+            keyed,
+            alert("00000000000000bb", true, 50, None),
+            later,
+        ])
+        .await
+        .unwrap();
+    // The second sending sees the first: the earlier start, the key.
+    for a in [&kept[0], &kept[2]] {
+        assert_eq!(
+            (a.starts_at, a.dedup_key.as_deref()),
+            (Timestamp(100), Some("k1"))
+        );
+    }
+    assert_eq!(kept[1].starts_at, Timestamp(50));
+    let stored = store.alert("00000000000000aa").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.starts_at,
+            stored.ends_at,
+            stored.dedup_key.as_deref()
+        ),
+        (Timestamp(100), Some(Timestamp(900)), Some("k1"))
+    );
+    assert!(store.alert("00000000000000cc").await.unwrap().is_none());
+
+    // A batch larger than one statement takes, its first alert sent again
+    // at its end.
+    let mut many: Vec<StoredAlert> = (0..2_500)
+        .map(|i| alert(&format!("f{i:015x}"), true, 1_000 + i, None))
+        .collect();
+    many.push(alert("f000000000000000", true, 5, None));
+    let kept = store.upsert_alerts(many).await.unwrap();
+    assert_eq!(kept.len(), 2_501);
+    assert_eq!(
+        (kept[0].starts_at, kept[2_500].starts_at),
+        (Timestamp(5), Timestamp(5))
+    );
+    assert!(
+        kept[1..2_500]
+            .iter()
+            .zip(1..)
+            .all(|(a, i)| a.starts_at == Timestamp(1_000 + i))
+    );
+    // The two alerts from before, and the 2500 new ones.
+    assert_eq!(store.list_alerts(true, 10_000).await.unwrap().len(), 2_502);
+}
+
+fn audit_event(n: usize, ts: i64) -> AuditEvent {
+    AuditEvent {
+        ts: Timestamp(ts),
+        actor: Principal::new("alice").unwrap(),
+        origin: Origin::cli(),
+        kind: "execution.requested".into(),
+        subject: format!("execution:{n}"),
+        outcome: "ok".into(),
+        // Floats, large numbers and other scripts come back as they went in.
+        detail: json!({"params": {"z": 1.5, "a": [n, "ü"], "big": u64::MAX}}),
+    }
+}
+
+async fn the_audit_chain_grows_and_pages(store: Arc<dyn Store>) {
+    assert!(store.audit_records(0, None, 10).await.unwrap().is_empty());
+    let first = store
+        .append_audit(&[audit_event(1, 100), audit_event(2, 200)])
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2],
+        "sealed records come back"
+    );
+    assert_eq!(first[0].prev_hash, GENESIS);
+    assert_eq!(first[1].prev_hash, first[0].hash);
+    let next = store.append_audit(&[audit_event(3, 300)]).await.unwrap();
+    assert_eq!(next[0].prev_hash, first[1].hash);
+    assert!(store.append_audit(&[]).await.unwrap().is_empty());
+    let all = store.audit_records(0, None, 100).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[..2], first[..]);
+    assert_eq!(verify_chain(&all, (0, GENESIS.to_owned())).unwrap().0, 3);
+    let page: Vec<i64> = store
+        .audit_records(1, None, 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(page, [2]);
+    let since: Vec<i64> = store
+        .audit_records(0, Some(Timestamp(200)), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(since, [2, 3]);
+}
+
+/// Two nodes claim from one queue at once, in small batches: every
+/// execution is claimed, and by one node only.
+async fn two_nodes_claim_every_execution_exactly_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    const EXECUTIONS: usize = 500;
+    let mut all = BTreeSet::new();
+    let one = new("x.a", "alice", "cli");
+    for chunk in 0..EXECUTIONS / 50 {
+        let inserted = futures::future::join_all((0..50).map(|i| {
+            let store = if (chunk + i) % 2 == 0 { &a } else { &b };
+            store.insert_execution(&one)
+        }))
+        .await;
+        all.extend(inserted.into_iter().map(|e| e.unwrap().id));
+    }
+    assert_eq!(all.len(), EXECUTIONS);
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let node = |store: Arc<dyn Store>, name: &'static str| {
+        let start = start.clone();
+        tokio::spawn(async move {
+            start.wait().await;
+            let mut claimed = Vec::new();
+            loop {
+                let batch = store
+                    .claim_queued(name, 7, &[], Timestamp::now())
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return claimed;
+                }
+                assert!(batch.len() <= 7);
+                assert!(batch.windows(2).all(|w| w[0].id < w[1].id));
+                for e in batch {
+                    assert_eq!(
+                        (e.status, e.node.as_deref()),
+                        (ExecutionStatus::Running, Some(name))
+                    );
+                    claimed.push(e.id);
+                }
+            }
+        })
+    };
+    let (by_a, by_b) = tokio::join!(node(a.clone(), "n1"), node(b.clone(), "n2"));
+    let (by_a, by_b) = (by_a.unwrap(), by_b.unwrap());
+    assert!(
+        !by_a.is_empty() && !by_b.is_empty(),
+        "the nodes claimed side by side: {} and {}",
+        by_a.len(),
+        by_b.len()
+    );
+    let set_a: BTreeSet<ExecutionId> = by_a.iter().copied().collect();
+    let set_b: BTreeSet<ExecutionId> = by_b.iter().copied().collect();
+    assert_eq!(set_a.len(), by_a.len(), "n1 claimed an execution twice");
+    assert_eq!(set_b.len(), by_b.len(), "n2 claimed an execution twice");
+    assert!(
+        set_a.is_disjoint(&set_b),
+        "claimed by both nodes: {:?}",
+        set_a.intersection(&set_b).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        set_a.union(&set_b).copied().collect::<BTreeSet<_>>(),
+        all,
+        "every execution is claimed"
+    );
+    assert_eq!(a.queue_depth().await.unwrap(), 0);
+    // What each node was told it claimed is what the database says.
+    let running = ExecutionFilter {
+        status: Some(ExecutionStatus::Running),
+        limit: 1_000,
+        ..Default::default()
+    };
+    for e in b.list_executions(&running).await.unwrap() {
+        let expected = if set_a.contains(&e.id) { "n1" } else { "n2" };
+        assert_eq!(e.node.as_deref(), Some(expected), "execution {}", e.id.0);
+    }
+}
+
+/// Two nodes append to the audit log at once: the records form one chain
+/// that verifies, with every record in it once.
+async fn two_nodes_append_to_one_audit_chain(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    const BATCHES: usize = 40;
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let node = |store: Arc<dyn Store>, node: usize| {
+        let start = start.clone();
+        tokio::spawn(async move {
+            start.wait().await;
+            let mut sealed = Vec::new();
+            for batch in 0..BATCHES {
+                let events: Vec<AuditEvent> = (0..=batch % 3)
+                    .map(|i| audit_event(node * 1_000 + batch * 10 + i, 100))
+                    .collect();
+                sealed.extend(store.append_audit(&events).await.unwrap());
+            }
+            sealed
+        })
+    };
+    let (by_a, by_b) = tokio::join!(node(a.clone(), 1), node(b.clone(), 2));
+    let (by_a, by_b) = (by_a.unwrap(), by_b.unwrap());
+    let records = a.audit_records(0, None, 10_000).await.unwrap();
+    assert_eq!(records.len(), by_a.len() + by_b.len());
+    assert_eq!(
+        verify_chain(&records, (0, GENESIS.to_owned())).unwrap().0,
+        i64::try_from(records.len()).unwrap(),
+        "one unbroken chain"
+    );
+    // Each node's records are in the chain as it sealed them.
+    for sealed in by_a.iter().chain(&by_b) {
+        let stored = &records[usize::try_from(sealed.seq - 1).unwrap()];
+        assert_eq!(stored, sealed);
+    }
+}
+
+#[tokio::test]
+async fn postgres_reopens_with_data_kept() {
+    let server = PgServer::start();
+    let url = server.database("switchboard").await;
+    let id = {
+        let store = switchboard_store::open(&url).await.unwrap();
+        store
+            .insert_execution(&new("x.a", "alice", "cli"))
+            .await
+            .unwrap()
+            .id
+    };
+    // Migrations already applied are not applied again.
+    let store = switchboard_store::open(&url.replace("postgres://", "postgresql://"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_execution(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .action
+            .as_str(),
+        "x.a"
+    );
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_missing_database_at_once() {
+    let server = PgServer::start();
+    let started = std::time::Instant::now();
+    let err = switchboard_store::open(&server.url("nope"))
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "not retried: waiting cannot create it"
+    );
+}
+
+#[tokio::test]
+async fn postgres_carries_on_after_the_server_restarts() {
+    let (server, store) = postgres().await;
+    let before = store
+        .insert_execution(&new("x.a", "alice", "cli"))
+        .await
+        .unwrap();
+    server.restart();
+    // The pool's connections broke with the server: each is checked before
+    // use and replaced, so the next operations just work.
+    for _ in 0..3 {
+        store.ping().await.unwrap();
+    }
+    let after = store
+        .insert_execution(&new("x.a", "alice", "cli"))
+        .await
+        .unwrap();
+    assert!(after.id > before.id);
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
 }

@@ -5,22 +5,64 @@ use std::time::Duration;
 
 use switchboard_core::{ExecutionId, Timestamp};
 
-/// Two handles on one database file, as two processes would have.
-async fn two_handles() -> (
-    tempfile::TempDir,
+use crate::pg::PgServer;
+
+/// What keeps a test's database alive: a folder, or a PostgreSQL server.
+enum Keep {
+    Folder(#[allow(dead_code, reason = "held until the test ends")] tempfile::TempDir),
+    Server(#[allow(dead_code, reason = "held until the test ends")] PgServer),
+}
+
+async fn sqlite_database() -> (Keep, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    (Keep::Folder(dir), url)
+}
+
+async fn postgres_database() -> (Keep, String) {
+    let server = PgServer::start();
+    let url = server.database("switchboard").await;
+    (Keep::Server(server), url)
+}
+
+/// Two handles on one database, as two processes would have.
+async fn two_handles(
+    url: &str,
+) -> (
     std::sync::Arc<dyn switchboard_store::Store>,
     std::sync::Arc<dyn switchboard_store::Store>,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let a = switchboard_store::open(&url).await.unwrap();
-    let b = switchboard_store::open(&url).await.unwrap();
-    (dir, a, b)
+    let a = switchboard_store::open(url).await.unwrap();
+    let b = switchboard_store::open(url).await.unwrap();
+    (a, b)
 }
 
-#[tokio::test]
-async fn a_tick_is_claimed_once_whoever_asks_and_the_newest_is_remembered() {
-    let (dir, a, b) = two_handles().await;
+/// Runs each scenario (given its database's URL) on both backends.
+macro_rules! on_both {
+    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test]
+        async fn $sqlite() {
+            let (_keep, url) = sqlite_database().await;
+            $scenario(&url).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let (_keep, url) = postgres_database().await;
+            $scenario(&url).await;
+        }
+    )*};
+}
+
+on_both! {
+    a_tick_is_claimed_once_whoever_asks_and_the_newest_is_remembered
+        => sqlite_a_tick_is_claimed_once, postgres_a_tick_is_claimed_once;
+    a_delivery_id_is_accepted_once_per_hook_within_its_window
+        => sqlite_a_delivery_id_is_accepted_once, postgres_a_delivery_id_is_accepted_once;
+}
+
+async fn a_tick_is_claimed_once_whoever_asks_and_the_newest_is_remembered(url: &str) {
+    let (a, b) = two_handles(url).await;
     let t1 = Timestamp(1_790_000_000_000_000);
     let t2 = t1.after(Duration::from_secs(60));
     let now = Timestamp::now();
@@ -73,8 +115,7 @@ async fn a_tick_is_claimed_once_whoever_asks_and_the_newest_is_remembered() {
 
     // A restart reads the same.
     drop((a, b));
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let again = switchboard_store::open(&url).await.unwrap();
+    let again = switchboard_store::open(url).await.unwrap();
     assert_eq!(again.last_schedule_ticks().await.unwrap(), last);
     assert!(
         !again
@@ -102,9 +143,8 @@ async fn a_tick_is_claimed_once_whoever_asks_and_the_newest_is_remembered() {
     assert_eq!(kept, [later]);
 }
 
-#[tokio::test]
-async fn a_delivery_id_is_accepted_once_per_hook_within_its_window() {
-    let (dir, a, b) = two_handles().await;
+async fn a_delivery_id_is_accepted_once_per_hook_within_its_window(url: &str) {
+    let (a, b) = two_handles(url).await;
     let now = Timestamp::now();
     let window = Duration::from_secs(300);
     assert!(
@@ -126,8 +166,7 @@ async fn a_delivery_id_is_accepted_once_per_hook_within_its_window() {
     );
 
     drop((a, b));
-    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let again = switchboard_store::open(&url).await.unwrap();
+    let again = switchboard_store::open(url).await.unwrap();
     let soon = now.after(Duration::from_secs(10));
     assert!(
         !again

@@ -1,0 +1,156 @@
+//! Triggers in PostgreSQL: the claimed ticks of schedules and the delivery
+//! ids of inbound webhooks (migration 0005). Both rely on a primary key and
+//! `ON CONFLICT DO NOTHING`: whoever inserts first owns the tick or the
+//! delivery, whichever node it is.
+
+use std::time::Duration;
+
+use switchboard_core::{ExecutionId, Timestamp};
+
+use super::PostgresStore;
+use crate::{StoreError, StoredTick};
+
+/// How long a schedule's older ticks are kept behind its newest.
+const TICKS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+type TickRow = (
+    String,
+    i64,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+);
+
+fn tick_of(r: TickRow) -> StoredTick {
+    StoredTick {
+        schedule: r.0,
+        tick: Timestamp(r.1),
+        node: r.2,
+        claimed_at: Timestamp(r.3),
+        outcome: r.4,
+        execution: r.5.map(ExecutionId),
+        reason: r.6,
+    }
+}
+
+impl PostgresStore {
+    pub(super) async fn claim_schedule_tick_impl(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        node: &str,
+        outcome: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO schedule_ticks (schedule, tick, node, claimed_at, outcome) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(schedule)
+        .bind(tick.micros())
+        .bind(node)
+        .bind(at.micros())
+        .bind(outcome)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM schedule_ticks WHERE schedule = $1 AND tick < $2")
+            .bind(schedule)
+            .bind(tick.before(TICKS_KEPT).micros())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn finish_schedule_tick_impl(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        outcome: &str,
+        execution: Option<ExecutionId>,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE schedule_ticks SET outcome = $1, execution_id = $2, reason = $3 \
+             WHERE schedule = $4 AND tick = $5",
+        )
+        .bind(outcome)
+        .bind(execution.map(|e| e.0))
+        .bind(reason)
+        .bind(schedule)
+        .bind(tick.micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn last_schedule_ticks_impl(&self) -> Result<Vec<StoredTick>, StoreError> {
+        let rows: Vec<TickRow> = sqlx::query_as(
+            "SELECT schedule, tick, node, claimed_at, outcome, execution_id, reason \
+             FROM schedule_ticks AS t \
+             WHERE tick = (SELECT MAX(tick) FROM schedule_ticks WHERE schedule = t.schedule) \
+             ORDER BY schedule",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(tick_of).collect())
+    }
+
+    pub(super) async fn schedule_ticks_impl(
+        &self,
+        schedule: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredTick>, StoreError> {
+        let rows: Vec<TickRow> = sqlx::query_as(
+            "SELECT schedule, tick, node, claimed_at, outcome, execution_id, reason \
+             FROM schedule_ticks WHERE schedule = $1 ORDER BY tick DESC LIMIT $2",
+        )
+        .bind(schedule)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(tick_of).collect())
+    }
+
+    pub(super) async fn record_hook_delivery_impl(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+        at: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM hook_deliveries WHERE hook = $1 AND received_at < $2")
+            .bind(hook)
+            .bind(forget_before.micros())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "INSERT INTO hook_deliveries (hook, delivery_id, received_at) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(hook)
+        .bind(delivery_id)
+        .bind(at.micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn forget_hook_delivery_impl(
+        &self,
+        hook: &str,
+        delivery_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM hook_deliveries WHERE hook = $1 AND delivery_id = $2")
+            .bind(hook)
+            .bind(delivery_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
