@@ -60,6 +60,28 @@ pub struct NewExecution {
     pub step: Option<String>,
 }
 
+/// A named lease: who holds it, until when, and its fencing token (which
+/// grows at every change of holder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub token: i64,
+    pub acquired_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What becomes of an execution whose node stopped renewing its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeOver {
+    /// It ends `lost`, saying why.
+    Lost { reason: String },
+    /// It is queued again (its action is idempotent).
+    Requeue,
+    /// `node` goes on with it (a workflow, whose state is stored).
+    Adopt { node: String, until: Timestamp },
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone)]
 pub struct Finish {
@@ -614,6 +636,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// Workflows `node` was running (with a stored state), to resume.
     async fn workflows_running_on(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Takes the named lease for `holder` until `until` when it is free,
+    /// has run out (before `now`), or is `holder`'s already (a renewal);
+    /// returns the lease as it now stands, whoever holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Lease, StoreError>;
+
+    /// Gives the named lease up, if `holder` holds it: it runs out now (its
+    /// token stays, so the next holder's is higher).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// The named lease as it stands, if anyone ever took it.
+    async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
+
+    /// The heartbeat: extends the lease of every execution `node` runs.
+    async fn renew_execution_leases(&self, node: &str, until: Timestamp)
+    -> Result<u64, StoreError>;
+
+    /// Running executions whose lease ran out before `now`: their node
+    /// stopped renewing it.
+    async fn expired_executions(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError>;
+
+    /// Takes over an execution whose lease ran out, if it still has (so
+    /// two nodes never both take one over); whether it was taken.
+    async fn take_over_expired(
+        &self,
+        id: ExecutionId,
+        now: Timestamp,
+        outcome: &TakeOver,
+    ) -> Result<bool, StoreError>;
 
     async fn record_catalog_load(&self, load: &CatalogLoad) -> Result<(), StoreError>;
 

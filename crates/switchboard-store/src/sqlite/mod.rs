@@ -49,6 +49,8 @@ macro_rules! columns {
     };
 }
 
+mod leases;
+
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
@@ -1223,5 +1225,48 @@ impl Store for SqliteStore {
 
     async fn forget_hook_delivery(&self, hook: &str, delivery_id: &str) -> Result<(), StoreError> {
         self.forget_hook_delivery_impl(hook, delivery_id).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<crate::Lease, StoreError> {
+        self.acquire_lease_impl(name, holder, now, until).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.release_lease_impl(name, holder).await
+    }
+
+    async fn lease(&self, name: &str) -> Result<Option<crate::Lease>, StoreError> {
+        self.lease_impl(name).await
+    }
+
+    async fn renew_execution_leases(
+        &self,
+        node: &str,
+        until: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.renew_execution_leases_impl(node, until).await
+    }
+
+    async fn expired_executions(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Execution>, StoreError> {
+        self.expired_executions_impl(now, limit).await
+    }
+
+    async fn take_over_expired(
+        &self,
+        id: ExecutionId,
+        now: Timestamp,
+        outcome: &crate::TakeOver,
+    ) -> Result<bool, StoreError> {
+        self.take_over_expired_impl(id, now, outcome).await
     }
 }

@@ -454,7 +454,150 @@ async fn chat_links_and_deliveries(store: Arc<dyn Store>) {
     assert_eq!(store.linked_principal("slack:T1/U1").await.unwrap(), None);
 }
 
+/// Leases: the leader's is held by one node until it runs out or is given
+/// up, and its token grows at each change of holder; executions' leases
+/// are renewed by their node, and one that ran out is taken over once.
+async fn leases_are_held_renewed_and_taken_over_once(store: Arc<dyn Store>) {
+    use switchboard_store::TakeOver;
+    let t = Timestamp(1_800_000_000_000_000);
+    let s = |secs: u64| t.after(std::time::Duration::from_secs(secs));
+    let l = store.acquire_lease("leader", "n1", t, s(10)).await.unwrap();
+    assert_eq!((l.holder.as_str(), l.token), ("n1", 1));
+    let l = store
+        .acquire_lease("leader", "n2", s(5), s(15))
+        .await
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.token),
+        ("n1", 1),
+        "held until it runs out"
+    );
+    let l = store
+        .acquire_lease("leader", "n1", s(6), s(16))
+        .await
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.token, l.expires_at),
+        ("n1", 1, s(16)),
+        "renewed"
+    );
+    let l = store
+        .acquire_lease("leader", "n2", s(17), s(27))
+        .await
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.token),
+        ("n2", 2),
+        "taken once it ran out"
+    );
+    let l = store
+        .acquire_lease("leader", "n1", s(18), s(28))
+        .await
+        .unwrap();
+    assert_eq!(l.holder, "n2", "the deposed holder cannot renew");
+    store.release_lease("leader", "n1").await.unwrap();
+    assert_eq!(
+        store.lease("leader").await.unwrap().unwrap().holder,
+        "n2",
+        "only its holder gives it up"
+    );
+    store.release_lease("leader", "n2").await.unwrap();
+    let l = store
+        .acquire_lease("leader", "n3", s(19), s(29))
+        .await
+        .unwrap();
+    assert_eq!(
+        (l.holder.as_str(), l.token),
+        ("n3", 3),
+        "the token never goes back"
+    );
+    assert_eq!(store.lease("nobody").await.unwrap(), None);
+
+    let ids: Vec<_> = {
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(
+                store
+                    .insert_execution(&new("x.a", "alice", "cli"))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        ids
+    };
+    store.claim_queued("n1", 3, &[], t).await.unwrap();
+    assert_eq!(store.renew_execution_leases("n1", s(10)).await.unwrap(), 3);
+    assert!(store.expired_executions(s(9), 10).await.unwrap().is_empty());
+    let expired: Vec<_> = store
+        .expired_executions(s(11), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(expired, ids);
+    let lost = TakeOver::Lost {
+        reason: "its node stopped".into(),
+    };
+    assert!(store.take_over_expired(ids[0], s(11), &lost).await.unwrap());
+    assert!(
+        !store
+            .take_over_expired(ids[0], s(11), &TakeOver::Requeue)
+            .await
+            .unwrap(),
+        "taken over once"
+    );
+    assert!(
+        store
+            .take_over_expired(ids[1], s(11), &TakeOver::Requeue)
+            .await
+            .unwrap()
+    );
+    let adopt = TakeOver::Adopt {
+        node: "n2".into(),
+        until: s(30),
+    };
+    assert!(
+        store
+            .take_over_expired(ids[2], s(11), &adopt)
+            .await
+            .unwrap()
+    );
+    let e = |i: usize| {
+        let store = store.clone();
+        let id = ids[i];
+        async move { store.get_execution(id).await.unwrap().unwrap() }
+    };
+    let (a, b, c) = (e(0).await, e(1).await, e(2).await);
+    assert_eq!(
+        (a.status, a.error.as_deref()),
+        (ExecutionStatus::Lost, Some("its node stopped"))
+    );
+    assert_eq!((b.status, b.node), (ExecutionStatus::Queued, None));
+    assert_eq!(
+        (c.status, c.node.as_deref()),
+        (ExecutionStatus::Running, Some("n2"))
+    );
+    assert!(
+        store
+            .expired_executions(s(20), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "adopted until 30 s"
+    );
+    let claimed = store.claim_queued("n2", 5, &[], s(12)).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[1]],
+        "queued again"
+    );
+}
+
 on_both! {
+    #[tokio::test] leases_are_held_renewed_and_taken_over_once
+        => sqlite_leases_are_held_renewed_and_taken_over_once, postgres_leases_are_held_renewed_and_taken_over_once;
     #[tokio::test] chat_links_and_deliveries
         => sqlite_chat_links_and_deliveries, postgres_chat_links_and_deliveries;
     #[tokio::test] approvals_hold_and_release
