@@ -19,6 +19,9 @@ use crate::{Pending, Running, Shared};
 /// How long the dispatcher sleeps when nothing wakes it, to pick up work
 /// queued by other means (another process on the same store).
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long an execution another node queued waits before this node runs
+/// it instead.
+const ADOPT_AFTER: Duration = Duration::from_secs(5);
 /// Output chunks written in one batch at most.
 const FLUSH_BATCH: usize = 512;
 
@@ -75,14 +78,22 @@ async fn claim(shared: &Arc<Shared>) -> Result<usize, switchboard_store::StoreEr
             Timestamp::now(),
         )
         .await?;
+    if !claimed.is_empty() {
+        // Leased from the start: should this node stop before its next
+        // heartbeat, the leader still finds these.
+        let until = Timestamp::now().after(shared.config.cluster.lease);
+        shared
+            .store
+            .renew_execution_leases(&shared.config.node, until)
+            .await?;
+    }
     let mut release = Vec::new();
     let mut started = 0;
     for execution in claimed {
         let count = per_action.entry(execution.action.clone()).or_default();
         let pending = shared.state().pending.remove(&execution.id);
-        let Some(pending) = pending else {
-            // Queued by another process on this store; this node cannot
-            // know its secrets, so only executions it accepted run here.
+        let Some(pending) = pending.or_else(|| adoptable(shared, &catalog, &execution)) else {
+            // Queued by another node that will run it itself.
             release.push(execution.id);
             continue;
         };
@@ -103,6 +114,35 @@ async fn claim(shared: &Arc<Shared>) -> Result<usize, switchboard_store::StoreEr
     }
     shared.store.release_claims(&release).await?;
     Ok(started)
+}
+
+/// An execution another node queued, made ready to run here — when it has
+/// waited long enough that its node is not about to (that node stopped,
+/// or is busy): its request is audited by then, and its parameters are
+/// read back from the store. Never one with secrets, which are not stored.
+fn adoptable(
+    shared: &Arc<Shared>,
+    catalog: &switchboard_core::Catalog,
+    execution: &Execution,
+) -> Option<Pending> {
+    let waited = execution.created_at.until(Timestamp::now());
+    if waited < ADOPT_AFTER {
+        return None;
+    }
+    let action = catalog.action(execution.action.as_str())?;
+    if action.params.iter().any(|p| p.is_secret()) {
+        return None;
+    }
+    let inventory = shared.inventory_sources.merged(&catalog.inventory);
+    let (params, hosts) = crate::resume_params(action, &execution.params, &inventory).ok()?;
+    shared.hub.open(execution.id);
+    Some(Pending {
+        action: action.clone(),
+        params,
+        hosts,
+        audited: None,
+        requester: None,
+    })
 }
 
 /// Runs a claimed execution in its own task, cancellable.

@@ -15,6 +15,7 @@ mod audit;
 pub mod audit_forward;
 pub mod authz;
 pub mod chat;
+pub mod cluster;
 mod dispatch;
 pub mod hooks;
 pub mod inventory_sources;
@@ -79,6 +80,8 @@ pub struct EngineConfig {
     pub runners: runner::RunnerSettings,
     /// How alerts are kept.
     pub alerts: alerts::AlertSettings,
+    /// How long leases last (the leader's, and running executions').
+    pub cluster: cluster::ClusterSettings,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +100,7 @@ impl Default for EngineConfig {
             chat: chat::ChatSettings::default(),
             runners: runner::RunnerSettings::default(),
             alerts: alerts::AlertSettings::default(),
+            cluster: cluster::ClusterSettings::default(),
         }
     }
 }
@@ -258,6 +262,8 @@ struct Shared {
     chat_outlets: RwLock<BTreeMap<String, Arc<dyn switchboard_core::chat::ChatOutlet>>>,
     /// The control channels of the workflows this node drives.
     workflows: Mutex<HashMap<ExecutionId, mpsc::Sender<workflow::Control>>>,
+    /// This node's term as leader, if it leads.
+    leader: cluster::Leadership,
 }
 
 impl Shared {
@@ -354,6 +360,7 @@ impl Engine {
             alerting: alerts::dispatcher::Dispatcher::default(),
             chat_outlets: RwLock::new(BTreeMap::new()),
             workflows: Mutex::new(HashMap::new()),
+            leader: watch::channel(None).0,
         });
         let engine = Self { shared };
         for id in lost {
@@ -365,6 +372,10 @@ impl Engine {
         engine.record_catalog_load().await;
         engine.recover_queue().await?;
         engine.resume_workflows().await?;
+        // Leases first: a single node leads from its first beat on, before
+        // the singleton duties below look.
+        cluster::beat(&engine.shared).await;
+        tokio::spawn(cluster::run(engine.shared.clone()));
         tokio::spawn(dispatch::run(engine.shared.clone()));
         engine.shared.inventory_sources.start();
         alerts::dispatcher::prepare(&engine.shared).await;

@@ -316,12 +316,25 @@ fn origin_of(s: &Schedule) -> Origin {
 
 /// The timer: catches up, then fires each tick as it falls due, until the
 /// engine stops accepting work.
+/// Waits until this node leads (the heartbeat wakes the timer when it
+/// does) or the engine stops.
+async fn wait_to_lead(engine: &Engine) {
+    while !engine.is_leader() && engine.shared.accepting.load(Ordering::Acquire) {
+        let wake = engine.shared.schedules_wake.notified();
+        let _ = tokio::time::timeout(LONGEST_SLEEP, wake).await;
+    }
+}
+
 pub(crate) async fn run(engine: Engine) {
+    wait_to_lead(&engine).await;
     let mut cursors = engine.catch_up().await;
     loop {
         if !engine.shared.accepting.load(Ordering::Acquire) {
             return;
         }
+        // Only the leader schedules; a node that takes over fires the
+        // latest tick it missed (the tick's claim keeps it to one run).
+        wait_to_lead(&engine).await;
         // Armed before the catalog is read, so a reload meanwhile wakes us.
         let wake = engine.shared.schedules_wake.notified();
         let catalog = engine.catalog();

@@ -105,6 +105,31 @@ pub struct FileConfig {
     prometheus: Option<PrometheusFile>,
     /// How alerts are kept.
     alerts: Option<AlertsFile>,
+    /// How nodes sharing one database hand work over.
+    cluster: Option<ClusterFile>,
+}
+
+/// `[cluster]`: leases, for several nodes on one database.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    /// How long a lease lasts (`"15s"`); renewed every third of it. A node
+    /// that stops is noticed, and its work taken over, within about this.
+    #[serde(default, with = "humantime_serde_opt")]
+    lease: Option<Duration>,
+}
+
+impl ClusterFile {
+    fn resolve(self) -> anyhow::Result<switchboard_engine::cluster::ClusterSettings> {
+        let lease = self
+            .lease
+            .unwrap_or(switchboard_engine::cluster::ClusterSettings::default().lease);
+        anyhow::ensure!(
+            lease >= Duration::from_secs(1),
+            "[cluster] lease: must be at least 1s"
+        );
+        Ok(switchboard_engine::cluster::ClusterSettings { lease })
+    }
 }
 
 /// `[alerts]`: how alerts received are kept.
@@ -549,6 +574,8 @@ pub struct ServeConfig {
     pub runners: switchboard_engine::runner::RunnerSettings,
     /// How alerts are kept.
     pub alerts: switchboard_engine::alerts::AlertSettings,
+    /// How long leases last.
+    pub cluster: switchboard_engine::cluster::ClusterSettings,
 }
 
 fn host_name() -> String {
@@ -624,6 +651,7 @@ impl ServeArgs {
         let (chat, chat_platforms) = file.chat.unwrap_or_default().resolve()?;
         let runners = FileConfig::runners(file.ssh, file.prometheus, &base)?;
         let alerts = file.alerts.unwrap_or_default().resolve()?;
+        let cluster = file.cluster.unwrap_or_default().resolve()?;
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -668,6 +696,7 @@ impl ServeArgs {
             chat_platforms,
             runners,
             alerts,
+            cluster,
             audit_forward: file
                 .audit_forward
                 .into_iter()

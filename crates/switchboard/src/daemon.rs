@@ -69,6 +69,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
         chat: config.chat.clone(),
         runners: config.runners.clone(),
         alerts: config.alerts.clone(),
+        cluster: config.cluster.clone(),
         ..EngineConfig::default()
     };
     let engine = Engine::start(store, catalog, engine_config).await?;
@@ -265,6 +266,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         chat_platforms: Default::default(),
         runners: Default::default(),
         alerts: Default::default(),
+        cluster: Default::default(),
     };
     let data = data_dir.display().to_string();
     let cat = catalog.display().to_string();

@@ -462,62 +462,73 @@ impl Engine {
     /// were; those that cannot (their workflow left the catalog, they took
     /// secrets) end `lost`, saying why.
     pub(crate) async fn resume_workflows(&self) -> Result<(), EngineError> {
-        let catalog = self.catalog();
-        let inventory = self.inventory();
         for id in self
             .shared
             .store
             .workflows_running_on(&self.shared.config.node)
             .await?
         {
-            let Some(execution) = self.shared.store.get_execution(id).await? else {
-                continue;
-            };
-            let resumable = match catalog.action(execution.action.as_str()) {
-                Some(action) if action.workflow.is_some() => {
-                    if action.params.iter().any(|p| p.is_secret()) {
-                        Err("secret parameters are never stored, so it cannot resume".to_owned())
-                    } else {
-                        crate::resume_params(action, &execution.params, &inventory)
-                            .map(|(params, hosts)| (action.clone(), params, hosts))
-                    }
+            if let Some(execution) = self.shared.store.get_execution(id).await? {
+                self.resume_workflow(execution, "a restart").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Goes on here with a workflow this node, or a node that stopped, was
+    /// running (`after` says which, for the log); one that cannot go on
+    /// (its workflow left the catalog, it took secrets) ends `lost`.
+    pub(crate) async fn resume_workflow(
+        &self,
+        execution: Execution,
+        after: &str,
+    ) -> Result<(), EngineError> {
+        let id = execution.id;
+        let catalog = self.catalog();
+        let resumable = match catalog.action(execution.action.as_str()) {
+            Some(action) if action.workflow.is_some() => {
+                if action.params.iter().any(|p| p.is_secret()) {
+                    Err("secret parameters are never stored, so it cannot resume".to_owned())
+                } else {
+                    crate::resume_params(action, &execution.params, &self.inventory())
+                        .map(|(params, hosts)| (action.clone(), params, hosts))
                 }
-                _ => Err("its workflow is no longer in the catalog".to_owned()),
-            };
-            match resumable {
-                Ok((action, params, hosts)) => {
-                    let pending = Pending {
-                        action,
-                        params,
-                        hosts,
-                        audited: None,
-                        requester: None,
-                    };
-                    tracing::info!(%id, workflow = %execution.action, "resuming a workflow after a restart");
-                    crate::dispatch::resume(self.shared.clone(), execution, pending);
-                }
-                Err(reason) => {
-                    let reason = format!("not resumed after a restart: {reason}");
-                    let finish = switchboard_store::Finish {
-                        status: ExecutionStatus::Lost,
-                        started_at: execution.started_at,
-                        exit_code: None,
-                        result: None,
-                        error: Some(reason.clone()),
-                        output_bytes: 0,
-                        output_truncated: false,
-                        finished_at: Timestamp::now(),
-                        artifacts: Vec::new(),
-                    };
-                    self.shared.store.finish_execution(id, &finish).await?;
-                    self.audit_system(
-                        "execution.lost",
-                        &format!("execution:{id}"),
-                        "lost",
-                        serde_json::json!({"action": execution.action, "reason": reason}),
-                    )
-                    .await;
-                }
+            }
+            _ => Err("its workflow is no longer in the catalog".to_owned()),
+        };
+        match resumable {
+            Ok((action, params, hosts)) => {
+                let pending = Pending {
+                    action,
+                    params,
+                    hosts,
+                    audited: None,
+                    requester: None,
+                };
+                tracing::info!(%id, workflow = %execution.action, "resuming a workflow after {after}");
+                crate::dispatch::resume(self.shared.clone(), execution, pending);
+            }
+            Err(reason) => {
+                let reason = format!("not resumed after {after}: {reason}");
+                let finish = switchboard_store::Finish {
+                    status: ExecutionStatus::Lost,
+                    started_at: execution.started_at,
+                    exit_code: None,
+                    result: None,
+                    error: Some(reason.clone()),
+                    output_bytes: 0,
+                    output_truncated: false,
+                    finished_at: Timestamp::now(),
+                    artifacts: Vec::new(),
+                };
+                self.shared.store.finish_execution(id, &finish).await?;
+                self.audit_system(
+                    "execution.lost",
+                    &format!("execution:{id}"),
+                    "lost",
+                    serde_json::json!({"action": execution.action, "reason": reason}),
+                )
+                .await;
             }
         }
         Ok(())

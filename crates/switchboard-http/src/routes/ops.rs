@@ -16,6 +16,10 @@ pub struct HealthDto {
     /// `ok`, `ready` or `not_ready`.
     pub status: &'static str,
     pub node: String,
+    /// Whether this node holds the leader lease (singleton duties such as
+    /// schedules run on the leader only); on `/readyz`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Set when the last catalog reload failed (the previous one serves).
@@ -29,6 +33,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<HealthDto> {
     Json(HealthDto {
         status: "ok",
         node: state.engine.node().to_owned(),
+        leader: None,
         reason: None,
         catalog_reload_error: None,
     })
@@ -48,6 +53,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<HealthDt
             Json(HealthDto {
                 status: "ready",
                 node,
+                leader: Some(state.engine.is_leader()),
                 reason: None,
                 catalog_reload_error,
             }),
@@ -60,6 +66,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<HealthDt
                 Json(HealthDto {
                     status: "not_ready",
                     node,
+                    leader: Some(state.engine.is_leader()),
                     reason,
                     catalog_reload_error,
                 }),

@@ -35,6 +35,7 @@ async fn every_execution_and_reload_is_recorded_and_the_chain_verifies() {
         summary,
         [
             "catalog.loaded catalog ok switchboard".to_owned(),
+            "cluster.leader node:test-node elected switchboard".to_owned(),
             "authz.decision action:test.secret allowed admin".to_owned(),
             format!("execution.requested execution:{ok} queued admin"),
             format!("execution.finished execution:{ok} succeeded admin"),
@@ -46,23 +47,23 @@ async fn every_execution_and_reload_is_recorded_and_the_chain_verifies() {
             "authz.decision switchboard allowed admin".to_owned(),
         ]
     );
-    assert_eq!(records[1]["detail"]["verb"], "run");
-    assert_eq!(records[1]["detail"]["policies"][0]["id"], "builtin:admin");
-    assert_eq!(records[2]["detail"]["params"]["token"], "****");
-    assert_eq!(records[2]["origin"], "api");
-    assert_eq!(records[6]["detail"]["exit_code"], 2);
+    assert_eq!(records[2]["detail"]["verb"], "run");
+    assert_eq!(records[2]["detail"]["policies"][0]["id"], "builtin:admin");
+    assert_eq!(records[3]["detail"]["params"]["token"], "****");
+    assert_eq!(records[3]["origin"], "api");
+    assert_eq!(records[7]["detail"]["exit_code"], 2);
 
     let out = server.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
-        text(&out.stdout).starts_with("audit chain intact: 11 records, head "),
+        text(&out.stdout).starts_with("audit chain intact: 12 records, head "),
         "{}",
         text(&out.stdout)
     );
     let out = server.cli(&["audit", "export"]);
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     // Verifying and exporting are admin acts, recorded too.
-    assert_eq!(lines.len(), 12);
+    assert_eq!(lines.len(), 13);
     assert!(!text(&out.stdout).contains("hunter2-secret"));
 
     // Someone with write access to the database rewrites history.
@@ -70,7 +71,7 @@ async fn every_execution_and_reload_is_recorded_and_the_chain_verifies() {
     let db = server.data.path().join("db.sqlite");
     let url = format!("sqlite://{}", db.display());
     let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE audit_log SET outcome = 'succeeded' WHERE seq = 5")
+    sqlx::query("UPDATE audit_log SET outcome = 'succeeded' WHERE seq = 6")
         .execute(&raw)
         .await
         .unwrap();
@@ -82,7 +83,7 @@ async fn every_execution_and_reload_is_recorded_and_the_chain_verifies() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(
         text(&out.stdout).trim(),
-        "audit chain BROKEN at record 5: its content does not match its hash (4 records before it verify)"
+        "audit chain BROKEN at record 6: its content does not match its hash (5 records before it verify)"
     );
 }
 
@@ -228,7 +229,7 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
     // UDP: one RFC 5424 message per record.
     let mut buf = vec![0u8; 65536];
     let mut udp_msgs = Vec::new();
-    while udp_msgs.len() < 4 {
+    while udp_msgs.len() < 5 {
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), udp.recv(&mut buf))
             .await
             .unwrap()
@@ -244,12 +245,13 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         msgids,
         [
             "catalog.loaded",
+            "cluster.leader",
             "authz.decision",
             "execution.requested",
             "execution.finished"
         ]
     );
-    let json_part = udp_msgs[2].split_once(" - ").unwrap().1;
+    let json_part = udp_msgs[3].split_once(" - ").unwrap().1;
     let record: serde_json::Value = serde_json::from_str(json_part).unwrap();
     assert_eq!(record["subject"], format!("execution:{id}"));
 
@@ -260,7 +262,7 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         .unwrap();
     let mut data = Vec::new();
     let mut frames = Vec::new();
-    while frames.len() < 4 {
+    while frames.len() < 5 {
         let mut chunk = [0u8; 8192];
         let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut chunk))
             .await
@@ -281,15 +283,15 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         }
     }
     assert!(
-        frames[3].contains(" execution.finished - "),
+        frames[4].contains(" execution.finished - "),
         "{}",
-        frames[3]
+        frames[4]
     );
 
     // Webhook: signed batches carrying every record.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut records = Vec::new();
-    while records.len() < 4 {
+    while records.len() < 5 {
         assert!(
             std::time::Instant::now() < deadline,
             "webhook got {records:?}"
@@ -313,9 +315,10 @@ async fn records_are_forwarded_to_syslog_and_a_signed_webhook() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(
-        records[..4],
+        records[..5],
         [
             "catalog.loaded",
+            "cluster.leader",
             "authz.decision",
             "execution.requested",
             "execution.finished"

@@ -45,6 +45,9 @@ pub struct Server {
     pub data: tempfile::TempDir,
     catalog: PathBuf,
     extra: Vec<String>,
+    /// Where it stores (default: SQLite in `data`).
+    storage: Option<String>,
+    node: String,
 }
 
 impl std::ops::Deref for Server {
@@ -77,6 +80,23 @@ impl Server {
             data,
             catalog: catalog.to_path_buf(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            storage: None,
+            node: "test-node".to_owned(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// One node of several sharing the database at `storage`.
+    pub fn start_node(catalog: &Path, storage: &str, node: &str, extra: &[&str]) -> Self {
+        let mut s = Self {
+            child: None,
+            api: Api::new(String::new()),
+            data: tempfile::tempdir().unwrap(),
+            catalog: catalog.to_path_buf(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            storage: Some(storage.to_owned()),
+            node: node.to_owned(),
         };
         s.spawn();
         s
@@ -89,7 +109,7 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
                 "--node",
-                "test-node",
+                &self.node,
                 "--kill-grace",
                 "500ms",
                 "--drain-timeout",
@@ -98,10 +118,9 @@ impl Server {
             .arg("--catalog")
             .arg(&self.catalog)
             .arg("--storage")
-            .arg(format!(
-                "sqlite://{}",
-                self.data.path().join("db.sqlite").display()
-            ))
+            .arg(self.storage.clone().unwrap_or_else(|| {
+                format!("sqlite://{}", self.data.path().join("db.sqlite").display())
+            }))
             .args(&self.extra)
             .env("RUST_LOG", "info")
             .env("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)

@@ -18,11 +18,14 @@ mod browser;
 mod chat;
 mod chat_platforms;
 mod cli;
+mod cluster;
 mod fleet;
 mod harness;
 mod lifecycle;
 mod notifications;
 mod oidc;
+#[path = "../../../switchboard-store/tests/it/pg.rs"]
+mod pg;
 mod sinks;
 mod triggers;
 mod web;

@@ -1,0 +1,224 @@
+//! Many nodes on one database: the heartbeat that renews the leases of the
+//! executions this node runs, the leader lease that one node at a time
+//! holds for singleton duties (today: schedules, and taking over the work
+//! of nodes that stopped), and that take-over itself.
+//!
+//! The database decides everything (`Store::acquire_lease`,
+//! `take_over_expired` are compare-and-set statements); Switchboard adds no
+//! consensus of its own. A leader that cannot renew its lease before it
+//! runs out stops acting as leader on its own (fencing by time), and the
+//! lease's token grows at each change of holder.
+//!
+//! Not here: which duties are singletons (each asks [`Engine::is_leader`]),
+//! and how an execution taken over runs again (the dispatcher, and the
+//! workflow driver's resumption).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use switchboard_core::{Execution, ExecutionStatus, Timestamp};
+use switchboard_store::TakeOver;
+use tokio::sync::watch;
+
+use crate::{Engine, Shared};
+
+/// The name of the leader's lease.
+pub const LEADER: &str = "leader";
+/// Expired executions taken over in one round at most.
+const TAKE_OVER_BATCH: u32 = 100;
+
+/// How long leases last.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// A lease lasts this long and is renewed every third of it: a node that
+    /// stopped is noticed, and its work taken over, within about this time.
+    pub lease: Duration,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(15),
+        }
+    }
+}
+
+/// This node's term as leader: the lease's token and when it runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term {
+    pub token: i64,
+    pub until: Timestamp,
+}
+
+/// Who leads, as this node last knew.
+pub(crate) type Leadership = watch::Sender<Option<Term>>;
+
+impl Engine {
+    /// Whether this node holds the leader lease now (and it has not run out).
+    pub fn is_leader(&self) -> bool {
+        self.shared
+            .leader
+            .borrow()
+            .is_some_and(|t| t.until > Timestamp::now())
+    }
+
+    /// This node's term as leader, if it leads.
+    pub fn leader_term(&self) -> Option<Term> {
+        *self.shared.leader.borrow()
+    }
+}
+
+/// One round: renew this node's execution leases, take or keep the leader
+/// lease, and, as leader, take over what stopped nodes left.
+pub(crate) async fn beat(shared: &Arc<Shared>) {
+    let engine = Engine {
+        shared: shared.clone(),
+    };
+    let node = shared.config.node.clone();
+    let now = Timestamp::now();
+    let until = now.after(shared.config.cluster.lease);
+    if let Err(e) = shared.store.renew_execution_leases(&node, until).await {
+        tracing::error!(error = %e, "renewing this node's execution leases failed");
+    }
+    let was = *shared.leader.borrow();
+    let term = match shared.store.acquire_lease(LEADER, &node, now, until).await {
+        Ok(lease) if lease.holder == node => Some(Term {
+            token: lease.token,
+            until: lease.expires_at,
+        }),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "renewing the leader lease failed");
+            // Leads only while the lease it holds has not run out.
+            was.filter(|t| t.until > Timestamp::now())
+        }
+    };
+    match (was.map(|t| t.token), term.map(|t| t.token)) {
+        (old, Some(token)) if old != Some(token) => {
+            tracing::info!(%node, token, "this node leads");
+            engine
+                .audit_system(
+                    "cluster.leader",
+                    &format!("node:{node}"),
+                    "elected",
+                    serde_json::json!({"token": token}),
+                )
+                .await;
+        }
+        (Some(token), None) => {
+            tracing::warn!(%node, token, "this node no longer leads");
+        }
+        _ => {}
+    }
+    shared.leader.send_replace(term);
+    if term.is_some() {
+        engine.take_over_expired().await;
+        // Duties that wait for leadership look again.
+        shared.schedules_wake.notify_one();
+    }
+}
+
+/// The heartbeat, every third of a lease, until the engine stops.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let every = (shared.config.cluster.lease / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        if !shared.accepting.load(Ordering::Acquire) {
+            // Give leadership up at once, so another node need not wait
+            // for the lease to run out.
+            if shared.leader.borrow().is_some() {
+                let _ = shared
+                    .store
+                    .release_lease(LEADER, &shared.config.node)
+                    .await;
+                shared.leader.send_replace(None);
+            }
+            return;
+        }
+        beat(&shared).await;
+    }
+}
+
+impl Engine {
+    /// Takes over the executions whose node stopped renewing their lease:
+    /// a workflow goes on here (its state is stored), an idempotent action
+    /// is queued again, anything else ends `lost`.
+    async fn take_over_expired(&self) {
+        let now = Timestamp::now();
+        let expired = match self
+            .shared
+            .store
+            .expired_executions(now, TAKE_OVER_BATCH)
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "listing expired executions failed");
+                return;
+            }
+        };
+        let catalog = self.catalog();
+        for e in expired {
+            let dead = e.node.clone().unwrap_or_default();
+            let action = catalog.action(e.action.as_str());
+            let outcome = match action {
+                Some(a) if a.workflow.is_some() => TakeOver::Adopt {
+                    node: self.shared.config.node.clone(),
+                    until: now.after(self.shared.config.cluster.lease),
+                },
+                Some(a) if a.idempotent => TakeOver::Requeue,
+                _ => TakeOver::Lost {
+                    reason: format!("its node {dead} stopped while it was running"),
+                },
+            };
+            match self
+                .shared
+                .store
+                .take_over_expired(e.id, now, &outcome)
+                .await
+            {
+                Ok(true) => self.taken_over(e, &dead, &outcome).await,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(id = %e.id, error = %err, "taking over an execution failed")
+                }
+            }
+        }
+    }
+
+    async fn taken_over(&self, e: Execution, dead: &str, outcome: &TakeOver) {
+        let id = e.id;
+        let (kind, result) = match outcome {
+            TakeOver::Lost { reason } => {
+                self.shared.hub.finish(id, ExecutionStatus::Lost);
+                tracing::warn!(%id, node = %dead, "execution lost with its node");
+                (
+                    "execution.lost",
+                    serde_json::json!({"action": e.action, "node": dead, "reason": reason}),
+                )
+            }
+            TakeOver::Requeue => {
+                tracing::info!(%id, node = %dead, "idempotent execution queued again");
+                self.shared.wake.notify_one();
+                (
+                    "execution.requeued",
+                    serde_json::json!({"action": e.action, "node": dead}),
+                )
+            }
+            TakeOver::Adopt { .. } => {
+                tracing::info!(%id, node = %dead, "workflow taken over from a stopped node");
+                if let Err(err) = self.resume_workflow(e.clone(), "its node stopped").await {
+                    tracing::error!(%id, error = %err, "going on with a workflow taken over failed");
+                }
+                (
+                    "workflow.adopted",
+                    serde_json::json!({"action": e.action, "node": dead, "by": self.node()}),
+                )
+            }
+        };
+        let outcome = kind.rsplit('.').next().unwrap_or(kind);
+        self.audit_system(kind, &format!("execution:{id}"), outcome, result)
+            .await;
+    }
+}

@@ -1,0 +1,243 @@
+//! Several nodes on one PostgreSQL: real `switchboard serve` processes on
+//! loopback sharing a real PostgreSQL server. The leader is killed with
+//! `kill -9` mid-work; another node takes the leader lease within the
+//! configured time, the schedules go on from it, the dead node's
+//! executions are taken over (an idempotent one runs again, the others end
+//! `lost`), no execution runs twice, and the audit chain verifies; then
+//! PostgreSQL restarts and every node recovers by itself.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Api, Server, copy_catalog, test_catalog};
+use crate::pg::PgServer;
+
+/// Leases last 2 s here (renewed every ⅔ s), so a failover is quick.
+const LEASE: Duration = Duration::from_secs(2);
+
+const CONFIG: &str = "[cluster]\nlease = \"2s\"\n";
+
+const SCHEDULES: &str = r#"[[schedules]]
+name = "every-second"
+action = "test.args"
+cron = "* * * * * *"
+params = { text = "tick" }
+run_as = "admin"
+"#;
+
+const IDEMPOTENT_SLEEP: &str = r#"name = "test.sleep_again"
+description = "Sleep; safe to run again"
+command = ["scripts/sleep.sh", "{{ seconds }}", "{{ pidfile }}"]
+idempotent = true
+[params.seconds]
+type = "duration"
+default = "3s"
+[params.pidfile]
+type = "string"
+default = "/dev/null"
+"#;
+
+async fn readiness(api: &Api) -> Option<Value> {
+    let resp = api
+        .http
+        .get(format!("{}/readyz", api.url))
+        .send()
+        .await
+        .ok()?;
+    resp.json().await.ok()
+}
+
+async fn wait_for_pid(path: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn kill(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+#[tokio::test]
+async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
+    let pg = PgServer::start();
+    let url = pg.database("switchboard").await;
+    let dir = tempfile::tempdir().unwrap();
+    copy_catalog(&test_catalog(), dir.path());
+    std::fs::write(dir.path().join("schedules.toml"), SCHEDULES).unwrap();
+    std::fs::write(
+        dir.path().join("actions/sleep_again.toml"),
+        IDEMPOTENT_SLEEP,
+    )
+    .unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let config = config.to_str().unwrap();
+    let extra = ["--config", config];
+    let mut first = Server::start_node(dir.path(), &url, "node-1", &extra);
+    // The first node leads from its first heartbeat.
+    assert_eq!(readiness(&first).await.unwrap()["leader"], true);
+    let others = [
+        Server::start_node(dir.path(), &url, "node-2", &extra),
+        Server::start_node(dir.path(), &url, "node-3", &extra),
+    ];
+    for n in &others {
+        assert_eq!(readiness(n).await.unwrap()["leader"], false);
+    }
+
+    // Work everywhere; two long runs on the leader.
+    let mut quick = Vec::new();
+    for i in 0..30 {
+        let api: &Api = if i % 3 == 0 { &first } else { &others[i % 2] };
+        quick.push(
+            api.submit("test.args", json!({"text": format!("run {i}")}))
+                .await,
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let again_pid = work.path().join("again.pid");
+    let once_pid = work.path().join("once.pid");
+    let again = first
+        .submit(
+            "test.sleep_again",
+            json!({"seconds": "3s", "pidfile": again_pid.to_str().unwrap()}),
+        )
+        .await;
+    let once = first
+        .submit(
+            "test.sleep",
+            json!({"seconds": "60s", "pidfile": once_pid.to_str().unwrap()}),
+        )
+        .await;
+    let pids = [
+        wait_for_pid(&again_pid).await,
+        wait_for_pid(&once_pid).await,
+    ];
+    let (_, e) = first.get(&format!("/executions/{once}")).await;
+    assert_eq!(e["node"], "node-1", "{e}");
+
+    // The leader's machine dies: the process and what it ran.
+    first.kill_9();
+    for pid in pids {
+        kill(pid);
+    }
+    std::fs::remove_file(&again_pid).unwrap();
+    let died = Instant::now();
+    let leader = loop {
+        let mut leading = Vec::new();
+        for n in &others {
+            if readiness(n).await.is_some_and(|r| r["leader"] == true) {
+                leading.push(n);
+            }
+        }
+        assert!(leading.len() <= 1, "two leaders at once");
+        if let Some(n) = leading.pop() {
+            break n;
+        }
+        assert!(died.elapsed() < LEASE * 3, "no node took the lead");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = died.elapsed();
+    eprintln!(
+        "leader lease taken over {} ms after kill -9",
+        took.as_millis()
+    );
+
+    // Its work: the idempotent run ran again elsewhere, the other is lost.
+    let done = leader.wait_finished(again).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_ne!(done["node"], "node-1");
+    let lost = leader.wait_finished(once).await;
+    assert_eq!(lost["status"], "lost");
+    assert_eq!(
+        lost["error"],
+        "its node node-1 stopped while it was running"
+    );
+    for id in quick {
+        assert_eq!(leader.wait_finished(id).await["status"], "succeeded");
+    }
+
+    // Schedules go on from the new leader, each tick once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, page) = leader
+            .get("/executions?origin=schedule:every-second&limit=100")
+            .await;
+        let runs = page["executions"].as_array().unwrap();
+        if runs
+            .iter()
+            .any(|e| e["node"] != "node-1" && e["status"] == "succeeded")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no schedule ran after the failover: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, page) = leader.get("/audit?limit=5000").await;
+    let records = page["records"].as_array().unwrap();
+    let mut ticks: Vec<&str> = records
+        .iter()
+        .filter(|r| r["kind"] == "schedule.fired")
+        .filter_map(|r| r["detail"]["tick"].as_str())
+        .collect();
+    let fired = ticks.len();
+    ticks.sort_unstable();
+    ticks.dedup();
+    assert_eq!(ticks.len(), fired, "a tick fired twice");
+    // No execution ran twice: one end each.
+    let mut ends: Vec<&str> = records
+        .iter()
+        .filter(|r| r["kind"] == "execution.finished")
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    let finished = ends.len();
+    ends.sort_unstable();
+    ends.dedup();
+    assert_eq!(ends.len(), finished, "an execution finished twice");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "execution.requeued"
+                && r["subject"] == format!("execution:{again}"))
+    );
+    // One chain, written by three nodes, verifies.
+    let (_, verified) = leader.get("/audit/verify").await;
+    assert_eq!(verified["intact"], true, "{verified}");
+
+    // PostgreSQL restarts: every connection breaks; the nodes carry on by
+    // themselves, and what was accepted before is kept.
+    let before = leader.submit("test.args", json!({"text": "before"})).await;
+    pg.restart();
+    for n in &others {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while readiness(n).await.is_none_or(|r| r["status"] != "ready") {
+            assert!(Instant::now() < deadline, "{} never ready again", n.url);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(leader.wait_finished(before).await["status"], "succeeded");
+    for n in &others {
+        let id = n.submit("test.args", json!({"text": "after"})).await;
+        assert_eq!(n.wait_finished(id).await["status"], "succeeded");
+    }
+    let (_, verified) = leader.get("/audit/verify").await;
+    assert_eq!(verified["intact"], true, "{verified}");
+}
