@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench -p switchboard-engine --bench throughput`
 //! Knobs (environment): SB_BENCH_N (executions, default 5000),
-//! SB_BENCH_CONCURRENCY (default 16), SB_BENCH_CLIENTS (concurrent
+//! SB_BENCH_CONCURRENCY (default 16), SB_BENCH_STORAGE (a database URL,
+//! e.g. PostgreSQL; default a new SQLite file), SB_BENCH_CLIENTS (concurrent
 //! submitters, default 8), SB_BENCH_PREFILL (rows stored before
 //! measuring, to show that cost does not grow with history; default 0).
 
@@ -57,7 +58,9 @@ async fn main() {
     )
     .unwrap();
     let catalog = Catalog::load(&catalog_dir).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    // SB_BENCH_STORAGE: another database (a PostgreSQL URL), else SQLite.
+    let url = std::env::var("SB_BENCH_STORAGE")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let store = switchboard_store::open(&url).await.unwrap();
 
     if prefill > 0 {
