@@ -182,8 +182,8 @@ pub async fn copy(
     to_url: &str,
     mut progress: impl FnMut(&str, u64, u64),
 ) -> Result<CopyReport, StoreError> {
-    let source = Backend::open(from_url).await?;
-    let target = Backend::open(to_url).await?;
+    let source = Backend::open_side(from_url, "source").await?;
+    let target = Backend::open_side(to_url, "target").await?;
     let target_name = without_password(to_url);
 
     check_tables(&source.tables().await?, "source")?;
@@ -581,6 +581,18 @@ impl Backend {
         }
     }
 
+    /// Opens one side of a copy; a failure names the side.
+    async fn open_side(url: &str, side: &str) -> Result<Self, StoreError> {
+        match Self::open(url).await {
+            Err(e @ StoreError::UnsupportedUrl(_)) => Err(e),
+            Err(e) => Err(StoreError::Copy(format!(
+                "cannot open the {side} {}: {e}",
+                without_password(url)
+            ))),
+            ok => ok,
+        }
+    }
+
     fn store(&self) -> &dyn Store {
         match self {
             Self::Sqlite(s) => s,
@@ -812,8 +824,9 @@ impl Backend {
                 .fetch_one(pool)
                 .await?;
                 if !autoincrement {
-                    // A plain integer key: SQLite takes the largest plus one.
-                    return Ok(Some(max.unwrap_or(0) + 1));
+                    // A plain integer key: given by the caller, or the
+                    // largest plus one, which SQLite finds by itself.
+                    return Ok(None);
                 }
                 let mut tx = pool.begin().await?;
                 let updated =
