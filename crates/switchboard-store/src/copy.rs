@@ -211,43 +211,14 @@ pub async fn copy(
         });
     }
 
-    let mut tables = Vec::with_capacity(plans.len());
-    let mut snapshot = source.snapshot().await?;
-    for plan in &plans {
-        let total = snapshot.count(plan.table).await?;
-        progress(plan.table, 0, total);
-        let (mut read, mut written) = (0u64, 0u64);
-        let mut after: Option<Vec<Value>> = None;
-        loop {
-            let rows = snapshot.page(plan, after.as_deref()).await?;
-            let n = rows.len();
-            if n == 0 {
-                break;
-            }
-            read += n as u64;
-            after = rows
-                .last()
-                .map(|row| plan.keys.iter().map(|&k| row[k].clone()).collect());
-            let rows = rows
-                .into_iter()
-                .map(|row| plan.convert(row))
-                .collect::<Result<Vec<_>, _>>()?;
-            written += target.write(plan, rows).await?;
-            progress(plan.table, written, total);
-            if n < plan.batch {
-                break;
-            }
-        }
-        tables.push(TableReport {
-            table: plan.table.to_owned(),
-            source_rows: total,
-            read,
-            written,
-            target_rows: 0,
-            next_id: None,
-        });
-    }
-    snapshot.end().await?;
+    let mut tables = copy_rows(&source, &target, &plans, &mut progress)
+        .await
+        .map_err(|e| {
+            StoreError::Copy(format!(
+                "{e}; the target {target_name} may now be partly filled: empty it (drop and \
+                 create the database, or delete the file) before copying again"
+            ))
+        })?;
 
     for (plan, report) in plans.iter().zip(&mut tables) {
         if let Some(id) = plan.id_column() {
@@ -270,6 +241,55 @@ pub async fn copy(
         source_audit: verify_audit(source.store()).await?,
         target_audit: verify_audit(target.store()).await?,
     })
+}
+
+/// Copies every table's rows from one snapshot of the source; reports
+/// what it read and wrote.
+async fn copy_rows(
+    source: &Backend,
+    target: &Backend,
+    plans: &[Plan],
+    progress: &mut impl FnMut(&str, u64, u64),
+) -> Result<Vec<TableReport>, StoreError> {
+    let mut tables = Vec::with_capacity(plans.len());
+    let mut snapshot = source.snapshot().await?;
+    for plan in plans {
+        let total = snapshot.count(plan.table).await?;
+        progress(plan.table, 0, total);
+        let (mut read, mut written) = (0u64, 0u64);
+        let mut after: Option<Vec<Value>> = None;
+        let at = |e: StoreError| StoreError::Copy(format!("table {}: {e}", plan.table));
+        loop {
+            let rows = snapshot.page(plan, after.as_deref()).await.map_err(at)?;
+            let n = rows.len();
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            after = rows
+                .last()
+                .map(|row| plan.keys.iter().map(|&k| row[k].clone()).collect());
+            let rows = rows
+                .into_iter()
+                .map(|row| plan.convert(row))
+                .collect::<Result<Vec<_>, _>>()?;
+            written += target.write(plan, rows).await.map_err(at)?;
+            progress(plan.table, written, total);
+            if n < plan.batch {
+                break;
+            }
+        }
+        tables.push(TableReport {
+            table: plan.table.to_owned(),
+            source_rows: total,
+            read,
+            written,
+            target_rows: 0,
+            next_id: None,
+        });
+    }
+    snapshot.end().await?;
+    Ok(tables)
 }
 
 /// Refuses a schema with tables the copy does not know, or without some
