@@ -7,6 +7,7 @@
 //! The store keeps what was decided; it decides nothing. Which status comes
 //! next, who may ask, and what to run are the engine's business.
 
+pub mod copy;
 mod postgres;
 mod sqlite;
 
@@ -21,7 +22,8 @@ use switchboard_core::{
     Timestamp,
 };
 
-pub use postgres::PostgresStore;
+pub use copy::{CopyReport, SchemaVersion, copy, migrate};
+pub use postgres::{PostgresStore, without_password};
 pub use sqlite::SqliteStore;
 
 /// A storage failure.
@@ -38,6 +40,17 @@ pub enum StoreError {
          or `postgres://user:password@host:5432/database`"
     )]
     UnsupportedUrl(String),
+    #[error(
+        "the target {target} already holds data ({}): a copy goes only into an empty \
+         database and never merges into a live one; nothing was changed",
+        .tables.iter().map(|(t, n)| format!("{t}: {n} rows")).collect::<Vec<_>>().join(", ")
+    )]
+    TargetNotEmpty {
+        target: String,
+        tables: Vec<(String, u64)>,
+    },
+    #[error("cannot copy: {0}")]
+    Copy(String),
 }
 
 /// An execution about to be stored.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{chat, client, config, daemon, offline, workflows};
+use crate::{chat, client, config, daemon, offline, storage, workflows};
 
 /// Switchboard: run your operations automation from the command line, an
 /// HTTP API, chat, schedules and alerts — one service, one audit trail.
@@ -147,6 +147,24 @@ pub enum Command {
     /// Verify or export the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Apply the storage's migrations, as the server does when it starts,
+    /// and print its schema version; running it again changes nothing.
+    ///
+    /// Run it with a new version's binary, the old server stopped, to update
+    /// the schema ahead of the start (which then has nothing left to do),
+    /// or to see which version a database is at.
+    Migrate {
+        /// The database: `sqlite:///var/lib/switchboard/switchboard.db` or
+        /// `postgres://switchboard@db.example.com/switchboard`.
+        #[arg(long, env = "SWITCHBOARD_STORAGE", hide_env_values = true)]
+        storage: String,
+        /// How to print the schema version.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Work on the stored data: copy it to another database.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// List the inventory's hosts, or those a selector names: `web-1`,
     /// `group:prod`, `tag:db`, `web-*`, combined with `,` (or), `&` (and)
     /// and `!` (not), e.g. `group:prod,&tag:db,!db-3`.
@@ -385,6 +403,29 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything from one database into an empty one (SQLite to
+    /// PostgreSQL, or back), then compare the row counts and the audit chain.
+    ///
+    /// Stop the server first: what it writes during the copy is not copied.
+    /// The target is migrated and must hold no data; ids are kept. Progress
+    /// goes to standard error, the report to standard output. Exits 0 when
+    /// every table's count and the audit chain's head match, 1 when not.
+    Copy {
+        /// The database to read, e.g. `sqlite:///var/lib/switchboard/switchboard.db`.
+        #[arg(long)]
+        from: String,
+        /// The empty database to fill, e.g.
+        /// `postgres://switchboard@db.example.com/switchboard`.
+        #[arg(long)]
+        to: String,
+        /// How to print the report.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The action, e.g. `host.disk`.
@@ -554,6 +595,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Audit(AuditCommand::Push { spool, client }) => {
             client::audit_push(&client, &spool.unwrap_or_else(offline::default_spool)).await
+        }
+        Command::Migrate { storage, output } => storage::migrate(&storage, output).await,
+        Command::Store(StoreCommand::Copy { from, to, output }) => {
+            storage::copy(&from, &to, output).await
         }
         Command::Audit(AuditCommand::Verify(source)) => client::audit_verify(&source).await,
         Command::Audit(AuditCommand::Export { since, source }) => {

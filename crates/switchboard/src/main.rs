@@ -1,6 +1,7 @@
 //! The `switchboard` binary: one program that is the daemon (`serve`,
 //! `demo`), the client of a running daemon (`run`, `actions`, `executions`,
-//! `logs`, `cancel`, `chat`, `link`, `catalog reload`) and the offline runner (`run --local`).
+//! `logs`, `cancel`, `chat`, `link`, `catalog reload`), the offline runner (`run --local`)
+//! and the tool of its database (`migrate`, `store copy`).
 //!
 //! This crate wires the others together: command-line parsing, configuration,
 //! logging, signals and terminal output. It holds no automation logic; that
@@ -12,6 +13,7 @@ mod client;
 mod config;
 mod daemon;
 mod offline;
+mod storage;
 mod terminal;
 mod workflows;
 

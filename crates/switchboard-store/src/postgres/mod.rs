@@ -123,9 +123,34 @@ impl PostgresStore {
     }
 }
 
-/// The URL with its password, if any, replaced by `****`: fit for an
-/// error message or a log.
-fn without_password(url: &str) -> String {
+impl PostgresStore {
+    /// The pool, for [`crate::copy`].
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The URL with its password, if any, replaced by `****` (in the user
+/// information and in a `password=` parameter): fit for an error message,
+/// a log or a report.
+pub fn without_password(url: &str) -> String {
+    let url = match url.split_once('?') {
+        Some((base, query)) if query.split('&').any(|p| p.starts_with("password=")) => {
+            let query: Vec<&str> = query
+                .split('&')
+                .map(|p| {
+                    if p.starts_with("password=") {
+                        "password=****"
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            format!("{base}?{}", query.join("&"))
+        }
+        _ => url.to_owned(),
+    };
+    let url = url.as_str();
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -1298,5 +1323,13 @@ mod tests {
             "postgresql://sb@db/sb"
         );
         assert_eq!(without_password("postgres://db/x@y"), "postgres://db/x@y");
+        assert_eq!(
+            without_password("postgres://sb@db/sb?sslmode=require&password=s3cret"),
+            "postgres://sb@db/sb?sslmode=require&password=****"
+        );
+        assert_eq!(
+            without_password("sqlite:///var/lib/switchboard/switchboard.db"),
+            "sqlite:///var/lib/switchboard/switchboard.db"
+        );
     }
 }

@@ -152,6 +152,13 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The writer's and the readers' pools, for [`crate::copy`].
+    pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
+        (&self.writer, &self.reader)
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct ExecutionRow {
     id: i64,

@@ -7,6 +7,7 @@
 // trait and runs on both backends: SQLite, and a real PostgreSQL server
 // each test starts (`pg.rs`).
 mod audit;
+mod copy;
 mod pg;
 mod story;
 mod triggers;

@@ -24,9 +24,15 @@ mod harness;
 mod lifecycle;
 mod notifications;
 mod oidc;
+// The store's real PostgreSQL server for one test, shared rather than copied.
 #[path = "../../../switchboard-store/tests/it/pg.rs"]
+#[allow(
+    dead_code,
+    reason = "not every helper of the store's tests is used here"
+)]
 mod pg;
 mod sinks;
+mod storage;
 mod triggers;
 mod web;
 mod workflows;
