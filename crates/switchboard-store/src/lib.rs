@@ -394,8 +394,9 @@ pub trait Store: Send + Sync + 'static {
     /// Moves up to `limit` of the oldest `queued` executions (skipping the
     /// listed actions) to `running` on `node`, with `started_at` set to
     /// `now` (refined at the finish to when the process really started),
-    /// and returns them. A PostgreSQL
-    /// backend does this with `FOR UPDATE SKIP LOCKED` and a lease.
+    /// and returns them: never the same one to two nodes (PostgreSQL: `FOR
+    /// UPDATE SKIP LOCKED`). Their leases are renewed by the claiming
+    /// node's heartbeat (`renew_execution_leases`).
     async fn claim_queued(
         &self,
         node: &str,
