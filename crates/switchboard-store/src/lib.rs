@@ -7,6 +7,9 @@
 //! The store keeps what was decided; it decides nothing. Which status comes
 //! next, who may ask, and what to run are the engine's business.
 
+// The row mappings and their column macros, shared by both backends.
+#[macro_use]
+mod rows;
 pub mod copy;
 mod postgres;
 mod sqlite;

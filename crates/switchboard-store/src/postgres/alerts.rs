@@ -15,97 +15,12 @@ use sqlx::{Postgres, QueryBuilder};
 use switchboard_core::Timestamp;
 
 use super::PostgresStore;
+use crate::rows::{AlertRow, DeliveryRow, alert, delivery, from_json, to_json};
 use crate::{
-    DeliveryAttempt, DeliveryStatus, FlushRecord, NewAutomation, StoreError, StoredAck,
-    StoredAlert, StoredAutomation, StoredChatCard, StoredDelivery, StoredEscalation, StoredGroup,
+    DeliveryAttempt, FlushRecord, NewAutomation, StoreError, StoredAck, StoredAlert,
+    StoredAutomation, StoredChatCard, StoredDelivery, StoredEscalation, StoredGroup,
     StoredLogEntry, StoredSilence,
 };
-
-/// The columns of an [`AlertRow`], as a literal for `concat!`.
-macro_rules! alert_columns {
-    () => {
-        "fingerprint, labels, annotations, status, starts_at, ends_at, updated_at, source, \
-         generator_url, dedup_key"
-    };
-}
-
-type AlertRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
-/// The columns of a [`DeliveryRow`], as a literal for `concat!`.
-macro_rules! delivery_columns {
-    () => {
-        "id, group_key, receiver, integration, status, notification, attempts, next_attempt_at, \
-         last_error, created_at, delivered_at"
-    };
-}
-
-type DeliveryRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    i64,
-    Option<i64>,
-);
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn to_json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt(what, e))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| corrupt(what, e))
-}
-
-fn alert(r: AlertRow) -> Result<StoredAlert, StoreError> {
-    Ok(StoredAlert {
-        fingerprint: r.0,
-        labels: from_json("alert labels", &r.1)?,
-        annotations: from_json("alert annotations", &r.2)?,
-        firing: r.3 == "firing",
-        starts_at: Timestamp(r.4),
-        ends_at: r.5.map(Timestamp),
-        updated_at: Timestamp(r.6),
-        source: r.7,
-        generator_url: r.8,
-        dedup_key: r.9,
-    })
-}
-
-fn delivery(r: DeliveryRow) -> Result<StoredDelivery, StoreError> {
-    Ok(StoredDelivery {
-        id: r.0,
-        group_key: r.1,
-        receiver: r.2,
-        integration: r.3,
-        status: DeliveryStatus::parse(&r.4)?,
-        notification: from_json("delivery", &r.5)?,
-        attempts: u32::try_from(r.6).unwrap_or(0),
-        next_attempt_at: Timestamp(r.7),
-        last_error: r.8,
-        created_at: Timestamp(r.9),
-        delivered_at: r.10.map(Timestamp),
-    })
-}
 
 /// Splits alerts into the statements that upsert them: at most
 /// `per_statement` each, and a new statement where a fingerprint repeats

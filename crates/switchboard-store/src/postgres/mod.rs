@@ -34,12 +34,13 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 use switchboard_core::audit::{AuditEvent, AuditRecord, GENESIS};
-use switchboard_core::token::{Scope, TokenRecord};
+use switchboard_core::token::TokenRecord;
 use switchboard_core::{
     ActionName, Approval, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk, Principal,
     Stream, Timestamp,
 };
 
+use crate::rows::{ExecutionRow, TokenRow, corrupt, to_executions};
 use crate::{
     ArtifactInfo, CatalogLoad, DeliveryAttempt, ExecutionFilter, Finish, FlushRecord,
     NewAutomation, NewExecution, NewToken, Store, StoreError, StoredAck, StoredAlert,
@@ -49,15 +50,6 @@ use crate::{
 
 mod alerts;
 mod triggers;
-
-/// The columns of an [`ExecutionRow`], as a literal for `concat!`.
-macro_rules! columns {
-    () => {
-        "id, action, params, requester, origin, status, node, exit_code, result, error, \
-         output_bytes, output_truncated, created_at, started_at, finished_at, approval_rule, \
-         approval_expires_at, parent_id, step"
-    };
-}
 
 mod leases;
 
@@ -164,107 +156,6 @@ pub fn without_password(url: &str) -> String {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct ExecutionRow {
-    id: i64,
-    action: String,
-    params: String,
-    requester: String,
-    origin: String,
-    status: String,
-    node: Option<String>,
-    exit_code: Option<i64>,
-    result: Option<String>,
-    error: Option<String>,
-    output_bytes: i64,
-    output_truncated: bool,
-    created_at: i64,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    approval_rule: Option<String>,
-    approval_expires_at: Option<i64>,
-    parent_id: Option<i64>,
-    step: Option<String>,
-}
-
-fn corrupt(id: i64, what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("execution {id}: {what}"))
-}
-
-impl TryFrom<ExecutionRow> for Execution {
-    type Error = StoreError;
-
-    fn try_from(r: ExecutionRow) -> Result<Self, StoreError> {
-        let id = r.id;
-        let json = |text: &str| serde_json::from_str(text).map_err(|e| corrupt(id, e));
-        Ok(Execution {
-            id: ExecutionId(r.id),
-            action: ActionName::new(r.action).map_err(|e| corrupt(id, e))?,
-            params: json(&r.params)?,
-            requester: Principal::new(r.requester).map_err(|e| corrupt(id, e))?,
-            origin: Origin::new(r.origin).map_err(|e| corrupt(id, e))?,
-            status: ExecutionStatus::parse(&r.status)
-                .ok_or_else(|| corrupt(id, format!("status `{}`", r.status)))?,
-            node: r.node,
-            exit_code: r.exit_code.and_then(|c| i32::try_from(c).ok()),
-            result: r.result.as_deref().map(json).transpose()?,
-            error: r.error,
-            output_bytes: r.output_bytes,
-            output_truncated: r.output_truncated,
-            created_at: Timestamp(r.created_at),
-            started_at: r.started_at.map(Timestamp),
-            finished_at: r.finished_at.map(Timestamp),
-            approval_rule: r
-                .approval_rule
-                .as_deref()
-                .map(|t| serde_json::from_str(t).map_err(|e| corrupt(id, e)))
-                .transpose()?,
-            approval_expires_at: r.approval_expires_at.map(Timestamp),
-            parent: r.parent_id.map(ExecutionId),
-            step: r.step,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct TokenRow {
-    id: i64,
-    principal: String,
-    scopes: String,
-    description: String,
-    created_by: String,
-    created_at: i64,
-    expires_at: Option<i64>,
-    revoked_at: Option<i64>,
-    last_used_at: Option<i64>,
-}
-
-impl TryFrom<TokenRow> for TokenRecord {
-    type Error = StoreError;
-
-    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
-        let bad = |what: String| StoreError::Corrupt(format!("token {}: {what}", r.id));
-        Ok(TokenRecord {
-            id: r.id,
-            principal: Principal::new(r.principal.clone()).map_err(|e| bad(e.to_string()))?,
-            scopes: Scope::parse_list(&r.scopes).map_err(bad)?,
-            description: r.description.clone(),
-            created_by: Principal::new(r.created_by.clone()).map_err(|e| bad(e.to_string()))?,
-            created_at: Timestamp(r.created_at),
-            expires_at: r.expires_at.map(Timestamp),
-            revoked_at: r.revoked_at.map(Timestamp),
-            last_used_at: r.last_used_at.map(Timestamp),
-        })
-    }
-}
-
-/// The columns of a [`TokenRow`], as a literal for `concat!`.
-macro_rules! token_columns {
-    () => {
-        "id, principal, scopes, description, created_by, created_at, expires_at, revoked_at, last_used_at"
-    };
-}
-
 type AuditRow = (
     i64,
     i64,
@@ -297,10 +188,6 @@ fn audit_record(row: AuditRow) -> Result<AuditRecord, StoreError> {
         prev_hash,
         hash,
     })
-}
-
-fn to_executions(rows: Vec<ExecutionRow>) -> Result<Vec<Execution>, StoreError> {
-    rows.into_iter().map(Execution::try_from).collect()
 }
 
 fn id_list(ids: &[ExecutionId]) -> Vec<i64> {

@@ -8,32 +8,11 @@ use std::time::Duration;
 use switchboard_core::{ExecutionId, Timestamp};
 
 use super::PostgresStore;
+use crate::rows::{TickRow, tick_of};
 use crate::{StoreError, StoredTick};
 
 /// How long a schedule's older ticks are kept behind its newest.
 const TICKS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
-
-type TickRow = (
-    String,
-    i64,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    Option<String>,
-);
-
-fn tick_of(r: TickRow) -> StoredTick {
-    StoredTick {
-        schedule: r.0,
-        tick: Timestamp(r.1),
-        node: r.2,
-        claimed_at: Timestamp(r.3),
-        outcome: r.4,
-        execution: r.5.map(ExecutionId),
-        reason: r.6,
-    }
-}
 
 impl PostgresStore {
     pub(super) async fn claim_schedule_tick_impl(

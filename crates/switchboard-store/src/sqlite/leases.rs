@@ -4,20 +4,10 @@
 
 use switchboard_core::{ExecutionId, Timestamp};
 
-use super::{ExecutionRow, SqliteStore, to_executions};
+use super::SqliteStore;
+use crate::rows::{ExecutionRow, to_executions};
+use crate::rows::{LeaseRow, lease_of};
 use crate::{Lease, StoreError, TakeOver};
-
-type LeaseRow = (String, String, i64, i64, i64);
-
-fn lease_of(r: LeaseRow) -> Lease {
-    Lease {
-        name: r.0,
-        holder: r.1,
-        token: r.2,
-        acquired_at: Timestamp(r.3),
-        expires_at: Timestamp(r.4),
-    }
-}
 
 impl SqliteStore {
     pub(super) async fn acquire_lease_impl(
