@@ -6,12 +6,11 @@
 //! `lost`), no execution runs twice, and the audit chain verifies; then
 //! PostgreSQL restarts and every node recovers by itself.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, Server, copy_catalog, test_catalog};
+use crate::harness::{Api, Server, copy_catalog, test_catalog, wait_for_pid};
 use crate::pg::PgServer;
 
 /// Leases last 2 s here (renewed every ⅔ s), so a failover is quick.
@@ -47,23 +46,6 @@ async fn readiness(api: &Api) -> Option<Value> {
         .await
         .ok()?;
     resp.json().await.ok()
-}
-
-async fn wait_for_pid(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn kill(pid: i32) {

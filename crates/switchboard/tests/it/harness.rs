@@ -358,3 +358,22 @@ pub fn read_pids(path: &Path) -> Vec<i32> {
 pub fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
 }
+
+/// The process id a test action wrote to `path` (scripts/sleep.sh does),
+/// once it is there.
+pub async fn wait_for_pid(path: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

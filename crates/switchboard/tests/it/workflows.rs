@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, Server, copy_catalog, test_catalog, text};
+use crate::harness::{Api, Server, copy_catalog, test_catalog, text, wait_for_pid};
 
 const USERS: &str = "[[users]]\nname = \"alice\"\ngroups = [\"sre\"]\n\n\
     [[users]]\nname = \"bob\"\ngroups = [\"sre-leads\"]\n\n\
@@ -717,23 +717,6 @@ name = "cleanup"
 action = "test.args"
 params = { text = "cleanup" }
 "#;
-
-async fn wait_for_pid(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn count(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name))
