@@ -11,17 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
 CONCURRENCY=${CONCURRENCY:-16}
-bin=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n1)")
 WORK=$(mktemp -d)
-as_pg=()
-if [ "$(id -u)" = 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$WORK"; fi
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cleanup() { "${as_pg[@]}" "$bin/pg_ctl" stop -m immediate -D "$WORK/data" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() { pg_stop; rm -rf "$WORK"; }
 trap cleanup EXIT INT TERM
-"${as_pg[@]}" "$bin/initdb" -D "$WORK/data" -U postgres -A trust >/dev/null
-"${as_pg[@]}" "$bin/pg_ctl" start -w -D "$WORK/data" -l "$WORK/server.log" \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=100" >/dev/null
-"${as_pg[@]}" psql -h 127.0.0.1 -p "$PORT" -U postgres -qc 'CREATE DATABASE bench' >/dev/null
+. bench/lib/pg.sh
+pg_database bench
 
 cargo bench -q -p switchboard-engine --bench throughput --no-run 2>/dev/null
 run() {
