@@ -76,6 +76,7 @@ async fn main() {
             approval_expires_at: None,
             parent: None,
             step: None,
+            node: None,
         };
         for _ in 0..prefill {
             store.insert_execution(&new).await.unwrap();

@@ -19,9 +19,6 @@ use crate::{Pending, Running, Shared};
 /// How long the dispatcher sleeps when nothing wakes it, to pick up work
 /// queued by other means (another process on the same store).
 const IDLE_POLL: Duration = Duration::from_secs(1);
-/// How long an execution another node queued waits before this node runs
-/// it instead.
-const ADOPT_AFTER: Duration = Duration::from_secs(5);
 /// Output chunks written in one batch at most.
 const FLUSH_BATCH: usize = 512;
 
@@ -126,7 +123,7 @@ fn adoptable(
     execution: &Execution,
 ) -> Option<Pending> {
     let waited = execution.created_at.until(Timestamp::now());
-    if waited < ADOPT_AFTER {
+    if waited < switchboard_store::ADOPT_AFTER {
         return None;
     }
     let action = catalog.action(execution.action.as_str())?;

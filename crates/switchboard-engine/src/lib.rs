@@ -544,6 +544,7 @@ impl Engine {
             approval_rule: approval,
             parent: link.as_ref().map(|l| l.parent),
             step: link.as_ref().map(|l| l.step.clone()),
+            node: Some(self.shared.config.node.clone()),
         };
         let (execution, stored) = {
             let _gate = self.shared.claim_gate.read().await;

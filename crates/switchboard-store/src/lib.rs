@@ -74,7 +74,14 @@ pub struct NewExecution {
     pub parent: Option<ExecutionId>,
     /// Which step (and item and attempt) of it: `restart#2`, `each[3]#1`.
     pub step: Option<String>,
+    /// The node that accepted it: that node claims it; another only once
+    /// it has waited [`ADOPT_AFTER`] (its node is busy or gone).
+    pub node: Option<String>,
 }
+
+/// How long an execution another node accepted waits in the queue before
+/// any node may claim it.
+pub const ADOPT_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A named lease: who holds it, until when, and its fencing token (which
 /// grows at every change of holder).
@@ -398,7 +405,8 @@ pub trait Store: Send + Sync + 'static {
     /// listed actions) to `running` on `node`, with `started_at` set to
     /// `now` (refined at the finish to when the process really started),
     /// and returns them: never the same one to two nodes (PostgreSQL: `FOR
-    /// UPDATE SKIP LOCKED`). Their leases are renewed by the claiming
+    /// UPDATE SKIP LOCKED`), and not one another node accepted until it has
+    /// waited [`ADOPT_AFTER`]. Their leases are renewed by the claiming
     /// node's heartbeat (`renew_execution_leases`).
     async fn claim_queued(
         &self,

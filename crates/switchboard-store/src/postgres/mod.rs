@@ -219,8 +219,8 @@ impl Store for PostgresStore {
     async fn insert_execution(&self, new: &NewExecution) -> Result<Execution, StoreError> {
         let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
             "INSERT INTO executions (action, params, requester, origin, status, created_at, \
-             approval_rule, approval_expires_at, parent_id, step) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
+             approval_rule, approval_expires_at, parent_id, step, node) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
             columns!()
         ))
         .bind(new.action.as_str())
@@ -239,6 +239,7 @@ impl Store for PostgresStore {
         .bind(new.approval_expires_at.map(Timestamp::micros))
         .bind(new.parent.map(|p| p.0))
         .bind(new.step.as_deref())
+        .bind(new.node.as_deref())
         .fetch_all(&self.pool)
         .await?;
         single(rows)?.try_into()
@@ -260,6 +261,7 @@ impl Store for PostgresStore {
         let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
             "WITH picked AS MATERIALIZED (SELECT id AS picked_id FROM executions \
                WHERE status = 'queued' AND action <> ALL($3) \
+               AND (node IS NULL OR node = $1 OR created_at < $5) \
                ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
              UPDATE executions SET status = 'running', node = $1, started_at = $2 \
              FROM picked WHERE id = picked.picked_id AND status = 'queued' \
@@ -270,6 +272,7 @@ impl Store for PostgresStore {
         .bind(now.micros())
         .bind(names(skip_actions))
         .bind(i64::from(limit))
+        .bind(now.before(crate::ADOPT_AFTER).micros())
         .fetch_all(&self.pool)
         .await?;
         let mut claimed = to_executions(rows)?;

@@ -177,7 +177,7 @@ impl Store for SqliteStore {
         // and grows without bound (the test `sqlite_checkpoints_its_write_ahead_log`).
         let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
             "INSERT INTO executions (action, params, requester, origin, status, created_at, \
-             approval_rule, approval_expires_at, parent_id, step) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+             approval_rule, approval_expires_at, parent_id, step, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
             columns!()
         ))
         .bind(new.action.as_str())
@@ -196,6 +196,7 @@ impl Store for SqliteStore {
         .bind(new.approval_expires_at.map(Timestamp::micros))
         .bind(new.parent.map(|p| p.0))
         .bind(new.step.as_deref())
+        .bind(new.node.as_deref())
         .fetch_all(&self.writer)
         .await?;
         rows.into_iter()
@@ -216,7 +217,11 @@ impl Store for SqliteStore {
         q.push_bind(node.to_owned());
         q.push(", started_at = ");
         q.push_bind(now.micros());
-        q.push(" WHERE id IN (SELECT id FROM executions WHERE status = 'queued'");
+        q.push(" WHERE id IN (SELECT id FROM executions WHERE status = 'queued' AND (node IS NULL OR node = ");
+        q.push_bind(node.to_owned());
+        q.push(" OR created_at < ");
+        q.push_bind(now.before(crate::ADOPT_AFTER).micros());
+        q.push(")");
         if !skip_actions.is_empty() {
             q.push(" AND action NOT IN (");
             let mut sep = q.separated(", ");

@@ -35,6 +35,7 @@ fn new(action: &str) -> NewExecution {
         approval_expires_at: None,
         parent: None,
         step: None,
+        node: None,
     }
 }
 

@@ -93,6 +93,7 @@ fn new(action: &str, requester: &str, origin: &str) -> NewExecution {
         approval_expires_at: None,
         parent: None,
         step: None,
+        node: None,
     }
 }
 
@@ -595,7 +596,46 @@ async fn leases_are_held_renewed_and_taken_over_once(store: Arc<dyn Store>) {
     );
 }
 
+/// A queued execution is claimed by the node that accepted it; another
+/// node claims it only once it has waited `ADOPT_AFTER` (its node is busy or
+/// gone); one nobody accepted in particular, by anyone.
+async fn an_execution_waits_for_the_node_that_accepted_it(store: Arc<dyn Store>) {
+    let t = Timestamp(1_900_000_000_000_000);
+    let s = |secs: u64| t.after(std::time::Duration::from_secs(secs));
+    let accepted = |node: Option<&str>| NewExecution {
+        node: node.map(str::to_owned),
+        created_at: t,
+        ..new("x.a", "alice", "cli")
+    };
+    let by_n1 = store.insert_execution(&accepted(Some("n1"))).await.unwrap();
+    let anyone = store.insert_execution(&accepted(None)).await.unwrap();
+    let ids = |v: Vec<switchboard_core::Execution>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.claim_queued("n2", 10, &[], s(1)).await.unwrap()),
+        [anyone.id]
+    );
+    let later = store.insert_execution(&accepted(Some("n1"))).await.unwrap();
+    assert_eq!(
+        ids(store.claim_queued("n1", 1, &[], s(1)).await.unwrap()),
+        [by_n1.id]
+    );
+    assert!(
+        store
+            .claim_queued("n2", 10, &[], s(4))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(store.claim_queued("n2", 10, &[], s(6)).await.unwrap()),
+        [later.id],
+        "waited long enough"
+    );
+}
+
 on_both! {
+    #[tokio::test] an_execution_waits_for_the_node_that_accepted_it
+        => sqlite_an_execution_waits_for_the_node_that_accepted_it, postgres_an_execution_waits_for_the_node_that_accepted_it;
     #[tokio::test] leases_are_held_renewed_and_taken_over_once
         => sqlite_leases_are_held_renewed_and_taken_over_once, postgres_leases_are_held_renewed_and_taken_over_once;
     #[tokio::test] chat_links_and_deliveries
