@@ -276,16 +276,7 @@ pub(super) async fn send(
             posted
         }
     };
-    if firing && known.is_none() {
-        // Automation rules may have run before the group had a message
-        // (a rule without delay runs before `group_wait` is over).
-        let engine = Engine {
-            shared: Arc::clone(shared),
-        };
-        let (n, to) = (n.clone(), posted.thread());
-        let outlet = Arc::clone(&outlet);
-        tokio::spawn(async move { engine.tell_earlier_automations(&n, to, outlet).await });
-    }
+    let thread = posted.thread();
     if firing {
         shared
             .store
@@ -308,6 +299,18 @@ pub(super) async fn send(
             .delete_chat_card(&d.group_key, &d.receiver, &d.integration)
             .await
             .map_err(failed)?;
+    }
+    if firing && known.is_none() {
+        // Automation rules may have run before the group had a message
+        // (a rule without delay runs before `group_wait` is over). Read
+        // after the message is stored: a run recorded later finds the
+        // message itself (`run_due_automations`), so none goes untold.
+        let engine = Engine {
+            shared: Arc::clone(shared),
+        };
+        let n = n.clone();
+        let outlet = Arc::clone(&outlet);
+        tokio::spawn(async move { engine.tell_earlier_automations(&n, thread, outlet).await });
     }
     Ok(())
 }
