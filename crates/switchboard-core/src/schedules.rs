@@ -29,7 +29,7 @@ use croner::parser::{CronParser, Seconds, Year};
 use jiff::tz::TimeZone;
 use toml::de::DeTable;
 
-use crate::alerts::toml_reader::{Item, Reader, join};
+use crate::alerts::toml_reader::{Reader, join};
 use crate::catalog::CatalogError;
 use crate::ids::Timestamp;
 use crate::params::{RawParams, closest};
@@ -263,9 +263,9 @@ impl Schedules {
                         );
                     }
                 }
-                let action = required(&mut r, &it, "action");
-                let run_as = required(&mut r, &it, "run_as");
-                let cron = required(&mut r, &it, "cron").and_then(|c| {
+                let action = r.required(&it, "action");
+                let run_as = r.required(&it, "run_as");
+                let cron = r.required(&it, "cron").and_then(|c| {
                     parse_cron(&c)
                         .map_err(|e| r.error(f["cron"].span(), &it.key("cron"), e))
                         .ok()
@@ -364,17 +364,6 @@ impl Schedules {
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
-    }
-}
-
-/// A required string field of an item.
-fn required(r: &mut Reader<'_>, it: &Item<'_, '_>, field: &str) -> Option<String> {
-    match it.fields.get(field) {
-        Some(v) => r.name(v, &it.key(field)),
-        None => {
-            r.error(it.entry.span(), &it.key(field), "missing");
-            None
-        }
     }
 }
 

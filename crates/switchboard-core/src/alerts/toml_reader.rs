@@ -144,6 +144,17 @@ impl Reader<'_> {
         s
     }
 
+    /// A required non-empty string field of an item.
+    pub(crate) fn required(&mut self, it: &Item<'_, '_>, field: &str) -> Option<String> {
+        match it.fields.get(field) {
+            Some(v) => self.name(v, &it.key(field)),
+            None => {
+                self.error(it.entry.span(), &it.key(field), "missing");
+                None
+            }
+        }
+    }
+
     /// A non-empty string.
     pub(crate) fn name(&mut self, v: &Entry<'_>, key: &str) -> Option<String> {
         let s = self.string(v, key)?;

@@ -198,16 +198,6 @@ impl Hooks {
     }
 }
 
-fn required(r: &mut Reader<'_>, it: &Item<'_, '_>, field: &str) -> Option<String> {
-    match it.fields.get(field) {
-        Some(v) => r.name(v, &it.key(field)),
-        None => {
-            r.error(it.entry.span(), &it.key(field), "missing");
-            None
-        }
-    }
-}
-
 fn read_hook(r: &mut Reader<'_>, it: &Item<'_, '_>) -> Option<Hook> {
     let f = &it.fields;
     let name = r.item_name(it);
@@ -221,15 +211,17 @@ fn read_hook(r: &mut Reader<'_>, it: &Item<'_, '_>) -> Option<Hook> {
             format!("`{n}` must be 1 to {MAX_NAME} letters, digits, `.`, `_` or `-` (it is a URL segment)"),
         );
     }
-    let action = required(r, it, "action");
-    let run_as = required(r, it, "run_as");
-    let secret = required(r, it, "secret").and_then(|text| match SecretRef::parse(&text) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            r.error(f["secret"].span(), &it.key("secret"), e.to_string());
-            None
-        }
-    });
+    let action = r.required(it, "action");
+    let run_as = r.required(it, "run_as");
+    let secret = r
+        .required(it, "secret")
+        .and_then(|text| match SecretRef::parse(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                r.error(f["secret"].span(), &it.key("secret"), e.to_string());
+                None
+            }
+        });
     let description = f
         .get("description")
         .and_then(|v| r.string(v, &it.key("description")))
