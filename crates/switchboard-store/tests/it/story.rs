@@ -1550,6 +1550,11 @@ async fn two_nodes_claim_every_execution_exactly_once(a: Arc<dyn Store>, b: Arc<
                     );
                     claimed.push(e.id);
                 }
+                // A node runs what it claimed before it claims again. Without
+                // this pause one SQLite writer can drain the whole queue while
+                // the other sleeps in its busy handler, and the test would not
+                // be a race at all.
+                tokio::time::sleep(std::time::Duration::from_millis(3)).await;
             }
         })
     };
