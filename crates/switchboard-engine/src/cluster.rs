@@ -1,7 +1,9 @@
 //! Many nodes on one database: the heartbeat that renews the leases of the
 //! executions this node runs, the leader lease that one node at a time
-//! holds for singleton duties (today: schedules, and taking over the work
-//! of nodes that stopped), and that take-over itself.
+//! holds for singleton duties (schedules, alert dispatch and delivery,
+//! long-lived chat connections, taking over the work of nodes that
+//! stopped), that take-over itself, and [`Engine::lead`], which runs a
+//! duty only while this node leads.
 //!
 //! The database decides everything (`Store::acquire_lease`,
 //! `take_over_expired` are compare-and-set statements); Switchboard adds no
@@ -67,7 +69,81 @@ impl Engine {
     pub fn leader_term(&self) -> Option<Term> {
         *self.shared.leader.borrow()
     }
+
+    /// Waits until this node leads; `false` when the engine stopped first.
+    pub async fn until_leading(&self) -> bool {
+        let mut leader = self.shared.leader.subscribe();
+        loop {
+            if !self.shared.accepting.load(Ordering::Acquire) {
+                return false;
+            }
+            if self.is_leader() {
+                return true;
+            }
+            // The heartbeat sends at every beat; the timeout notices a stop.
+            let _ = tokio::time::timeout(Duration::from_secs(1), leader.changed()).await;
+        }
+    }
+
+    /// Returns when this node no longer leads: another took the lease, or
+    /// its term ran out before it could renew it — at that instant, not at
+    /// the next beat, so a deposed leader stops before a successor can
+    /// start (fencing by time).
+    pub async fn leadership_lost(&self) {
+        let mut leader = self.shared.leader.subscribe();
+        loop {
+            let until = match *leader.borrow_and_update() {
+                Some(term) if term.until > Timestamp::now() => term.until,
+                _ => return,
+            };
+            tokio::select! {
+                changed = leader.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(Timestamp::now().until(until)) => {}
+            }
+        }
+    }
+
+    /// Runs a singleton duty while this node leads: `duty` is started with
+    /// a stop signal when this node becomes leader, told to stop (and given
+    /// [`DUTY_GRACE`] to do so) when it no longer leads, and started again
+    /// when it leads again. Returns when `stop` says so (the duty is told
+    /// too), when the engine stops, or when the duty ends on its own.
+    pub async fn lead<F, D>(&self, name: &str, mut stop: watch::Receiver<bool>, mut duty: F)
+    where
+        F: FnMut(watch::Receiver<bool>) -> D,
+        D: std::future::Future<Output = ()>,
+    {
+        loop {
+            tokio::select! {
+                leads = self.until_leading() => if !leads { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            tracing::info!(duty = name, "this node leads: starting");
+            let (tell, told) = watch::channel(false);
+            let running = duty(told);
+            tokio::pin!(running);
+            let stopping = tokio::select! {
+                () = &mut running => return,
+                () = self.leadership_lost() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            tracing::info!(duty = name, "this node no longer leads: stopping");
+            let _ = tell.send(true);
+            if tokio::time::timeout(DUTY_GRACE, &mut running)
+                .await
+                .is_err()
+            {
+                tracing::warn!(duty = name, "did not stop in time; dropped");
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
 }
+
+/// How long a singleton duty told to stop may take.
+pub const DUTY_GRACE: Duration = Duration::from_secs(5);
 
 /// One round: renew this node's execution leases, take or keep the leader
 /// lease, and, as leader, take over what stopped nodes left.

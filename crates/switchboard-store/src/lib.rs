@@ -396,6 +396,12 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
+    /// Whether other nodes may share this database (so what they store
+    /// must be looked for, not only what this node stored).
+    fn shared_by_nodes(&self) -> bool {
+        self.backend() == "postgres"
+    }
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -449,6 +455,10 @@ pub trait Store: Send + Sync + 'static {
     /// ones some receiver was told were firing (their resolved notice may
     /// be owed).
     async fn alerts_to_regroup(&self) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// The alerts received at `since` or later (by `updated_at`), oldest
+    /// first: how a node learns of the alerts other nodes received.
+    async fn alerts_changed_since(&self, since: Timestamp) -> Result<Vec<StoredAlert>, StoreError>;
 
     /// Adds or replaces aggregation groups.
     async fn save_alert_groups(&self, groups: &[StoredGroup]) -> Result<(), StoreError>;

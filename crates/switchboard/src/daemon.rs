@@ -126,7 +126,9 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
 
 /// Builds the configured chat adapters, learns each bot's own identity,
 /// and keeps their long-lived connections (Slack Socket Mode, the
-/// Mattermost websocket) until `stop`.
+/// Mattermost websocket) until `stop` — on the leader only, so that with
+/// several nodes one of them hears each event; the others serve the
+/// platforms' HTTP requests and post replies.
 async fn start_chat(
     platforms: &crate::config::ChatPlatforms,
     engine: &Engine,
@@ -163,7 +165,13 @@ async fn start_chat(
         let adapter = adapter.clone();
         let handler = handler.clone();
         let stop = stop.clone();
-        tokio::spawn(async move { adapter.connect(handler, stop).await });
+        let engine = engine.clone();
+        let duty = format!("{platform} connection");
+        tokio::spawn(async move {
+            engine
+                .lead(&duty, stop, |told| adapter.connect(handler.clone(), told))
+                .await;
+        });
     }
     adapters
 }

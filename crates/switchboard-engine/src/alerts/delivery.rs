@@ -2,7 +2,9 @@
 //! store, sends each through its receiver's integration, and records every
 //! attempt — delivered, or retried with exponential backoff until
 //! `[alerts] delivery_attempts` is reached, then failed. A restart resumes
-//! pending deliveries where they stood.
+//! pending deliveries where they stood. With several nodes, the leader
+//! delivers (the one that recorded them): a delivery is sent at least once,
+//! and twice only when a leader stopped between sending and recording.
 //!
 //! Not here: deciding what to send (the dispatcher), the wire formats (one
 //! file per outlet).
@@ -71,9 +73,15 @@ pub(crate) fn backoff(first: Duration, attempts: u32) -> Duration {
     first.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
-/// Runs until the process ends.
+/// Runs while this node leads, until the engine stops.
 pub(crate) async fn run(shared: Arc<Shared>) {
+    let engine = crate::Engine {
+        shared: Arc::clone(&shared),
+    };
     loop {
+        if !engine.is_leader() && !engine.until_leading().await {
+            return;
+        }
         match shared.store.due_deliveries(Timestamp::now(), 64).await {
             Ok(due) if !due.is_empty() => {
                 futures::stream::iter(due)

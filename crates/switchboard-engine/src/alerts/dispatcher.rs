@@ -10,6 +10,14 @@
 //! stored alerts, groups and log, so a restart loses neither a group's
 //! timers nor a resolved notice owed.
 //!
+//! With several nodes on one database only the leader flushes, escalates
+//! and runs automation; every node groups the alerts it receives and, each
+//! tick, those other nodes received (`catch_up`), so `ack` and the views
+//! work on any node. A follower writes nothing and rebuilds from the store
+//! now and then (the leader's flushes end groups it cannot see end); a
+//! node that becomes leader rebuilds first, and so starts from what the
+//! previous leader stored.
+//!
 //! Not here: sending (`delivery`), the wire formats (`webhook`), reading
 //! `alerts.toml` (core).
 
@@ -37,6 +45,12 @@ use crate::{EngineError, Shared};
 /// The longest the dispatcher sleeps without looking (silences that end,
 /// alerts whose end comes, a catalog that changed).
 const IDLE_TICK: Duration = Duration::from_secs(1);
+/// How far back each look for alerts other nodes received reaches behind
+/// the previous look: covers a transaction that committed late and small
+/// differences between the nodes' clocks.
+const CATCH_UP_OVERLAP: Duration = Duration::from_secs(5);
+/// How often a follower rebuilds its groups from the store.
+const FOLLOWER_REBUILD: Duration = Duration::from_secs(30);
 
 /// The dispatcher's state, shared by ingest (which adds alerts) and the
 /// timer (which flushes).
@@ -65,6 +79,20 @@ pub(super) struct State {
     pub(super) acks: HashMap<String, StoredAck>,
     /// Where each group's escalation chain stands.
     pub(super) escalations: HashMap<GroupId, Chain>,
+    /// Learning of the alerts other nodes received; `None` on a database
+    /// no other node shares.
+    catch_up: Option<CatchUp>,
+    /// When the groups were built.
+    built_at: Option<Timestamp>,
+}
+
+/// Where the look for alerts other nodes received stands.
+struct CatchUp {
+    /// The next look reads what changed from here on.
+    since: Timestamp,
+    /// The alerts grouped here lately, with the `updated_at` grouped, so
+    /// that a look reaching back over them does not group them again.
+    recent: HashMap<Fingerprint, Timestamp>,
 }
 
 /// What an `ack` names.
@@ -114,6 +142,9 @@ impl Dispatcher {
             let Some(alert) = alert else {
                 continue;
             };
+            if let Some(c) = state.catch_up.as_mut() {
+                c.recent.insert(alert.fingerprint, alert.updated_at);
+            }
             for id in state.agg.insert(&config.route, Arc::new(alert), now) {
                 if let Some(g) = state.agg.group(&id) {
                     created.push(stored_group(g));
@@ -328,10 +359,12 @@ fn hex(set: &std::collections::BTreeSet<Fingerprint>) -> Vec<String> {
     set.iter().map(ToString::to_string).collect()
 }
 
-/// Rebuilds the groups from the store for `config`.
-async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineError> {
+/// Rebuilds the groups from the store for `config`; `leads`: this node
+/// flushes, and so stores the groups' changes (a follower writes nothing).
+async fn load(shared: &Shared, config: Arc<AlertsConfig>, leads: bool) -> Result<(), EngineError> {
     let _gate = shared.alerting.regroup_gate.write().await;
     let store = &shared.store;
+    let started = Timestamp::now();
     let stored_groups = store.alert_groups().await?;
     let log = store.notification_log().await?;
     let alerts = store.alerts_to_regroup().await?;
@@ -382,8 +415,21 @@ async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineEr
         .filter(|g| !known.contains(&(g.id.key.as_str(), g.id.receiver.as_str())))
         .map(stored_group)
         .collect();
-    store.save_alert_groups(&new).await?;
-    store.delete_alert_groups(&gone).await?;
+    if leads {
+        store.save_alert_groups(&new).await?;
+        store.delete_alert_groups(&gone).await?;
+    }
+    let catch_up = store.shared_by_nodes().then(|| {
+        let since = started.before(CATCH_UP_OVERLAP);
+        CatchUp {
+            since: started,
+            recent: alerts
+                .iter()
+                .filter(|a| a.updated_at >= since)
+                .filter_map(|a| Some((a.fingerprint.parse().ok()?, a.updated_at)))
+                .collect(),
+        }
+    });
     let log = log
         .into_iter()
         .map(|e| {
@@ -412,8 +458,46 @@ async fn load(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineEr
         silences,
         acks,
         escalations,
+        catch_up,
+        built_at: Some(started),
     };
     Ok(())
+}
+
+/// Groups the alerts other nodes received since the last look, and takes
+/// the acknowledgements any node recorded; returns the groups created (to
+/// be stored by the leader). Nothing to do on a database of one node.
+async fn catch_up(shared: &Shared) -> Result<Vec<StoredGroup>, EngineError> {
+    let Some(since) = shared.alerting.state().catch_up.as_ref().map(|c| c.since) else {
+        return Ok(Vec::new());
+    };
+    let _gate = shared.alerting.regroup_gate.read().await;
+    let now = Timestamp::now();
+    let changed = shared
+        .store
+        .alerts_changed_since(since.before(CATCH_UP_OVERLAP))
+        .await?;
+    let acks = shared.store.acks().await?;
+    let fresh: Vec<StoredAlert> = {
+        let mut state = shared.alerting.state();
+        let Some(c) = state.catch_up.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let fresh = changed
+            .into_iter()
+            .filter(|a| {
+                a.fingerprint
+                    .parse::<Fingerprint>()
+                    .is_ok_and(|fp| c.recent.get(&fp) != Some(&a.updated_at))
+            })
+            .collect();
+        c.since = now;
+        let keep_from = now.before(CATCH_UP_OVERLAP).before(CATCH_UP_OVERLAP);
+        c.recent.retain(|_, at| *at >= keep_from);
+        state.acks = acks.into_iter().map(|a| (a.subject.clone(), a)).collect();
+        fresh
+    };
+    Ok(shared.alerting.insert(&fresh, None, now))
 }
 
 /// The label sets of the alerts firing at `now` that inhibition rules look
@@ -542,28 +626,41 @@ pub(super) fn notification_body(
 /// that they show at once after a restart; a failure is left to the timer,
 /// which tries again.
 pub(crate) async fn prepare(shared: &Shared) {
+    let leads = shared.leader.borrow().is_some();
     if let Some(config) = shared.catalog().alerts.clone()
-        && let Err(e) = load(shared, config).await
+        && let Err(e) = load(shared, config, leads).await
     {
         tracing::warn!(error = %e, "cannot rebuild the alert groups yet; retrying");
     }
 }
 
-/// The dispatcher's timer: flushes groups as they fall due, until the
-/// process ends.
+/// The dispatcher's timer: flushes groups as they fall due while this node
+/// leads, follows the leader otherwise, until the process ends.
 pub(crate) async fn run(shared: Arc<Shared>) {
+    let engine = crate::Engine {
+        shared: Arc::clone(&shared),
+    };
+    let mut led = engine.is_leader();
     loop {
+        let leads = engine.is_leader();
+        if leads != led {
+            // A new leader starts from what the previous one stored.
+            shared.alerting.state().config = None;
+            led = leads;
+        }
         let config = shared.catalog().alerts.clone();
-        let wait = match config {
-            None => IDLE_TICK,
-            Some(config) => match tick(&shared, config).await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::warn!(error = %e, "alert dispatch failed; rebuilding from the store");
-                    shared.alerting.state().config = None;
-                    IDLE_TICK
-                }
-            },
+        let round = match config {
+            None => Ok(IDLE_TICK),
+            Some(config) if leads => tick(&shared, config).await,
+            Some(config) => follow(&shared, config).await.map(|()| IDLE_TICK),
+        };
+        let wait = match round {
+            Ok(wait) => wait,
+            Err(e) => {
+                tracing::warn!(error = %e, "alert dispatch failed; rebuilding from the store");
+                shared.alerting.state().config = None;
+                IDLE_TICK
+            }
         };
         tokio::select! {
             () = shared.alerting.wake.notified() => {}
@@ -586,11 +683,29 @@ async fn audit_escalation(shared: &Shared, group: &str, what: &str, detail: serd
     }
 }
 
-/// One round: (re)load when needed, flush what is due, store it; returns
-/// how long until the next group is due.
+/// A follower's round: (re)build when needed or due, and group what other
+/// nodes received.
+async fn follow(shared: &Shared, config: Arc<AlertsConfig>) -> Result<(), EngineError> {
+    let built_at = shared.alerting.state().built_at;
+    if !shared.alerting.built_with(Some(&config))
+        || built_at.is_none_or(|at| at.after(FOLLOWER_REBUILD) <= Timestamp::now())
+    {
+        load(shared, config, false).await?;
+    }
+    catch_up(shared).await?;
+    Ok(())
+}
+
+/// The leader's round: (re)load when needed, group what other nodes
+/// received, flush what is due, store it; returns how long until the next
+/// group is due.
 async fn tick(shared: &Arc<Shared>, config: Arc<AlertsConfig>) -> Result<Duration, EngineError> {
     if !shared.alerting.built_with(Some(&config)) {
-        load(shared, config).await?;
+        load(shared, config, true).await?;
+    }
+    let created = catch_up(shared).await?;
+    if !created.is_empty() {
+        shared.store.save_alert_groups(&created).await?;
     }
     let silences = super::silences::active(shared).await?;
     shared.alerting.set_silences(silences);
@@ -615,7 +730,7 @@ async fn tick(shared: &Arc<Shared>, config: Arc<AlertsConfig>) -> Result<Duratio
         audit_escalation(shared, &group, what, detail).await;
     }
     let engine = crate::Engine {
-        shared: std::sync::Arc::clone(shared),
+        shared: Arc::clone(shared),
     };
     engine.run_due_automations().await?;
     let next = {

@@ -160,7 +160,9 @@ impl Engine {
         Ok(summary)
     }
 
-    /// Puts alerts just kept into their groups, storing the groups created.
+    /// Puts alerts just kept into their groups; the leader stores the
+    /// groups created (a follower's are created again by the leader when it
+    /// catches up, with the leader's timers).
     async fn group_alerts(
         &self,
         kept: &[StoredAlert],
@@ -169,7 +171,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         self.schedule_automations(kept, now).await?;
         let created = self.shared.alerting.insert(kept, labels, now);
-        if !created.is_empty() {
+        if !created.is_empty() && self.is_leader() {
             self.shared.store.save_alert_groups(&created).await?;
             self.shared.alerting.wake.notify_one();
         }

@@ -391,6 +391,10 @@ impl Store for PostgresStore {
         self.alerts_to_regroup_impl().await
     }
 
+    async fn alerts_changed_since(&self, since: Timestamp) -> Result<Vec<StoredAlert>, StoreError> {
+        self.alerts_changed_since_impl(since).await
+    }
+
     async fn save_alert_groups(&self, groups: &[StoredGroup]) -> Result<(), StoreError> {
         self.save_alert_groups_impl(groups).await
     }

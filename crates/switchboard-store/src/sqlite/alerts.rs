@@ -165,6 +165,21 @@ impl SqliteStore {
         rows.into_iter().map(alert).collect()
     }
 
+    pub(super) async fn alerts_changed_since_impl(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let rows: Vec<AlertRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            alert_columns!(),
+            " FROM alerts WHERE updated_at >= ? ORDER BY updated_at, fingerprint"
+        ))
+        .bind(since.micros())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(alert).collect()
+    }
+
     pub(super) async fn save_alert_groups_impl(
         &self,
         groups: &[StoredGroup],

@@ -223,3 +223,93 @@ async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
     let (_, verified) = leader.get("/audit/verify").await;
     assert_eq!(verified["intact"], true, "{verified}");
 }
+
+/// The notification of an HA Alertmanager pair: both send the same one.
+const PAIR_NOTIFICATION: &str =
+    include_str!("../../../switchboard-core/src/alerts/tests/alertmanager-webhook-v4.json");
+
+/// The instances a webhook notification names, with their status.
+fn told(notification: &Value) -> Vec<String> {
+    let mut list: Vec<String> = notification["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a["labels"]["instance"], a["status"]).replace('"', ""))
+        .collect();
+    list.sort();
+    list
+}
+
+#[tokio::test]
+async fn alerts_received_by_any_node_are_notified_once_by_the_leader_and_its_successor() {
+    let pg = PgServer::start();
+    let url = pg.database("switchboard").await;
+    let sink = crate::sinks::Sink::start(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = crate::sinks::signed_hook_catalog(dir.path(), &sink);
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let extra = ["--config", config.to_str().unwrap()];
+    let mut first = Server::start_node(&catalog, &url, "node-1", &extra);
+    let second = Server::start_node(&catalog, &url, "node-2", &extra);
+    assert_eq!(readiness(&first).await.unwrap()["leader"], true);
+
+    // The pair sends the same notification to both nodes: told once.
+    let body: Value = serde_json::from_str(PAIR_NOTIFICATION).unwrap();
+    for node in [&first, &second] {
+        let (status, answer) = node.post("/alerts/alertmanager", body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let both = ["db-1:9100 firing", "db-2:9100 firing"];
+    assert_eq!(told(&sink.wait_for("/hook", 1).await[0]), both);
+
+    // An alert only the follower received reaches the leader's group, and
+    // can be acknowledged on either node.
+    let (status, answer) = second
+        .post(
+            "/alerts",
+            json!([{"labels": {"alertname": "DiskFull", "instance": "db-3:9100",
+                                "job": "node", "severity": "critical", "team": "db"},
+                    "status": "firing"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let notes = sink.wait_for("/hook", 2).await;
+    assert_eq!(
+        told(&notes[1]),
+        ["db-1:9100 firing", "db-2:9100 firing", "db-3:9100 firing"]
+    );
+    let fingerprint = body["alerts"][0]["fingerprint"].as_str().unwrap();
+    let (status, ack) = second
+        .post(
+            &format!("/alerts/{fingerprint}/ack"),
+            json!({"comment": "on it"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ack}");
+
+    // The leader dies; the follower leads, from what the leader stored: it
+    // tells nothing again, and tells what comes next.
+    first.kill_9();
+    let died = Instant::now();
+    while readiness(&second).await.is_none_or(|r| r["leader"] != true) {
+        assert!(died.elapsed() < LEASE * 3, "node-2 never took the lead");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut resolved = body.clone();
+    resolved["status"] = json!("resolved");
+    resolved["alerts"][0]["status"] = json!("resolved");
+    resolved["alerts"][0]["endsAt"] = json!("2026-11-24T10:00:00Z");
+    resolved["alerts"].as_array_mut().unwrap().truncate(1);
+    let (status, answer) = second.post("/alerts/alertmanager", resolved).await;
+    assert_eq!(status, 200, "{answer}");
+    let notes = sink.wait_for("/hook", 3).await;
+    assert_eq!(
+        told(&notes[2]),
+        ["db-1:9100 resolved", "db-2:9100 firing", "db-3:9100 firing"]
+    );
+    // Nothing more: no notification was sent twice, by either leader.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all: Vec<Vec<String>> = sink.bodies("/hook").iter().map(told).collect();
+    assert_eq!(all.len(), 3, "{all:#?}");
+}

@@ -72,6 +72,7 @@ macro_rules! scenarios {
 }
 
 mod alert_rooms;
+mod cluster;
 mod compliance;
 mod fake;
 mod flows;
@@ -262,13 +263,18 @@ pub trait Platform: Sized + Send + Sync + 'static {
 }
 
 /// A fake platform and the real server configured for it, with the sample
-/// catalog and the team of `authz.rs` (alice in sre, carol in sre-leads).
+/// catalog and the team of `authz.rs` (alice in sre, carol in sre-leads);
+/// or several nodes of it on one PostgreSQL ([`Rig::start_nodes`]).
 pub struct Rig<P: Platform> {
     pub fake: P,
+    /// The server; with several nodes, the first (which leads at first).
     pub server: Server,
+    /// The other nodes.
+    pub others: Vec<Server>,
     http: reqwest::Client,
     _catalog: tempfile::TempDir,
     _secrets: tempfile::TempDir,
+    _database: Option<crate::pg::PgServer>,
 }
 
 impl<P: Platform> Rig<P> {
@@ -283,6 +289,47 @@ impl<P: Platform> Rig<P> {
 
     /// [`Rig::start_with`], where `edit` also sees the fake platform.
     pub fn start_for(edit: impl FnOnce(&P, &Path)) -> Self {
+        let (fake, catalog, secrets, config) = Self::prepare(edit);
+        let server = Server::start_with_config(catalog.path(), &config);
+        Self {
+            fake,
+            server,
+            others: Vec::new(),
+            http: reqwest::Client::new(),
+            _catalog: catalog,
+            _secrets: secrets,
+            _database: None,
+        }
+    }
+
+    /// `nodes` nodes (`node-1`, …) of the server on one real PostgreSQL,
+    /// with `cluster` (a `[cluster]` section) added to their configuration;
+    /// the first starts first, and so leads.
+    pub async fn start_nodes(nodes: usize, cluster: &str) -> Self {
+        let (fake, catalog, secrets, config) = Self::prepare(|_, _| {});
+        let database = crate::pg::PgServer::start();
+        let url = database.database("switchboard").await;
+        let path = secrets.path().join("switchboard.toml");
+        std::fs::write(&path, format!("{cluster}\n{config}")).unwrap();
+        let extra = ["--config", path.to_str().unwrap()];
+        let mut servers: Vec<Server> = (1..=nodes)
+            .map(|n| Server::start_node(catalog.path(), &url, &format!("node-{n}"), &extra))
+            .collect();
+        let server = servers.remove(0);
+        Self {
+            fake,
+            server,
+            others: servers,
+            http: reqwest::Client::new(),
+            _catalog: catalog,
+            _secrets: secrets,
+            _database: Some(database),
+        }
+    }
+
+    /// The fake, a copy of the sample catalog changed by `edit`, the
+    /// secrets' folder and the server's configuration.
+    fn prepare(edit: impl FnOnce(&P, &Path)) -> (P, tempfile::TempDir, tempfile::TempDir, String) {
         let fake = P::start();
         let catalog = tempfile::tempdir().unwrap();
         copy_catalog(&sample_catalog(), catalog.path());
@@ -300,18 +347,16 @@ impl<P: Platform> Rig<P> {
             "{TEAM}\n[chat]\nprogress_after = \"300ms\"\nprogress_every = \"300ms\"\n\n{}",
             fake.config(secrets.path())
         );
-        let server = Server::start_with_config(catalog.path(), &config);
-        Self {
-            fake,
-            server,
-            http: reqwest::Client::new(),
-            _catalog: catalog,
-            _secrets: secrets,
-        }
+        (fake, catalog, secrets, config)
     }
 
     /// Sends an HTTP delivery as the platform would; its status and body.
     pub async fn post(&self, delivery: Delivery) -> (u16, String) {
+        self.post_to(&self.server, delivery).await
+    }
+
+    /// [`Rig::post`] to one node.
+    pub async fn post_to(&self, node: &Server, delivery: Delivery) -> (u16, String) {
         let Delivery::Http {
             endpoint,
             headers,
@@ -322,7 +367,7 @@ impl<P: Platform> Rig<P> {
         };
         let mut request = self
             .http
-            .post(format!("{}/chat/{}/{endpoint}", self.server.url, P::NAME))
+            .post(format!("{}/chat/{}/{endpoint}", node.url, P::NAME))
             .body(body);
         for (name, value) in headers {
             request = request.header(name, value);
