@@ -656,6 +656,9 @@ on_both! {
         concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts
         => sqlite_concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts,
            postgres_concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts;
+    #[tokio::test] alerts_changed_since_a_time_are_listed_oldest_first
+        => sqlite_alerts_changed_since_a_time_are_listed_oldest_first,
+           postgres_alerts_changed_since_a_time_are_listed_oldest_first;
     #[tokio::test] alerts_keep_their_start_while_firing_and_resolve_when_due
         => sqlite_alerts_keep_their_start_while_firing_and_resolve_when_due,
            postgres_alerts_keep_their_start_while_firing_and_resolve_when_due;
@@ -790,6 +793,43 @@ fn alert(fingerprint: &str, firing: bool, starts_at: i64, ends_at: Option<i64>) 
         generator_url: None,
         dedup_key: None,
     }
+}
+
+/// What changed since a time: the alerts received then or later, oldest
+/// first, each as now kept.
+async fn alerts_changed_since_a_time_are_listed_oldest_first(store: Arc<dyn Store>) {
+    let fps = |list: Vec<StoredAlert>| -> Vec<(String, i64)> {
+        list.into_iter()
+            .map(|a| (a.fingerprint, a.updated_at.micros()))
+            .collect()
+    };
+    store
+        .upsert_alerts(vec![
+            alert("aa", true, 100, None),
+            alert("bb", true, 200, None),
+        ])
+        .await
+        .unwrap();
+    let mut again = alert("aa", false, 300, Some(300));
+    again.updated_at = Timestamp(300);
+    store.upsert_alerts(vec![again]).await.unwrap();
+    let changed = store.alerts_changed_since(Timestamp(150)).await.unwrap();
+    assert!(!changed[1].firing);
+    assert_eq!(
+        fps(changed),
+        [("bb".to_owned(), 200), ("aa".to_owned(), 300)]
+    );
+    assert_eq!(
+        fps(store.alerts_changed_since(Timestamp(300)).await.unwrap()),
+        [("aa".to_owned(), 300)]
+    );
+    assert!(
+        store
+            .alerts_changed_since(Timestamp(301))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn concurrent_alert_batches_are_each_kept_and_answered_with_their_own_alerts(
