@@ -1039,6 +1039,39 @@ pub(crate) fn resume_params(
     Ok((params, targets.hosts))
 }
 
+/// Waits until execution `id` changes on another node, as the database
+/// tells (at most [`UNHEARD_POLL`], as a change may go unheard), or for
+/// [`POLL`] where the database tells nothing.
+async fn changed(
+    changes: &mut Option<tokio::sync::broadcast::Receiver<ExecutionId>>,
+    id: ExecutionId,
+) {
+    /// How often a watcher looks at the store where nothing tells it.
+    const POLL: Duration = Duration::from_millis(250);
+    /// How often it looks all the same where changes are heard.
+    const UNHEARD_POLL: Duration = Duration::from_secs(2);
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(rx) = changes else {
+        return tokio::time::sleep(POLL).await;
+    };
+    let heard = async {
+        loop {
+            match rx.recv().await {
+                Ok(changed) if changed != id => {}
+                Ok(_) | Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            }
+        }
+    };
+    match tokio::time::timeout(UNHEARD_POLL, heard).await {
+        Ok(true) | Err(_) => {}
+        Ok(false) => {
+            *changes = None;
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
 async fn follow(
     shared: &Shared,
     id: ExecutionId,
@@ -1046,6 +1079,8 @@ async fn follow(
     tx: &mpsc::Sender<WatchEvent>,
 ) -> Result<(), EngineError> {
     const PAGE: u32 = 1000;
+    // Heard before the store is read, so no change falls between.
+    let mut changes = shared.store.execution_changes();
     loop {
         let live = shared.hub.subscribe(id);
         // Stored output first (everything older than what is live).
@@ -1072,8 +1107,9 @@ async fn follow(
                 let _ = tx.send(WatchEvent::Finished(Box::new(e))).await;
                 return Ok(());
             }
-            // Active on another node or not yet claimed: look again shortly.
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            // Active on another node or not yet claimed: look again when
+            // it changes.
+            changed(&mut changes, id).await;
             continue;
         };
         let start = after;

@@ -2,7 +2,9 @@
 //! run or is running has an entry here with a broadcast channel and the
 //! output not yet written to the store. A watcher subscribes, then reads the
 //! store: together they give every chunk, with no gap, whichever node or
-//! moment it joins. Watchers of executions not active here read the store.
+//! moment it joins. Watchers of executions not active here read the store
+//! (each time it tells that the execution changed, where it can: the
+//! engine's `follow`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

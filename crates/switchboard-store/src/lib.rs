@@ -405,6 +405,15 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The ids of executions whose output or status changed, on any node,
+    /// as they change — where the database can tell (PostgreSQL's
+    /// `LISTEN/NOTIFY`); `None` otherwise. Best effort: a change may go
+    /// unheard while the connection is re-established, so a watcher still
+    /// looks at the store now and then.
+    fn execution_changes(&self) -> Option<tokio::sync::broadcast::Receiver<ExecutionId>> {
+        None
+    }
+
     async fn insert_execution(&self, new: &NewExecution) -> Result<Execution, StoreError>;
 
     /// Moves up to `limit` of the oldest `queued` executions (skipping the

@@ -49,6 +49,7 @@ use crate::{
 };
 
 mod alerts;
+mod changes;
 mod triggers;
 
 mod leases;
@@ -64,9 +65,18 @@ pub const OPEN_RETRY_FOR: Duration = Duration::from_secs(30);
 
 /// Executions, output, the audit log and the rest in one PostgreSQL
 /// database shared by every node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    changes: std::sync::Arc<changes::Changes>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether connecting failed in a way that waiting may cure: the server is
@@ -111,7 +121,10 @@ impl PostgresStore {
             }
         };
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            changes: std::sync::Arc::default(),
+        })
     }
 }
 
@@ -209,6 +222,10 @@ fn single<T>(rows: Vec<T>) -> Result<T, StoreError> {
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn execution_changes(&self) -> Option<tokio::sync::broadcast::Receiver<ExecutionId>> {
+        Some(self.changes.subscribe(&self.pool))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

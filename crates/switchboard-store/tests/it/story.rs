@@ -1731,3 +1731,82 @@ async fn postgres_carries_on_after_the_server_restarts() {
     assert!(after.id > before.id);
     assert_eq!(store.queue_depth().await.unwrap(), 2);
 }
+
+/// Whether `rx` tells of `id` within `wait` (other ids pass by).
+async fn heard(
+    rx: &mut tokio::sync::broadcast::Receiver<ExecutionId>,
+    id: ExecutionId,
+    wait: std::time::Duration,
+) -> bool {
+    tokio::time::timeout(wait, async { while rx.recv().await.unwrap() != id {} })
+        .await
+        .is_ok()
+}
+
+/// Adds output to `id` until `rx` tells of it (a notification sent before
+/// the listener listens, or while it listens again, is lost); `seq` is the
+/// last chunk's number.
+async fn output_until_heard(
+    store: &Arc<dyn Store>,
+    rx: &mut tokio::sync::broadcast::Receiver<ExecutionId>,
+    id: ExecutionId,
+    seq: &mut i64,
+) {
+    for _ in 0..100 {
+        *seq += 1;
+        let chunk = OutputChunk {
+            seq: *seq,
+            ts: Timestamp::now(),
+            stream: Stream::Stdout,
+            text: format!("line {seq}"),
+        };
+        // Fails while the server restarts; tried again.
+        if store.append_output(id, &[chunk]).await.is_ok()
+            && heard(rx, id, std::time::Duration::from_millis(200)).await
+        {
+            return;
+        }
+    }
+    panic!("output of execution {id} never heard of");
+}
+
+#[tokio::test]
+async fn postgres_tells_every_node_of_output_and_changes_of_status() {
+    let (server, a, b) = postgres_nodes().await;
+    let mut rx = b.execution_changes().expect("PostgreSQL tells of changes");
+    let e = a
+        .insert_execution(&new("x.a", "alice", "cli"))
+        .await
+        .unwrap();
+    let mut seq = 0;
+    output_until_heard(&a, &mut rx, e.id, &mut seq).await;
+    let wait = std::time::Duration::from_secs(5);
+    a.claim_queued("n1", 10, &[], Timestamp::now())
+        .await
+        .unwrap();
+    assert!(heard(&mut rx, e.id, wait).await, "claimed: running");
+    // Notifications come in the order of commits: none older is left.
+    while rx.try_recv().is_ok() {}
+    // The connection is lost; the node listens again by itself.
+    server.restart();
+    output_until_heard(&a, &mut rx, e.id, &mut seq).await;
+    let finish = Finish {
+        status: ExecutionStatus::Succeeded,
+        started_at: None,
+        exit_code: Some(0),
+        result: None,
+        error: None,
+        output_bytes: 0,
+        output_truncated: false,
+        finished_at: Timestamp::now(),
+        artifacts: Vec::new(),
+    };
+    assert!(a.finish_execution(e.id, &finish).await.unwrap());
+    assert!(heard(&mut rx, e.id, wait).await, "finished");
+
+    let (_dir, sqlite) = sqlite().await;
+    assert!(
+        sqlite.execution_changes().is_none(),
+        "one node: nothing to hear"
+    );
+}

@@ -313,3 +313,58 @@ async fn alerts_received_by_any_node_are_notified_once_by_the_leader_and_its_suc
     let all: Vec<Vec<String>> = sink.bodies("/hook").iter().map(told).collect();
     assert_eq!(all.len(), 3, "{all:#?}");
 }
+
+#[tokio::test]
+async fn a_watcher_on_one_node_follows_live_an_execution_another_node_runs() {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+
+    let pg = PgServer::start();
+    let url = pg.database("switchboard").await;
+    let catalog = test_catalog();
+    let runs = Server::start_node(&catalog, &url, "node-1", &[]);
+    let watches = Server::start_node(&catalog, &url, "node-2", &[]);
+    let id = runs
+        .submit("test.stream", json!({"ticks": 6, "interval": "300ms"}))
+        .await;
+    let mut events = watches
+        .output_events(id, None)
+        .await
+        .bytes_stream()
+        .eventsource();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .unwrap()
+    };
+    let first = next().await;
+    let (_, e) = watches.get(&format!("/executions/{id}")).await;
+    assert_eq!(
+        (e["node"].as_str(), e["status"].as_str()),
+        (Some("node-1"), Some("running"))
+    );
+    let mut texts = vec![first.data];
+    let end = loop {
+        let event = next().await;
+        if event.event == "end" {
+            break serde_json::from_str::<Value>(&event.data).unwrap();
+        }
+        texts.push(event.data);
+    };
+    let texts: Vec<String> = texts
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        (1..=6).map(|i| format!("tick {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(end["status"], "succeeded");
+}
