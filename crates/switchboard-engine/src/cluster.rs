@@ -7,9 +7,11 @@
 //!
 //! The database decides everything (`Store::acquire_lease`,
 //! `take_over_expired` are compare-and-set statements); Switchboard adds no
-//! consensus of its own. A leader that cannot renew its lease before it
-//! runs out stops acting as leader on its own (fencing by time), and the
-//! lease's token grows at each change of holder.
+//! consensus of its own. A leader that cannot renew its lease stops acting
+//! as leader on its own a quarter of a lease before the lease runs out
+//! (fencing by time: the gap covers the stopping of its duties, so a
+//! successor never overlaps them), and the lease's token grows at each
+//! change of holder.
 //!
 //! Not here: which duties are singletons (each asks [`Engine::is_leader`]),
 //! and how an execution taken over runs again (the dispatcher, and the
@@ -56,13 +58,25 @@ pub struct Term {
 /// Who leads, as this node last knew.
 pub(crate) type Leadership = watch::Sender<Option<Term>>;
 
+impl Term {
+    /// When this node stops acting as leader unless it renews first: a
+    /// quarter of a lease before the lease runs out. A healthy leader renews
+    /// every third of a lease, so only one that failed to renew for about
+    /// half a lease gets there.
+    fn fenced_at(&self, lease: Duration) -> Timestamp {
+        self.until.before(lease / 4)
+    }
+}
+
 impl Engine {
-    /// Whether this node holds the leader lease now (and it has not run out).
+    /// Whether this node leads now: it holds the leader lease, and is not
+    /// within a quarter of a lease of its end without having renewed it.
     pub fn is_leader(&self) -> bool {
+        let lease = self.shared.config.cluster.lease;
         self.shared
             .leader
             .borrow()
-            .is_some_and(|t| t.until > Timestamp::now())
+            .is_some_and(|t| t.fenced_at(lease) > Timestamp::now())
     }
 
     /// This node's term as leader, if it leads.
@@ -86,14 +100,15 @@ impl Engine {
     }
 
     /// Returns when this node no longer leads: another took the lease, or
-    /// its term ran out before it could renew it — at that instant, not at
-    /// the next beat, so a deposed leader stops before a successor can
-    /// start (fencing by time).
+    /// it could not renew it in time — at that instant, not at the next
+    /// beat, so a deposed leader stops before a successor can start
+    /// (fencing by time).
     pub async fn leadership_lost(&self) {
+        let lease = self.shared.config.cluster.lease;
         let mut leader = self.shared.leader.subscribe();
         loop {
             let until = match *leader.borrow_and_update() {
-                Some(term) if term.until > Timestamp::now() => term.until,
+                Some(term) if term.fenced_at(lease) > Timestamp::now() => term.fenced_at(lease),
                 _ => return,
             };
             tokio::select! {
@@ -166,8 +181,8 @@ pub(crate) async fn beat(shared: &Arc<Shared>) {
         Ok(_) => None,
         Err(e) => {
             tracing::error!(error = %e, "renewing the leader lease failed");
-            // Leads only while the lease it holds has not run out.
-            was.filter(|t| t.until > Timestamp::now())
+            // Leads only until it is fenced.
+            was.filter(|t| t.fenced_at(shared.config.cluster.lease) > Timestamp::now())
         }
     };
     match (was.map(|t| t.token), term.map(|t| t.token)) {

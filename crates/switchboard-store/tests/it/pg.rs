@@ -188,9 +188,14 @@ impl PgServer {
         );
     }
 
+    /// Where the server listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// The URL of database `name` on this server.
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        format!("postgres://postgres@{}/{name}", self.addr())
     }
 
     /// Creates an empty database and returns its URL.

@@ -6,6 +6,7 @@
 //! `lost`), no execution runs twice, and the audit chain verifies; then
 //! PostgreSQL restarts and every node recovers by itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -38,16 +39,6 @@ type = "string"
 default = "/dev/null"
 "#;
 
-async fn readiness(api: &Api) -> Option<Value> {
-    let resp = api
-        .http
-        .get(format!("{}/readyz", api.url))
-        .send()
-        .await
-        .ok()?;
-    resp.json().await.ok()
-}
-
 fn kill(pid: i32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -55,7 +46,31 @@ fn kill(pid: i32) {
     );
 }
 
-#[tokio::test]
+/// Submits `test.args` to `api` every 20 ms until `stop`; the ids of the
+/// executions accepted, and how many submissions were refused or failed.
+async fn submit_until(api: &Api, stop: &AtomicBool) -> (Vec<i64>, usize) {
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    while !stop.load(Ordering::SeqCst) {
+        let body = json!({"action": "test.args", "params": {"text": "under load"}});
+        match api
+            .http
+            .post(api.api("/executions"))
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 201 => {
+                let e: Value = r.json().await.unwrap();
+                accepted.push(e["id"].as_i64().unwrap());
+            }
+            Ok(_) | Err(_) => refused += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (accepted, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
     let pg = PgServer::start();
     let url = pg.database("switchboard").await;
@@ -73,13 +88,13 @@ async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
     let extra = ["--config", config];
     let mut first = Server::start_node(dir.path(), &url, "node-1", &extra);
     // The first node leads from its first heartbeat.
-    assert_eq!(readiness(&first).await.unwrap()["leader"], true);
+    assert_eq!(first.readiness().await.unwrap()["leader"], true);
     let others = [
         Server::start_node(dir.path(), &url, "node-2", &extra),
         Server::start_node(dir.path(), &url, "node-3", &extra),
     ];
     for n in &others {
-        assert_eq!(readiness(n).await.unwrap()["leader"], false);
+        assert_eq!(n.readiness().await.unwrap()["leader"], false);
     }
 
     // Work everywhere; two long runs on the leader.
@@ -123,7 +138,7 @@ async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
     let leader = loop {
         let mut leading = Vec::new();
         for n in &others {
-            if readiness(n).await.is_some_and(|r| r["leader"] == true) {
+            if n.readiness().await.is_some_and(|r| r["leader"] == true) {
                 leading.push(n);
             }
         }
@@ -204,18 +219,40 @@ async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
     let (_, verified) = leader.get("/audit/verify").await;
     assert_eq!(verified["intact"], true, "{verified}");
 
-    // PostgreSQL restarts: every connection breaks; the nodes carry on by
-    // themselves, and what was accepted before is kept.
+    // PostgreSQL restarts under load: every connection breaks; the nodes
+    // carry on by themselves, and every execution accepted — before, during
+    // and after — runs to its end.
     let before = leader.submit("test.args", json!({"text": "before"})).await;
-    pg.restart();
-    for n in &others {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while readiness(n).await.is_none_or(|r| r["status"] != "ready") {
-            assert!(Instant::now() < deadline, "{} never ready again", n.url);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let stop = AtomicBool::new(false);
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::task::block_in_place(|| pg.restart());
+        for n in &others {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while n.readiness().await.is_none_or(|r| r["status"] != "ready") {
+                assert!(Instant::now() < deadline, "{} never ready again", n.url);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-    }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::SeqCst);
+    };
+    let ((one, refused_one), (two, refused_two), ()) = tokio::join!(
+        submit_until(&others[0], &stop),
+        submit_until(&others[1], &stop),
+        restart
+    );
+    eprintln!(
+        "under load: {} accepted, {} refused while PostgreSQL restarted",
+        one.len() + two.len(),
+        refused_one + refused_two
+    );
+    assert!(one.len() + two.len() >= 20, "the load went on");
     assert_eq!(leader.wait_finished(before).await["status"], "succeeded");
+    for id in one.into_iter().chain(two) {
+        let e = leader.wait_finished(id).await;
+        assert_eq!(e["status"], "succeeded", "{e}");
+    }
     for n in &others {
         let id = n.submit("test.args", json!({"text": "after"})).await;
         assert_eq!(n.wait_finished(id).await["status"], "succeeded");
@@ -252,7 +289,7 @@ async fn alerts_received_by_any_node_are_notified_once_by_the_leader_and_its_suc
     let extra = ["--config", config.to_str().unwrap()];
     let mut first = Server::start_node(&catalog, &url, "node-1", &extra);
     let second = Server::start_node(&catalog, &url, "node-2", &extra);
-    assert_eq!(readiness(&first).await.unwrap()["leader"], true);
+    assert_eq!(first.readiness().await.unwrap()["leader"], true);
 
     // The pair sends the same notification to both nodes: told once.
     let body: Value = serde_json::from_str(PAIR_NOTIFICATION).unwrap();
@@ -292,7 +329,7 @@ async fn alerts_received_by_any_node_are_notified_once_by_the_leader_and_its_suc
     // tells nothing again, and tells what comes next.
     first.kill_9();
     let died = Instant::now();
-    while readiness(&second).await.is_none_or(|r| r["leader"] != true) {
+    while second.readiness().await.is_none_or(|r| r["leader"] != true) {
         assert!(died.elapsed() < LEASE * 3, "node-2 never took the lead");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

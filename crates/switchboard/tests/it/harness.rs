@@ -208,6 +208,17 @@ impl Server {
 }
 
 impl Api {
+    /// What `/readyz` says (whether ready or not), if it answers JSON.
+    pub async fn readiness(&self) -> Option<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .ok()?;
+        resp.json().await.ok()
+    }
+
     /// A client that signs in with `token`.
     pub fn with_token(url: String, token: &str) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();

@@ -24,6 +24,7 @@ mod harness;
 mod lifecycle;
 mod notifications;
 mod oidc;
+mod partition;
 // The store's real PostgreSQL server for one test, shared rather than copied.
 #[path = "../../../switchboard-store/tests/it/pg.rs"]
 #[allow(

@@ -3,7 +3,9 @@
 //! leader dies; a platform's retry that lands on another node than the
 //! first delivery still runs once and is answered once.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use super::mattermost::Mattermost;
 use super::slack::Slack;
@@ -61,4 +63,57 @@ async fn a_retry_that_lands_on_another_node_runs_once_and_is_answered_once() {
         2,
         "one acknowledgement and one result: {answers:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_leader_cut_from_the_database_closes_its_connection_before_another_opens_one() {
+    let rig = Rig::<Mattermost>::start_nodes(2, CLUSTER).await;
+    let (first, second) = (&rig.server, &rig.others[0]);
+    let sockets = rig.fake.sockets();
+    sockets.wait_connected(1).await;
+
+    rig.link.as_ref().unwrap().cut();
+    let cut = Instant::now();
+    // Watched closely: never two connections at once.
+    let mut most = 0;
+    while sockets.opened() < 2 || sockets.live() != 1 {
+        most = most.max(sockets.live());
+        assert!(
+            cut.elapsed() < Duration::from_secs(15),
+            "no node took the connection over (opened {}, live {})",
+            sockets.opened(),
+            sockets.live()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(most, 1, "the deposed leader kept its connection too long");
+    let ready = first.readiness().await.unwrap();
+    assert_eq!(
+        (&ready["status"], &ready["leader"]),
+        (&json!("not_ready"), &json!(false)),
+        "{ready}"
+    );
+    assert_eq!(second.readiness().await.unwrap()["leader"], true);
+    let m = rig
+        .fake
+        .msg("mallory", Room::Ops, "echo over the new connection", None);
+    rig.deliver(rig.fake.socket(&m)).await;
+    rig.reply(m.reply_thread(), "succeeded").await;
+
+    // The network heals: the first node is ready again, and follows.
+    rig.link.as_ref().unwrap().heal();
+    let healed = Instant::now();
+    while first
+        .readiness()
+        .await
+        .is_none_or(|r| r["status"] != "ready")
+    {
+        assert!(
+            healed.elapsed() < Duration::from_secs(30),
+            "never ready again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(first.readiness().await.unwrap()["leader"], false);
+    assert_eq!((sockets.opened(), sockets.live()), (2, 1));
 }

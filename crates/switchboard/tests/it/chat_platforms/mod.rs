@@ -271,6 +271,8 @@ pub struct Rig<P: Platform> {
     pub server: Server,
     /// The other nodes.
     pub others: Vec<Server>,
+    /// With several nodes: the first node's network to the database, to cut.
+    pub link: Option<crate::partition::Link>,
     http: reqwest::Client,
     _catalog: tempfile::TempDir,
     _secrets: tempfile::TempDir,
@@ -295,6 +297,7 @@ impl<P: Platform> Rig<P> {
             fake,
             server,
             others: Vec::new(),
+            link: None,
             http: reqwest::Client::new(),
             _catalog: catalog,
             _secrets: secrets,
@@ -304,7 +307,8 @@ impl<P: Platform> Rig<P> {
 
     /// `nodes` nodes (`node-1`, …) of the server on one real PostgreSQL,
     /// with `cluster` (a `[cluster]` section) added to their configuration;
-    /// the first starts first, and so leads.
+    /// the first starts first, and so leads; it reaches the database
+    /// through [`Rig::link`].
     pub async fn start_nodes(nodes: usize, cluster: &str) -> Self {
         let (fake, catalog, secrets, config) = Self::prepare(|_, _| {});
         let database = crate::pg::PgServer::start();
@@ -312,14 +316,22 @@ impl<P: Platform> Rig<P> {
         let path = secrets.path().join("switchboard.toml");
         std::fs::write(&path, format!("{cluster}\n{config}")).unwrap();
         let extra = ["--config", path.to_str().unwrap()];
+        let link = crate::partition::Link::to(database.addr());
         let mut servers: Vec<Server> = (1..=nodes)
-            .map(|n| Server::start_node(catalog.path(), &url, &format!("node-{n}"), &extra))
+            .map(|n| {
+                let url = match n {
+                    1 => link.url(&url, database.addr()),
+                    _ => url.clone(),
+                };
+                Server::start_node(catalog.path(), &url, &format!("node-{n}"), &extra)
+            })
             .collect();
         let server = servers.remove(0);
         Self {
             fake,
             server,
             others: servers,
+            link: Some(link),
             http: reqwest::Client::new(),
             _catalog: catalog,
             _secrets: secrets,
