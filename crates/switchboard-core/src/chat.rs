@@ -35,6 +35,14 @@ pub struct ChatIdentity {
 }
 
 impl ChatIdentity {
+    /// Whether the platform vouches for who this is. A user id that starts
+    /// with `~` names a sender the platform does not authenticate (an IRC
+    /// nick without a services account): never linked to a principal,
+    /// always `anonymous`.
+    pub fn is_verified(&self) -> bool {
+        !self.user.starts_with('~')
+    }
+
     pub fn new(
         platform: impl Into<String>,
         workspace: impl Into<String>,

@@ -330,6 +330,8 @@ struct ChatFile {
     slack: Option<switchboard_connectors::chat::slack::SlackFile>,
     /// Mattermost (slash commands, outgoing webhooks, REST API v4, websocket).
     mattermost: Option<switchboard_connectors::chat::mattermost::MattermostFile>,
+    /// `[chat.irc]`: one IRC network.
+    irc: Option<switchboard_connectors::chat::irc::IrcFile>,
 }
 
 /// The chat platforms configured, compiled.
@@ -337,6 +339,7 @@ struct ChatFile {
 pub struct ChatPlatforms {
     pub slack: Option<switchboard_connectors::chat::slack::SlackConfig>,
     pub mattermost: Option<switchboard_connectors::chat::mattermost::MattermostConfig>,
+    pub irc: Option<switchboard_connectors::chat::irc::IrcConfig>,
 }
 
 impl ChatFile {
@@ -368,6 +371,10 @@ impl ChatFile {
                     f.compile()
                         .map_err(|e| anyhow::anyhow!("[chat.mattermost]: {e}"))
                 })
+                .transpose()?,
+            irc: self
+                .irc
+                .map(|f| f.compile().map_err(|e| anyhow::anyhow!("[chat.irc]: {e}")))
                 .transpose()?,
         };
         let settings = switchboard_engine::chat::ChatSettings {

@@ -126,7 +126,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
 
 /// Builds the configured chat adapters, learns each bot's own identity,
 /// and keeps their long-lived connections (Slack Socket Mode, the
-/// Mattermost websocket) until `stop` — on the leader only, so that with
+/// Mattermost websocket, the IRC connection) until `stop` — on the leader only, so that with
 /// several nodes one of them hears each event; the others serve the
 /// platforms' HTTP requests and post replies.
 async fn start_chat(
@@ -155,6 +155,12 @@ async fn start_chat(
             tracing::warn!(error = %e, "Mattermost: cannot learn the bot's identity (users/me)");
         }
         adapters.insert(mattermost.platform(), mattermost);
+    }
+    if let Some(config) = &platforms.irc {
+        let irc = Arc::new(switchboard_connectors::chat::irc::IrcAdapter::new(
+            config.clone(),
+        ));
+        adapters.insert(irc.platform(), irc);
     }
     let handler: Arc<dyn switchboard_core::chat::ChatHandler> =
         Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));

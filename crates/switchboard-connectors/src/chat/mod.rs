@@ -12,6 +12,7 @@
 //! [`Reply`]: switchboard_core::chat::Reply
 
 pub mod console;
+pub mod irc;
 pub mod mattermost;
 pub mod slack;
 

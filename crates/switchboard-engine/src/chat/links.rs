@@ -58,6 +58,14 @@ impl Engine {
                 ),
             };
         }
+        if !inbound.sender.is_verified() {
+            return Reply::Refused {
+                reason: format!(
+                    "{} is not an account this chat vouches for (anyone can take a nick); sign in to your account on the chat network (SASL or NickServ), then say `link` again",
+                    inbound.sender
+                ),
+            };
+        }
         // The code is kept only once it has reached the user: a code that
         // could not be sent must not replace one they already have.
         let code = match LinkCode::generate() {

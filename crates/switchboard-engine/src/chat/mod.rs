@@ -256,12 +256,16 @@ impl Engine {
                 linked: true,
             });
         }
-        let (principal, linked) = match self
-            .shared
-            .store
-            .linked_principal(&inbound.sender.to_string())
-            .await?
-        {
+        // A sender the platform does not vouch for is never anyone's.
+        let link = if inbound.sender.is_verified() {
+            self.shared
+                .store
+                .linked_principal(&inbound.sender.to_string())
+                .await?
+        } else {
+            None
+        };
+        let (principal, linked) = match link {
             Some(p) => (p, true),
             None => (Principal::anonymous(), false),
         };
@@ -358,6 +362,11 @@ impl Engine {
             format!(
                 "You are {}, linked to {} ({groups}). Say `unlink` to remove the link.",
                 inbound.sender, who.principal
+            )
+        } else if !inbound.sender.is_verified() {
+            format!(
+                "You are {}, not signed in to an account this chat vouches for, so you act as `anonymous`. Sign in to your account on the chat network to link it.",
+                inbound.sender
             )
         } else {
             format!(

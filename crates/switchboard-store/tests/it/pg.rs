@@ -60,7 +60,8 @@ fn id(args: &[&str]) -> u32 {
         .expect("a numeric id")
 }
 
-fn free_port() -> u16 {
+/// A port free on loopback now (for servers the tests start).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")

@@ -21,6 +21,7 @@ mod cli;
 mod cluster;
 mod fleet;
 mod harness;
+mod irc;
 mod lifecycle;
 mod notifications;
 mod oidc;

@@ -1,0 +1,359 @@
+//! IRC end to end: a real IRC server (Debian's `ngircd`, started in a
+//! temporary folder on free loopback ports, with TLS from a certificate
+//! authority made for the test), the real `switchboard` binary connected
+//! to it, and a second, independent client — plain lines over TCP, written
+//! here — speaking to the bot as a person would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::harness::{Server, copy_catalog, sample_catalog};
+use crate::pg::free_port;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn run(program: &str, args: &[&str], dir: &Path) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {out:?}");
+}
+
+/// A running ngircd with a plain and a TLS port.
+struct Ngircd {
+    dir: tempfile::TempDir,
+    port: u16,
+    tls_port: u16,
+    child: Option<Child>,
+}
+
+impl Ngircd {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A certificate authority, and the server's certificate for
+        // 127.0.0.1 signed by it.
+        run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Switchboard test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+            d,
+        );
+        run(
+            "openssl",
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+            d,
+        );
+        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.pem",
+            ],
+            d,
+        );
+        // ngircd drops root for `nobody`, who must read its files.
+        for f in ["server.pem", "server.key"] {
+            run("chmod", &["a+r", f], d);
+        }
+        run("chmod", &["a+rx", "."], d);
+        let (port, tls_port) = (free_port(), free_port());
+        std::fs::write(
+            d.join("ngircd.conf"),
+            format!(
+                "[Global]\nName = irc.test\nInfo = Switchboard test\nListen = 127.0.0.1\n\
+                 Ports = {port}\nServerUID = 65534\nServerGID = 65534\n\
+                 PidFile = {pid}\nMotdPhrase = \"Switchboard test\"\n\
+                 [Limits]\nPingTimeout = 120\nPongTimeout = 20\nMaxNickLength = 30\n\
+                 [Options]\nDNS = no\nIdent = no\nPAM = no\n\
+                 [SSL]\nCertFile = {dir}/server.pem\nKeyFile = {dir}/server.key\nPorts = {tls_port}\n",
+                pid = d.join("ngircd.pid").display(),
+                dir = d.display(),
+            ),
+        )
+        .unwrap();
+        let mut server = Self {
+            dir,
+            port,
+            tls_port,
+            child: None,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("ngircd")
+            .args(["--nodaemon", "--config"])
+            .arg(self.dir.path().join("ngircd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ngircd (Debian package ngircd)");
+        self.child = Some(child);
+        let deadline = Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", self.tls_port)).is_err() {
+            assert!(Instant::now() < deadline, "ngircd never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+impl Drop for Ngircd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A person on IRC: raw protocol lines over TCP.
+struct Person {
+    nick: String,
+    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    out: OwnedWriteHalf,
+}
+
+impl Person {
+    async fn connect(port: u16, nick: &str) -> Self {
+        let (read, out) = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap()
+            .into_split();
+        let mut me = Self {
+            nick: nick.to_owned(),
+            lines: BufReader::new(read).lines(),
+            out,
+        };
+        me.send(&format!("NICK {nick}")).await;
+        me.send(&format!("USER {nick} 0 * :{nick}")).await;
+        me.expect(&format!("welcome of {nick}"), |l| l.contains(" 001 "))
+            .await;
+        me
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.out
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn say(&mut self, to: &str, text: &str) {
+        self.send(&format!("PRIVMSG {to} :{text}")).await;
+    }
+
+    /// Reads (answering pings) until a line passes `want`; returns it.
+    async fn expect(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("{} waited in vain for {what}", self.nick))
+                .unwrap()
+                .unwrap_or_else(|| panic!("{}'s connection closed before {what}", self.nick));
+            if let Some(token) = line.strip_prefix("PING ") {
+                self.send(&format!("PONG {token}")).await;
+                continue;
+            }
+            if want(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// The lines the bot says to `to` until one contains `last`.
+    async fn replies(&mut self, bot: &str, to: &str, last: &str) -> Vec<String> {
+        let head = format!(":{bot}!");
+        let target = format!(" PRIVMSG {to} :");
+        let mut said = Vec::new();
+        loop {
+            let line = self
+                .expect(&format!("{bot} saying {last:?} to {to}"), |l| {
+                    l.starts_with(&head) && l.contains(&target)
+                })
+                .await;
+            let text = line.split_once(&target).unwrap().1.to_owned();
+            let done = text.contains(last);
+            said.push(text);
+            if done {
+                return said;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_bot_answers_in_its_channel_and_privately_and_comes_back_after_kicks_and_restarts() {
+    let mut ircd = Ngircd::start();
+    // The nick is taken: the bot uses its first alternative.
+    let squatter = Person::connect(ircd.port, "switchboard").await;
+    let mut alice = Person::connect(ircd.port, "alice").await;
+    alice.send("JOIN #ops").await;
+    alice.expect("alice in #ops", |l| l.contains(" 366 ")).await;
+
+    let catalog = tempfile::tempdir().unwrap();
+    copy_catalog(&sample_catalog(), catalog.path());
+    std::fs::write(
+        catalog.path().join("actions/demo/count.toml"),
+        "name = \"demo.count\"\ndescription = \"Count\"\ncommand = [\"seq\", \"{{ n }}\"]\n\
+         tags = [\"demo\"]\n[params.n]\ntype = \"integer\"\n[[aliases]]\nformat = \"count {n}\"\n",
+    )
+    .unwrap();
+    let config = format!(
+        "[chat]\npublic_url = \"http://sb.example\"\n\n[chat.irc]\nserver = \"127.0.0.1\"\n\
+         port = {}\nca_file = \"{}\"\nnick = \"switchboard\"\nchannels = [\"#ops\"]\n\
+         network = \"testnet\"\nlines_per_burst = 20\nburst_seconds = 1\nmax_lines = 3\n",
+        ircd.tls_port,
+        ircd.ca().display()
+    );
+    let server = Server::start_with_config(catalog.path(), &config);
+    let bot = "switchboard_";
+    alice
+        .expect("the bot joining over TLS", |l| {
+            l.starts_with(&format!(":{bot}!")) && l.contains(" JOIN ")
+        })
+        .await;
+
+    // Addressed in the channel: runs, answered in the channel.
+    alice
+        .say("#ops", &format!("{bot}: echo hello from irc"))
+        .await;
+    let said = alice.replies(bot, "#ops", "succeeded").await;
+    let all = said.join("\n");
+    assert!(all.contains("Running demo.echo"), "{all}");
+    let result = said.last().unwrap();
+    assert!(
+        result.contains("demo.echo #") && result.contains("(http://sb.example/"),
+        "{result}"
+    );
+    alice
+        .expect("the output", |l| {
+            l.contains(" PRIVMSG #ops :hello from irc")
+        })
+        .await;
+    let (_, runs) = server.get("/executions?action=demo.echo").await;
+    let run = &runs["executions"][0];
+    assert_eq!(
+        (
+            run["origin"].as_str(),
+            run["requester"].as_str(),
+            run["status"].as_str()
+        ),
+        (Some("chat:irc:#ops"), Some("anonymous"), Some("succeeded")),
+        "{run}"
+    );
+
+    // Long output: the first lines, and the rest on the web page.
+    alice.say("#ops", &format!("{bot}: count 50")).await;
+    let said = alice
+        .replies(bot, "#ops", "more lines: http://sb.example/")
+        .await;
+    // The acknowledgement, then the result folded to max_lines = 3.
+    assert_eq!(said.len(), 4, "{said:?}");
+    assert!(
+        said[1].contains("demo.count #") && said[1].contains("succeeded"),
+        "{said:?}"
+    );
+    assert!(
+        said[3].starts_with("… 15 more lines: http://sb.example/") && said[3].ends_with("/output"),
+        "{said:?}"
+    );
+
+    // A bare nick is nobody: alice cannot link, and is told why.
+    alice.say(bot, "whoami").await;
+    let said = alice.replies(bot, "alice", "anonymous").await;
+    assert!(
+        said.concat().contains("irc:testnet/~alice")
+            && said.concat().contains("not signed in to an account"),
+        "{said:?}"
+    );
+    alice.say(bot, "link").await;
+    let said = alice.replies(bot, "alice", "Refused").await;
+    assert!(said.concat().contains("anyone can take a nick"), "{said:?}");
+    // Chatter that does not address the bot is left alone.
+    alice.say("#ops", "echo to nobody in particular").await;
+
+    // Kicked, it comes back.
+    alice.send(&format!("KICK #ops {bot} :out")).await;
+    alice
+        .expect("the bot rejoining", |l| {
+            l.starts_with(&format!(":{bot}!")) && l.contains(" JOIN ")
+        })
+        .await;
+
+    // The server restarts: the bot reconnects (with backoff) and rejoins;
+    // the nick is free now.
+    drop(squatter);
+    ircd.stop();
+    ircd.spawn();
+    let mut alice = Person::connect(ircd.port, "alice").await;
+    alice.send("JOIN #ops").await;
+    alice
+        .expect("the bot back in #ops", |l| {
+            l.starts_with(":switchboard!") && l.contains(" JOIN ")
+        })
+        .await;
+    alice
+        .say("#ops", "switchboard: echo after the restart")
+        .await;
+    let said = alice.replies("switchboard", "#ops", "succeeded").await;
+    assert!(said.last().unwrap().contains("demo.echo #"), "{said:?}");
+    let (_, runs) = server.get("/executions?action=demo.echo").await;
+    // Two echoes: the chatter that did not address the bot ran nothing.
+    assert_eq!(runs["executions"].as_array().unwrap().len(), 2, "{runs}");
+}
