@@ -332,6 +332,8 @@ struct ChatFile {
     mattermost: Option<switchboard_connectors::chat::mattermost::MattermostFile>,
     /// `[chat.irc]`: one IRC network.
     irc: Option<switchboard_connectors::chat::irc::IrcFile>,
+    /// `[chat.matrix]`: one bot account on a Matrix homeserver.
+    matrix: Option<switchboard_connectors::chat::matrix::MatrixFile>,
 }
 
 /// The chat platforms configured, compiled.
@@ -340,6 +342,7 @@ pub struct ChatPlatforms {
     pub slack: Option<switchboard_connectors::chat::slack::SlackConfig>,
     pub mattermost: Option<switchboard_connectors::chat::mattermost::MattermostConfig>,
     pub irc: Option<switchboard_connectors::chat::irc::IrcConfig>,
+    pub matrix: Option<switchboard_connectors::chat::matrix::MatrixConfig>,
 }
 
 impl ChatFile {
@@ -375,6 +378,13 @@ impl ChatFile {
             irc: self
                 .irc
                 .map(|f| f.compile().map_err(|e| anyhow::anyhow!("[chat.irc]: {e}")))
+                .transpose()?,
+            matrix: self
+                .matrix
+                .map(|f| {
+                    f.compile()
+                        .map_err(|e| anyhow::anyhow!("[chat.matrix]: {e}"))
+                })
                 .transpose()?,
         };
         let settings = switchboard_engine::chat::ChatSettings {

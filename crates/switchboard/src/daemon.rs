@@ -126,7 +126,7 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
 
 /// Builds the configured chat adapters, learns each bot's own identity,
 /// and keeps their long-lived connections (Slack Socket Mode, the
-/// Mattermost websocket, the IRC connection) until `stop` — on the leader only, so that with
+/// Mattermost websocket, the IRC connection, the Matrix `/sync` loop) until `stop` — on the leader only, so that with
 /// several nodes one of them hears each event; the others serve the
 /// platforms' HTTP requests and post replies.
 async fn start_chat(
@@ -161,6 +161,12 @@ async fn start_chat(
             config.clone(),
         ));
         adapters.insert(irc.platform(), irc);
+    }
+    if let Some(config) = &platforms.matrix {
+        let matrix = Arc::new(switchboard_connectors::chat::matrix::MatrixAdapter::new(
+            config.clone(),
+        ));
+        adapters.insert(matrix.platform(), matrix);
     }
     let handler: Arc<dyn switchboard_core::chat::ChatHandler> =
         Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));

@@ -13,6 +13,7 @@
 
 pub mod console;
 pub mod irc;
+pub mod matrix;
 pub mod mattermost;
 pub mod slack;
 
@@ -103,6 +104,20 @@ impl HookResponse {
     }
 }
 
+/// The text after `name:` or `name,` at the start of `text` (names compare
+/// without case): how people address a bot by name where a platform has no
+/// mentions of its own (IRC), or writes them so (Matrix clients).
+pub(crate) fn addressed_to<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let head = text.get(..name.len())?;
+    if name.is_empty() || !head.eq_ignore_ascii_case(name) {
+        return None;
+    }
+    let rest = &text[name.len()..];
+    rest.strip_prefix(':')
+        .or_else(|| rest.strip_prefix(','))
+        .map(str::trim_start)
+}
+
 /// One configured chat platform.
 #[async_trait]
 pub trait ChatAdapter: Send + Sync {
@@ -115,8 +130,19 @@ pub trait ChatAdapter: Send + Sync {
 
     /// Handles a request to `/chat/<platform>/<endpoint>`: verifies it,
     /// answers it (quickly: platforms retry slow answers) and returns the
-    /// messages it carried. Unknown endpoints answer 404.
-    fn webhook(&self, endpoint: &str, req: &HookRequest, now: Timestamp) -> HookResponse;
+    /// messages it carried. Unknown endpoints answer 404; platforms whose
+    /// messages come only over their connection (IRC, Matrix) keep this
+    /// default, which has none.
+    fn webhook(&self, endpoint: &str, _req: &HookRequest, _now: Timestamp) -> HookResponse {
+        HookResponse::rejected(
+            404,
+            format!(
+                "{} has no endpoint `{endpoint}`: its messages come over its own connection",
+                self.platform()
+            ),
+            None,
+        )
+    }
 
     /// Completes what a request could not say by itself, such as a room's
     /// name (Slack events carry only the channel id), asking the platform

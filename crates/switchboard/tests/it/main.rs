@@ -23,6 +23,7 @@ mod fleet;
 mod harness;
 mod irc;
 mod lifecycle;
+mod matrix;
 mod notifications;
 mod oidc;
 mod partition;

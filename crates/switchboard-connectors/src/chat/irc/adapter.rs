@@ -22,7 +22,6 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use irc::client::prelude::{Client, Config, Sender};
 use irc::proto::Command;
-use switchboard_core::Timestamp;
 use switchboard_core::chat::{
     Attachment, Capabilities, ChatHandler, ChatIdentity, ChatOutlet, Destination, Markup,
     OutletError, Posted, Reply,
@@ -32,7 +31,7 @@ use tokio::sync::watch;
 use super::PLATFORM;
 use super::config::{IrcConfig, Sasl};
 use super::session::{self, LINE_BYTES, Registration};
-use crate::chat::{ChatAdapter, HookRequest, HookResponse};
+use crate::chat::ChatAdapter;
 
 /// How long connecting (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,14 +67,6 @@ impl ChatAdapter for IrcAdapter {
 
     fn outlet(&self) -> Arc<dyn ChatOutlet> {
         self.outlet.clone()
-    }
-
-    fn webhook(&self, endpoint: &str, _req: &HookRequest, _now: Timestamp) -> HookResponse {
-        HookResponse::rejected(
-            404,
-            format!("IRC has no endpoint `{endpoint}`: messages come over the connection"),
-            None,
-        )
     }
 
     async fn connect(&self, handler: Arc<dyn ChatHandler>, mut stop: watch::Receiver<bool>) {

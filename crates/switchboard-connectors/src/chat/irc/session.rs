@@ -235,7 +235,7 @@ pub(super) fn inbound(msg: &Message, me: &str, network: &str) -> Option<Inbound>
             name: Some(target.clone()),
             direct: false,
         };
-        match addressed(text, me) {
+        match crate::chat::addressed_to(text, me) {
             Some(rest) => (room, rest.to_owned(), true),
             None => (room, text.clone(), false),
         }
@@ -259,21 +259,6 @@ pub(super) fn inbound(msg: &Message, me: &str, network: &str) -> Option<Inbound>
         text: text.trim().to_owned(),
         mentioned,
     })
-}
-
-/// The text after `me:`, `me,` or `me ` at the start of `text` (nicks
-/// compare without case), if it addresses the bot.
-fn addressed<'t>(text: &'t str, me: &str) -> Option<&'t str> {
-    let head = text.get(..me.len())?;
-    if !head.eq_ignore_ascii_case(me) {
-        return None;
-    }
-    let rest = &text[me.len()..];
-    let rest = rest
-        .strip_prefix(':')
-        .or_else(|| rest.strip_prefix(','))
-        .or_else(|| rest.starts_with(' ').then_some(rest))?;
-    Some(rest.trim_start())
 }
 
 /// The lines `text` is sent as: one per line of text (blank ones left
