@@ -330,6 +330,8 @@ struct ChatFile {
     slack: Option<switchboard_connectors::chat::slack::SlackFile>,
     /// Mattermost (slash commands, outgoing webhooks, REST API v4, websocket).
     mattermost: Option<switchboard_connectors::chat::mattermost::MattermostFile>,
+    /// Discord (an application's interactions endpoint, Ed25519-signed).
+    discord: Option<switchboard_connectors::chat::discord::DiscordFile>,
 }
 
 /// The chat platforms configured, compiled.
@@ -337,6 +339,18 @@ struct ChatFile {
 pub struct ChatPlatforms {
     pub slack: Option<switchboard_connectors::chat::slack::SlackConfig>,
     pub mattermost: Option<switchboard_connectors::chat::mattermost::MattermostConfig>,
+    pub discord: Option<switchboard_connectors::chat::discord::DiscordConfig>,
+}
+
+/// A `[chat.<platform>]` section compiled, when present; its errors
+/// prefixed with the section's name.
+fn compile_section<F, C>(
+    name: &str,
+    file: Option<F>,
+    compile: impl FnOnce(F) -> Result<C, String>,
+) -> anyhow::Result<Option<C>> {
+    file.map(|f| compile(f).map_err(|e| anyhow::anyhow!("[chat.{name}]: {e}")))
+        .transpose()
 }
 
 impl ChatFile {
@@ -354,21 +368,15 @@ impl ChatFile {
             (1..=200).contains(&tail_lines),
             "[chat] tail_lines: must be between 1 and 200"
         );
+        use switchboard_connectors::chat::{discord, mattermost, slack};
         let platforms = ChatPlatforms {
-            slack: self
-                .slack
-                .map(|f| {
-                    f.compile()
-                        .map_err(|e| anyhow::anyhow!("[chat.slack]: {e}"))
-                })
-                .transpose()?,
-            mattermost: self
-                .mattermost
-                .map(|f| {
-                    f.compile()
-                        .map_err(|e| anyhow::anyhow!("[chat.mattermost]: {e}"))
-                })
-                .transpose()?,
+            slack: compile_section("slack", self.slack, slack::SlackFile::compile)?,
+            mattermost: compile_section(
+                "mattermost",
+                self.mattermost,
+                mattermost::MattermostFile::compile,
+            )?,
+            discord: compile_section("discord", self.discord, discord::DiscordFile::compile)?,
         };
         let settings = switchboard_engine::chat::ChatSettings {
             prefix: match self.prefix {

@@ -136,6 +136,7 @@ async fn start_chat(
 ) -> switchboard_http::ChatAdapters {
     use std::sync::Arc;
     use switchboard_connectors::chat::ChatAdapter;
+    use switchboard_connectors::chat::discord::DiscordAdapter;
     use switchboard_connectors::chat::mattermost::MattermostAdapter;
     use switchboard_connectors::chat::slack::SlackAdapter;
 
@@ -155,6 +156,10 @@ async fn start_chat(
             tracing::warn!(error = %e, "Mattermost: cannot learn the bot's identity (users/me)");
         }
         adapters.insert(mattermost.platform(), mattermost);
+    }
+    if let Some(config) = &platforms.discord {
+        let discord = Arc::new(DiscordAdapter::new(config.clone()));
+        adapters.insert(discord.platform(), discord);
     }
     let handler: Arc<dyn switchboard_core::chat::ChatHandler> =
         Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));

@@ -12,8 +12,11 @@
 //! [`Reply`]: switchboard_core::chat::Reply
 
 pub mod console;
+pub mod discord;
 pub mod mattermost;
 pub mod slack;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

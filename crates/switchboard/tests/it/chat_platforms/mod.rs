@@ -74,6 +74,7 @@ macro_rules! scenarios {
 mod alert_rooms;
 mod cluster;
 mod compliance;
+mod discord;
 mod fake;
 mod flows;
 mod mattermost;
