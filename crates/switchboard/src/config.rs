@@ -332,6 +332,8 @@ struct ChatFile {
     mattermost: Option<switchboard_connectors::chat::mattermost::MattermostFile>,
     /// Discord (an application's interactions endpoint, Ed25519-signed).
     discord: Option<switchboard_connectors::chat::discord::DiscordFile>,
+    /// Microsoft Teams (outgoing webhooks, HMAC-signed; replies through Workflows).
+    teams: Option<switchboard_connectors::chat::teams::TeamsFile>,
 }
 
 /// The chat platforms configured, compiled.
@@ -340,6 +342,7 @@ pub struct ChatPlatforms {
     pub slack: Option<switchboard_connectors::chat::slack::SlackConfig>,
     pub mattermost: Option<switchboard_connectors::chat::mattermost::MattermostConfig>,
     pub discord: Option<switchboard_connectors::chat::discord::DiscordConfig>,
+    pub teams: Option<switchboard_connectors::chat::teams::TeamsConfig>,
 }
 
 /// A `[chat.<platform>]` section compiled, when present; its errors
@@ -368,7 +371,7 @@ impl ChatFile {
             (1..=200).contains(&tail_lines),
             "[chat] tail_lines: must be between 1 and 200"
         );
-        use switchboard_connectors::chat::{discord, mattermost, slack};
+        use switchboard_connectors::chat::{discord, mattermost, slack, teams};
         let platforms = ChatPlatforms {
             slack: compile_section("slack", self.slack, slack::SlackFile::compile)?,
             mattermost: compile_section(
@@ -377,6 +380,7 @@ impl ChatFile {
                 mattermost::MattermostFile::compile,
             )?,
             discord: compile_section("discord", self.discord, discord::DiscordFile::compile)?,
+            teams: compile_section("teams", self.teams, teams::TeamsFile::compile)?,
         };
         let settings = switchboard_engine::chat::ChatSettings {
             prefix: match self.prefix {

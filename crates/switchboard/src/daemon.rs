@@ -139,6 +139,7 @@ async fn start_chat(
     use switchboard_connectors::chat::discord::DiscordAdapter;
     use switchboard_connectors::chat::mattermost::MattermostAdapter;
     use switchboard_connectors::chat::slack::SlackAdapter;
+    use switchboard_connectors::chat::teams::TeamsAdapter;
 
     let mut adapters = switchboard_http::ChatAdapters::new();
     if let Some(config) = &platforms.slack {
@@ -160,6 +161,10 @@ async fn start_chat(
     if let Some(config) = &platforms.discord {
         let discord = Arc::new(DiscordAdapter::new(config.clone()));
         adapters.insert(discord.platform(), discord);
+    }
+    if let Some(config) = &platforms.teams {
+        let teams = Arc::new(TeamsAdapter::new(config.clone()));
+        adapters.insert(teams.platform(), teams);
     }
     let handler: Arc<dyn switchboard_core::chat::ChatHandler> =
         Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));

@@ -15,6 +15,7 @@ pub mod console;
 pub mod discord;
 pub mod mattermost;
 pub mod slack;
+pub mod teams;
 #[cfg(test)]
 mod testing;
 
@@ -103,6 +104,14 @@ impl HookResponse {
             }),
         }
     }
+}
+
+/// The HTTP client of an outlet: calls time out after `timeout`.
+pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// One configured chat platform.

@@ -64,3 +64,10 @@ pub(crate) fn alert_card() -> AlertCard {
         ],
     }
 }
+
+/// A secret written to a file of `dir`, and its `file:` reference.
+pub(crate) fn file_ref(dir: &tempfile::TempDir, name: &str, value: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, format!("{value}\n")).unwrap();
+    format!("file:{}", path.display())
+}

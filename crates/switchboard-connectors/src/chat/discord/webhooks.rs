@@ -68,12 +68,8 @@ struct RateLimited {
 
 impl DiscordOutlet {
     pub(super) fn new(config: Arc<DiscordConfig>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Self {
-            http,
+            http: crate::chat::http_client(CALL_TIMEOUT),
             config,
             live: Mutex::new(HashMap::new()),
         }

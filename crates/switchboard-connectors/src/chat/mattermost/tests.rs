@@ -29,7 +29,7 @@ use super::hooks::is_direct_channel_name;
 use super::render::{patch_body, post_body};
 use super::websocket::{strip_mention, websocket_url};
 use super::*;
-use crate::chat::testing::{approval, execution, only_inbound, refused};
+use crate::chat::testing::{approval, execution, file_ref, only_inbound, refused};
 use crate::chat::{ChatAdapter, HookRequest};
 
 // ---------------------------------------------------------------- helpers
@@ -575,12 +575,6 @@ proptest! {
 }
 
 // ------------------------------------------------------------ configuration
-
-fn file_ref(dir: &tempfile::TempDir, name: &str, value: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, format!("{value}\n")).unwrap();
-    format!("file:{}", path.display())
-}
 
 #[test]
 fn the_section_compiles_with_its_secrets_and_defaults() {

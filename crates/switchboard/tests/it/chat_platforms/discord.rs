@@ -14,14 +14,15 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::routing::{patch, post};
+use axum::routing::patch;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
 use super::execution_id;
 use super::fake::{bind, eventually, serve};
+use super::focused::{catalog_with_policy, executions, link_code, post, refused_because};
 use crate::authz::TEAM;
-use crate::harness::{Server, copy_catalog, sample_catalog};
+use crate::harness::Server;
 
 const APP: &str = "1100000000000000001";
 const GUILD: &str = "1200000000000000002";
@@ -135,7 +136,6 @@ struct Rig {
     server: Server,
     fake: Fake,
     key: SigningKey,
-    http: reqwest::Client,
     next: Mutex<u64>,
     _catalog: tempfile::TempDir,
 }
@@ -145,21 +145,21 @@ impl Rig {
         let fake = Fake::default();
         let (listener, addr) = bind();
         let app = Router::new()
-            .route("/api/webhooks/{app}/{token}", post(follow_up))
+            .route(
+                "/api/webhooks/{app}/{token}",
+                axum::routing::post(follow_up),
+            )
             .route("/api/webhooks/{app}/{token}/messages/{id}", patch(edit))
             .with_state(fake.clone());
         serve(listener, app);
         let key = SigningKey::from_bytes(&[42; 32]);
-        let catalog = tempfile::tempdir().unwrap();
-        copy_catalog(&sample_catalog(), catalog.path());
-        std::fs::write(
-            catalog.path().join("policies/discord.cedar"),
+        let catalog = catalog_with_policy(
+            "discord",
             "@id(\"sre-runs-fleet-actions-from-discord\")\n\
              permit (principal in Group::\"sre\", action in [Action::\"run\", Action::\"cancel\"], resource)\n\
              when { (resource.name like \"service.*\" || resource.name like \"db.*\") &&\n\
              context has channel && context.channel == Channel::\"discord:#ops\" };\n",
-        )
-        .unwrap();
+        );
         let config = format!(
             "{TEAM}\n[chat.discord]\napplication_id = \"{APP}\"\npublic_key = \"{}\"\napi_base = \"http://{addr}/api\"\n",
             hex::encode(key.verifying_key().to_bytes())
@@ -169,10 +169,13 @@ impl Rig {
             server,
             fake,
             key,
-            http: reqwest::Client::new(),
             next: Mutex::new(9000),
             _catalog: catalog,
         }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/chat/discord/interactions", self.server.url)
     }
 
     /// A new interaction id.
@@ -208,18 +211,11 @@ impl Rig {
     async fn send_signed(&self, key: &SigningKey, timestamp: i64, body: &[u8]) -> (u16, Value) {
         let timestamp = timestamp.to_string();
         let signature = key.sign(&[timestamp.as_bytes(), body].concat());
-        let response = self
-            .http
-            .post(format!("{}/chat/discord/interactions", self.server.url))
-            .header("content-type", "application/json")
-            .header("x-signature-ed25519", hex::encode(signature.to_bytes()))
-            .header("x-signature-timestamp", timestamp)
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let headers = [
+            ("x-signature-ed25519", hex::encode(signature.to_bytes())),
+            ("x-signature-timestamp", timestamp),
+        ];
+        post(&self.url(), &headers, body).await
     }
 
     async fn send(&self, body: &Value) -> (u16, Value) {
@@ -232,11 +228,6 @@ impl Rig {
         let (id, body) = self.command(user, text);
         assert_eq!(self.send(&body).await, (200, json!({ "type": 5 })));
         id
-    }
-
-    async fn executions(&self) -> Vec<Value> {
-        let (_, page) = self.server.get("/executions").await;
-        page["executions"].as_array().unwrap().clone()
     }
 
     /// `user` links their Discord account, confirmed with `token`.
@@ -252,10 +243,7 @@ impl Rig {
                 .all(|m| !m.content.contains("link code is")),
             "{public:#?}"
         );
-        let code: String = code.content["Your link code is ".len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
+        let code = link_code(&code.content);
         let out = self.server.cli_as(token, &["link", &code]);
         assert!(out.status.success(), "{out:?}");
     }
@@ -279,45 +267,25 @@ async fn discord_pings_are_answered_and_forged_replayed_or_malformed_interaction
     let (_, body) = rig.command("alice", "uptime");
     let bytes = body.to_string().into_bytes();
     let stranger = SigningKey::from_bytes(&[1; 32]);
-    let (status, answer) = rig.send_signed(&stranger, now(), &bytes).await;
-    assert_eq!(status, 401, "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("signature")
+    refused_because(
+        rig.send_signed(&stranger, now(), &bytes).await,
+        401,
+        "signature",
     );
-    let (status, answer) = rig.send_signed(&rig.key, now() - 600, &bytes).await;
-    assert_eq!(status, 401, "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("replay")
+    refused_because(
+        rig.send_signed(&rig.key, now() - 600, &bytes).await,
+        401,
+        "replay",
     );
-    let unsigned = rig
-        .http
-        .post(format!("{}/chat/discord/interactions", rig.server.url))
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unsigned.status().as_u16(), 401);
-    let (status, answer) = rig.send_signed(&rig.key, now(), b"{\"type\": 2,").await;
-    assert_eq!(status, 400, "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not the JSON expected"),
-        "{answer}"
-    );
+    assert_eq!(post(&rig.url(), &[], &bytes).await.0, 401);
+    let malformed = rig.send_signed(&rig.key, now(), b"{\"type\": 2,").await;
+    refused_because(malformed, 400, "not the JSON expected");
 
     // Something certainly handled after all of that: nothing ran, and
     // nothing was said but the answer to it.
     let id = rig.say("mallory", "whoami").await;
     rig.fake.answer(&id, "You are").await;
-    assert!(rig.executions().await.is_empty());
+    assert!(executions(&rig.server).await.is_empty());
     assert_eq!(rig.fake.sent().len(), 1, "{:#?}", rig.fake.sent());
 }
 
@@ -330,7 +298,7 @@ async fn discord_commands_run_as_anonymous_then_as_the_linked_user_and_a_retry_r
     }
     let result = rig.fake.answer(&id, "succeeded").await;
     let run = execution_id(&result.content, "host.uptime");
-    let ran = rig.executions().await;
+    let ran = executions(&rig.server).await;
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(ran[0]["id"], run);
     assert_eq!(ran[0]["requester"], "anonymous");

@@ -77,8 +77,10 @@ mod compliance;
 mod discord;
 mod fake;
 mod flows;
+mod focused;
 mod mattermost;
 pub(crate) mod slack;
+mod teams;
 
 /// The rooms of the fake workspaces: `ops`, where the sample policies let
 /// sre run fleet actions from chat, `general`, where they do not, and the
