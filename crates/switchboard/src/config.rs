@@ -334,6 +334,10 @@ struct ChatFile {
     irc: Option<switchboard_connectors::chat::irc::IrcFile>,
     /// `[chat.matrix]`: one bot account on a Matrix homeserver.
     matrix: Option<switchboard_connectors::chat::matrix::MatrixFile>,
+    /// Discord (an application's interactions endpoint, Ed25519-signed).
+    discord: Option<switchboard_connectors::chat::discord::DiscordFile>,
+    /// Microsoft Teams (outgoing webhooks, HMAC-signed; replies through Workflows).
+    teams: Option<switchboard_connectors::chat::teams::TeamsFile>,
 }
 
 /// The chat platforms configured, compiled.
@@ -343,6 +347,19 @@ pub struct ChatPlatforms {
     pub mattermost: Option<switchboard_connectors::chat::mattermost::MattermostConfig>,
     pub irc: Option<switchboard_connectors::chat::irc::IrcConfig>,
     pub matrix: Option<switchboard_connectors::chat::matrix::MatrixConfig>,
+    pub discord: Option<switchboard_connectors::chat::discord::DiscordConfig>,
+    pub teams: Option<switchboard_connectors::chat::teams::TeamsConfig>,
+}
+
+/// A `[chat.<platform>]` section compiled, when present; its errors
+/// prefixed with the section's name.
+fn compile_section<F, C>(
+    name: &str,
+    file: Option<F>,
+    compile: impl FnOnce(F) -> Result<C, String>,
+) -> anyhow::Result<Option<C>> {
+    file.map(|f| compile(f).map_err(|e| anyhow::anyhow!("[chat.{name}]: {e}")))
+        .transpose()
 }
 
 impl ChatFile {
@@ -360,32 +377,18 @@ impl ChatFile {
             (1..=200).contains(&tail_lines),
             "[chat] tail_lines: must be between 1 and 200"
         );
+        use switchboard_connectors::chat::{discord, irc, matrix, mattermost, slack, teams};
         let platforms = ChatPlatforms {
-            slack: self
-                .slack
-                .map(|f| {
-                    f.compile()
-                        .map_err(|e| anyhow::anyhow!("[chat.slack]: {e}"))
-                })
-                .transpose()?,
-            mattermost: self
-                .mattermost
-                .map(|f| {
-                    f.compile()
-                        .map_err(|e| anyhow::anyhow!("[chat.mattermost]: {e}"))
-                })
-                .transpose()?,
-            irc: self
-                .irc
-                .map(|f| f.compile().map_err(|e| anyhow::anyhow!("[chat.irc]: {e}")))
-                .transpose()?,
-            matrix: self
-                .matrix
-                .map(|f| {
-                    f.compile()
-                        .map_err(|e| anyhow::anyhow!("[chat.matrix]: {e}"))
-                })
-                .transpose()?,
+            slack: compile_section("slack", self.slack, slack::SlackFile::compile)?,
+            mattermost: compile_section(
+                "mattermost",
+                self.mattermost,
+                mattermost::MattermostFile::compile,
+            )?,
+            discord: compile_section("discord", self.discord, discord::DiscordFile::compile)?,
+            teams: compile_section("teams", self.teams, teams::TeamsFile::compile)?,
+            irc: compile_section("irc", self.irc, irc::IrcFile::compile)?,
+            matrix: compile_section("matrix", self.matrix, matrix::MatrixFile::compile)?,
         };
         let settings = switchboard_engine::chat::ChatSettings {
             prefix: match self.prefix {

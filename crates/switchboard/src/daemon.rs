@@ -136,8 +136,12 @@ async fn start_chat(
 ) -> switchboard_http::ChatAdapters {
     use std::sync::Arc;
     use switchboard_connectors::chat::ChatAdapter;
+    use switchboard_connectors::chat::discord::DiscordAdapter;
+    use switchboard_connectors::chat::irc::IrcAdapter;
+    use switchboard_connectors::chat::matrix::MatrixAdapter;
     use switchboard_connectors::chat::mattermost::MattermostAdapter;
     use switchboard_connectors::chat::slack::SlackAdapter;
+    use switchboard_connectors::chat::teams::TeamsAdapter;
 
     let mut adapters = switchboard_http::ChatAdapters::new();
     if let Some(config) = &platforms.slack {
@@ -157,16 +161,20 @@ async fn start_chat(
         adapters.insert(mattermost.platform(), mattermost);
     }
     if let Some(config) = &platforms.irc {
-        let irc = Arc::new(switchboard_connectors::chat::irc::IrcAdapter::new(
-            config.clone(),
-        ));
+        let irc = Arc::new(IrcAdapter::new(config.clone()));
         adapters.insert(irc.platform(), irc);
     }
     if let Some(config) = &platforms.matrix {
-        let matrix = Arc::new(switchboard_connectors::chat::matrix::MatrixAdapter::new(
-            config.clone(),
-        ));
+        let matrix = Arc::new(MatrixAdapter::new(config.clone()));
         adapters.insert(matrix.platform(), matrix);
+    }
+    if let Some(config) = &platforms.discord {
+        let discord = Arc::new(DiscordAdapter::new(config.clone()));
+        adapters.insert(discord.platform(), discord);
+    }
+    if let Some(config) = &platforms.teams {
+        let teams = Arc::new(TeamsAdapter::new(config.clone()));
+        adapters.insert(teams.platform(), teams);
     }
     let handler: Arc<dyn switchboard_core::chat::ChatHandler> =
         Arc::new(switchboard_engine::chat::Conversation::new(engine.clone()));

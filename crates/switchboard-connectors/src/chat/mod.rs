@@ -12,10 +12,14 @@
 //! [`Reply`]: switchboard_core::chat::Reply
 
 pub mod console;
+pub mod discord;
 pub mod irc;
 pub mod matrix;
 pub mod mattermost;
 pub mod slack;
+pub mod teams;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,6 +120,14 @@ pub(crate) fn addressed_to<'t>(text: &'t str, name: &str) -> Option<&'t str> {
     rest.strip_prefix(':')
         .or_else(|| rest.strip_prefix(','))
         .map(str::trim_start)
+}
+
+/// The HTTP client of an outlet: calls time out after `timeout`.
+pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// One configured chat platform.

@@ -16,20 +16,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use switchboard_core::Timestamp;
 use switchboard_core::chat::{
     AlertCard, Attachment, Button, ButtonStyle, ChatHandler, ChatIdentity, ChatOutlet, Destination,
-    ExecutionRef, Inbound, OutletError, Posted, Reply,
+    Inbound, OutletError, Posted, Reply,
 };
 use switchboard_core::execution::ExecutionStatus;
 use switchboard_core::secret::Secret;
-use switchboard_core::{ActionName, ExecutionId, Principal, Timestamp};
 use tokio::sync::{mpsc, watch};
 
 use super::hooks::is_direct_channel_name;
 use super::render::{patch_body, post_body};
 use super::websocket::{strip_mention, websocket_url};
 use super::*;
-use crate::chat::{ChatAdapter, HookRequest, HookResponse};
+use crate::chat::testing::{approval, execution, file_ref, only_inbound, refused};
+use crate::chat::{ChatAdapter, HookRequest};
 
 // ---------------------------------------------------------------- helpers
 
@@ -121,36 +122,6 @@ fn outgoing_json(token: &str, timestamp_ms: i64) -> HookRequest {
     // Mattermost sends the timestamp as a number in JSON.
     object.insert("timestamp".into(), json!(timestamp_ms));
     json_request(&Value::Object(object))
-}
-
-fn only_inbound(r: &HookResponse) -> &Inbound {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.inbound.len(), 1);
-    &r.inbound[0]
-}
-
-fn refused(r: &HookResponse, status: u16, reason_part: &str) {
-    assert_eq!(r.status, status, "{}", r.body);
-    assert!(r.inbound.is_empty());
-    let reason = &r.rejection.as_ref().expect("a rejection").reason;
-    assert!(reason.contains(reason_part), "{reason}");
-}
-
-fn execution(id: i64) -> ExecutionRef {
-    ExecutionRef {
-        id: ExecutionId(id),
-        action: ActionName::new("host.reboot").unwrap(),
-        link: Some(format!("https://sb.example/executions/{id}")),
-    }
-}
-
-fn approval(id: i64) -> Reply {
-    Reply::ApprovalRequest {
-        execution: execution(id),
-        requester: Principal::new("alice").unwrap(),
-        approvers: "1 of group:sre-leads".into(),
-        expires_at: None,
-    }
 }
 
 /// The button press Mattermost would send for the `index`th button of a
@@ -604,12 +575,6 @@ proptest! {
 }
 
 // ------------------------------------------------------------ configuration
-
-fn file_ref(dir: &tempfile::TempDir, name: &str, value: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, format!("{value}\n")).unwrap();
-    format!("file:{}", path.display())
-}
 
 #[test]
 fn the_section_compiles_with_its_secrets_and_defaults() {

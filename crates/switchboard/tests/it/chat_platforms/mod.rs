@@ -74,10 +74,13 @@ macro_rules! scenarios {
 mod alert_rooms;
 mod cluster;
 mod compliance;
+mod discord;
 mod fake;
 mod flows;
+mod focused;
 mod mattermost;
 pub(crate) mod slack;
+mod teams;
 
 /// The rooms of the fake workspaces: `ops`, where the sample policies let
 /// sre run fleet actions from chat, `general`, where they do not, and the
