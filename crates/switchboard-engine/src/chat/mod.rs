@@ -14,6 +14,9 @@
 mod alerts;
 mod follow;
 mod links;
+mod rpc;
+
+pub use rpc::{RpcCall, RpcRun};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,10 +259,19 @@ impl Engine {
                 linked: true,
             });
         }
+        self.speaker_of(&inbound.sender, origin).await
+    }
+
+    /// The principal a chat identity is linked to, else `anonymous`.
+    async fn speaker_of(
+        &self,
+        sender: &ChatIdentity,
+        origin: Origin,
+    ) -> Result<Speaker, EngineError> {
         let (principal, linked) = match self
             .shared
             .store
-            .linked_principal(&inbound.sender.to_string())
+            .linked_principal(&sender.to_string())
             .await?
         {
             Some(p) => (p, true),
