@@ -113,11 +113,16 @@ impl Engine {
                 }
             }
         };
+        // Not ended yet: as it stands now (running, rather than queued).
+        let execution = match end {
+            Some(end) => end,
+            None => self.get(execution.id).await.unwrap_or(execution),
+        };
         Ok(RpcRun {
             principal: speaker.identity.principal,
             linked: speaker.linked,
             link: self.link_to(execution.id),
-            execution: end.unwrap_or(execution),
+            execution,
             tail: tail.text(),
             partial: tail.dropped,
         })
