@@ -40,7 +40,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::alias::{Part, Piece};
+use crate::alias::{AliasFormat, Part, Piece};
 use crate::catalog::{Action, Catalog};
 use crate::ids::ActionName;
 use crate::params::{MAX_VALUE_BYTES, ParamSpec, ParamType, ParamValue, RawParams, closest};
@@ -505,23 +505,7 @@ impl Entry {
     }
 
     fn unknown_param(&self, name: &str) -> String {
-        let known: Vec<&str> = self
-            .action
-            .params
-            .iter()
-            .filter(|p| !p.is_secret())
-            .map(|p| p.name.as_str())
-            .collect();
-        match closest(&name.to_ascii_lowercase(), &known) {
-            Some(near) => format!("unknown parameter `{name}` (did you mean `{near}`?)"),
-            None if known.is_empty() => {
-                format!("unknown parameter `{name}` (this command takes none)")
-            }
-            None => format!(
-                "unknown parameter `{name}` (parameters: {})",
-                known.join(", ")
-            ),
-        }
+        unknown_param(&self.action, name)
     }
 
     fn match_word<'p>(
@@ -808,20 +792,7 @@ impl CommandSet {
                     .iter()
                     .enumerate()
                     .map(|(index, alias)| Entry {
-                        text_capture: match alias.format.parts.last() {
-                            Some(Part::Word(pieces)) => match pieces.as_slice() {
-                                [Piece::Capture(name)]
-                                    if action
-                                        .params
-                                        .iter()
-                                        .any(|p| p.name == *name && p.ty == ParamType::String) =>
-                                {
-                                    Some(name.clone())
-                                }
-                                _ => None,
-                            },
-                            _ => None,
-                        },
+                        text_capture: text_capture(action, &alias.format).map(str::to_owned),
                         action: Arc::clone(action),
                         index,
                         format: alias.format.text.clone(),
@@ -922,6 +893,46 @@ impl CommandSet {
             .collect();
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         closest(&word.to_lowercase(), &words).map(str::to_owned)
+    }
+}
+
+/// Says that `name` is not a parameter of `action`, with the nearest one
+/// or the list of those that can be typed (secrets cannot).
+pub fn unknown_param(action: &Action, name: &str) -> String {
+    let known: Vec<&str> = action
+        .params
+        .iter()
+        .filter(|p| !p.is_secret())
+        .map(|p| p.name.as_str())
+        .collect();
+    match closest(&name.to_ascii_lowercase(), &known) {
+        Some(near) => format!("unknown parameter `{name}` (did you mean `{near}`?)"),
+        None if known.is_empty() => {
+            format!("unknown parameter `{name}` (this command takes none)")
+        }
+        None => format!(
+            "unknown parameter `{name}` (parameters: {})",
+            known.join(", ")
+        ),
+    }
+}
+
+/// The parameter of a format's final `{x}` capture when it is a `string`
+/// parameter outside any optional group: it takes all remaining words.
+pub fn text_capture<'f>(action: &Action, format: &'f AliasFormat) -> Option<&'f str> {
+    match format.parts.last() {
+        Some(Part::Word(pieces)) => match pieces.as_slice() {
+            [Piece::Capture(name)]
+                if action
+                    .params
+                    .iter()
+                    .any(|p| p.name == *name && p.ty == ParamType::String) =>
+            {
+                Some(name.as_str())
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 

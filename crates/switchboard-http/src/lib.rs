@@ -38,6 +38,8 @@ pub type ChatAdapters = BTreeMap<&'static str, Arc<dyn switchboard_connectors::c
 pub struct AppState {
     pub engine: Engine,
     chat: Arc<ChatAdapters>,
+    /// The ChatOps-RPC door, when `[chatops_rpc]` is configured.
+    chatops_rpc: Option<Arc<switchboard_connectors::chat::chatops_rpc::ChatopsRpcConfig>>,
     openapi_json: Arc<String>,
     /// The web UI's session and CSRF keys.
     web: web::session::WebKeys,
@@ -139,13 +141,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP application, with the chat platforms' inbound routes
 /// for `chat`. Fails only when the system has no randomness for the web
 /// UI's keys.
-pub fn router(engine: Engine, chat: ChatAdapters) -> Result<Router, String> {
+pub fn router(
+    engine: Engine,
+    chat: ChatAdapters,
+    chatops_rpc: Option<switchboard_connectors::chat::chatops_rpc::ChatopsRpcConfig>,
+) -> Result<Router, String> {
     let secure = engine
         .public_url()
         .is_some_and(|u| u.starts_with("https://"));
     let state = AppState {
         engine,
         chat: Arc::new(chat),
+        chatops_rpc: chatops_rpc.map(Arc::new),
         openapi_json: Arc::new(String::new()),
         web: web::session::WebKeys::generate(secure)
             .map_err(|e| format!("cannot make the web UI's keys: {e}"))?,
@@ -168,6 +175,14 @@ pub fn router(engine: Engine, chat: ChatAdapters) -> Result<Router, String> {
         .route(
             "/chat/{platform}/{endpoint}",
             axum::routing::post(routes::chat::platform_hook),
+        )
+        .route(
+            "/_chatops",
+            axum::routing::get(routes::chatops_rpc::listing),
+        )
+        .route(
+            "/_chatops/{method}",
+            axum::routing::post(routes::chatops_rpc::invoke),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -99,6 +99,8 @@ pub struct FileConfig {
     ldap: Option<switchboard_engine::ldap::LdapConfig>,
     /// The chat front door: how the bot converses, and each platform.
     chat: Option<ChatFile>,
+    /// A Hubot with `hubot-chatops-rpc` as a front door (GitHub's Chatops RPC).
+    chatops_rpc: Option<switchboard_connectors::chat::chatops_rpc::ChatopsRpcFile>,
     /// How the SSH runner reaches hosts.
     ssh: Option<SshFile>,
     /// The Prometheus server graphs query.
@@ -590,6 +592,8 @@ pub struct ServeConfig {
     pub chat: switchboard_engine::chat::ChatSettings,
     /// The chat platforms to connect.
     pub chat_platforms: ChatPlatforms,
+    /// The ChatOps-RPC door, when configured.
+    pub chatops_rpc: Option<switchboard_connectors::chat::chatops_rpc::ChatopsRpcConfig>,
     /// How runners reach hosts (SSH) and Prometheus.
     pub runners: switchboard_engine::runner::RunnerSettings,
     /// How alerts are kept.
@@ -669,6 +673,13 @@ impl ServeArgs {
         let max_concurrency = self.max_concurrency.or(file.max_concurrency).unwrap_or(16);
         anyhow::ensure!(max_concurrency >= 1, "max_concurrency must be at least 1");
         let (chat, chat_platforms) = file.chat.unwrap_or_default().resolve()?;
+        let chatops_rpc = file
+            .chatops_rpc
+            .map(|f| {
+                f.compile(chat.public_url.as_deref())
+                    .map_err(|e| anyhow::anyhow!("[chatops_rpc]: {e}"))
+            })
+            .transpose()?;
         let runners = FileConfig::runners(file.ssh, file.prometheus, &base)?;
         let alerts = file.alerts.unwrap_or_default().resolve()?;
         let cluster = file.cluster.unwrap_or_default().resolve()?;
@@ -714,6 +725,7 @@ impl ServeArgs {
                 .transpose()?,
             chat,
             chat_platforms,
+            chatops_rpc,
             runners,
             alerts,
             cluster,

@@ -95,8 +95,15 @@ async fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr)) -> anyh
     });
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = switchboard_http::router(engine.clone(), chat_adapters.clone())
-        .map_err(anyhow::Error::msg)?;
+    if config.chatops_rpc.is_some() {
+        tracing::info!("ChatOps-RPC configured: /_chatops");
+    }
+    let app = switchboard_http::router(
+        engine.clone(),
+        chat_adapters.clone(),
+        config.chatops_rpc.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -292,6 +299,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         ldap: None,
         chat: Default::default(),
         chat_platforms: Default::default(),
+        chatops_rpc: None,
         runners: Default::default(),
         alerts: Default::default(),
         cluster: Default::default(),

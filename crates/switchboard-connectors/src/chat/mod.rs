@@ -11,6 +11,7 @@
 //! [`Inbound`]: switchboard_core::chat::Inbound
 //! [`Reply`]: switchboard_core::chat::Reply
 
+pub mod chatops_rpc;
 pub mod console;
 pub mod discord;
 pub mod irc;

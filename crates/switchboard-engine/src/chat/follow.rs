@@ -17,15 +17,15 @@ use crate::{Engine, WatchEvent};
 const MAX_ATTACHMENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// The last lines of a run's output (each output chunk is one line).
-struct Tail {
+pub(super) struct Tail {
     lines: VecDeque<String>,
     keep: usize,
     /// Whether lines fell off the front.
-    dropped: bool,
+    pub(super) dropped: bool,
 }
 
 impl Tail {
-    fn new(keep: usize) -> Self {
+    pub(super) fn new(keep: usize) -> Self {
         Self {
             lines: VecDeque::new(),
             keep: keep.max(1),
@@ -33,7 +33,7 @@ impl Tail {
         }
     }
 
-    fn push(&mut self, line: &str) {
+    pub(super) fn push(&mut self, line: &str) {
         self.lines.push_back(line.to_owned());
         if self.lines.len() > self.keep {
             self.lines.pop_front();
@@ -41,7 +41,7 @@ impl Tail {
         }
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         self.lines
             .iter()
             .map(String::as_str)

@@ -14,6 +14,9 @@
 mod alerts;
 mod follow;
 mod links;
+mod rpc;
+
+pub use rpc::{RpcCall, RpcRun};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,11 +259,20 @@ impl Engine {
                 linked: true,
             });
         }
-        // A sender the platform does not vouch for is never anyone's.
-        let link = if inbound.sender.is_verified() {
+        self.speaker_of(&inbound.sender, origin).await
+    }
+
+    /// The principal a chat identity is linked to, else `anonymous`; a
+    /// sender the platform does not vouch for is never anyone's.
+    async fn speaker_of(
+        &self,
+        sender: &ChatIdentity,
+        origin: Origin,
+    ) -> Result<Speaker, EngineError> {
+        let link = if sender.is_verified() {
             self.shared
                 .store
-                .linked_principal(&inbound.sender.to_string())
+                .linked_principal(&sender.to_string())
                 .await?
         } else {
             None

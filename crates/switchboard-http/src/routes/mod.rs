@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authz;
 pub mod catalog;
 pub mod chat;
+pub mod chatops_rpc;
 pub mod executions;
 pub mod hooks;
 pub mod hosts;

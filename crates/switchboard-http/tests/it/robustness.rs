@@ -33,7 +33,7 @@ fn app() -> App {
             ..EngineConfig::default()
         };
         let engine = Engine::start(store, catalog, config).await.unwrap();
-        switchboard_http::router(engine, Default::default()).unwrap()
+        switchboard_http::router(engine, Default::default(), None).unwrap()
     });
     App {
         _dir: dir,

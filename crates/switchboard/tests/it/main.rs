@@ -17,6 +17,7 @@ mod authz;
 mod browser;
 mod chat;
 mod chat_platforms;
+mod chatops_rpc;
 mod cli;
 mod cluster;
 mod fleet;

@@ -100,7 +100,7 @@ fn refused<P: Platform>(rig: &Rig<P>, token: &str, code: &str) {
 }
 
 /// `user` links their chat account through `ops`.
-pub(super) async fn link<P: Platform>(rig: &Rig<P>, user: &'static str, token: &str) {
+pub(crate) async fn link<P: Platform>(rig: &Rig<P>, user: &'static str, token: &str) {
     let code = request_code(rig, user, false).await;
     confirm(rig, user, token, &code);
 }

@@ -76,7 +76,7 @@ mod cluster;
 mod compliance;
 mod discord;
 mod fake;
-mod flows;
+pub(crate) mod flows;
 mod focused;
 mod mattermost;
 pub(crate) mod slack;
@@ -294,8 +294,13 @@ impl<P: Platform> Rig<P> {
 
     /// [`Rig::start_with`], where `edit` also sees the fake platform.
     pub fn start_for(edit: impl FnOnce(&P, &Path)) -> Self {
+        Self::start_configured("", edit)
+    }
+
+    /// [`Rig::start_for`], with `extra` added to the server's configuration.
+    pub fn start_configured(extra: &str, edit: impl FnOnce(&P, &Path)) -> Self {
         let (fake, catalog, secrets, config) = Self::prepare(edit);
-        let server = Server::start_with_config(catalog.path(), &config);
+        let server = Server::start_with_config(catalog.path(), &format!("{config}\n{extra}"));
         Self {
             fake,
             server,

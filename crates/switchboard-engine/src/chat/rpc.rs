@@ -1,0 +1,130 @@
+//! A ChatOps-RPC invocation at work: an authenticated Hubot says that a
+//! chat user in a room asked for an action with these parameters. The user
+//! is who their chat identity is linked to (or `anonymous`, as in every
+//! chat door), the origin is `chat:chatops-rpc:<room>`, and the action goes
+//! through [`Engine::submit`] like every door's request, so policies,
+//! approvals and the audit log apply. The protocol is synchronous: the call
+//! waits for the run's end, up to a limit, and otherwise says it goes on.
+//!
+//! Also here: the nonces of signed requests, remembered in the store (as
+//! webhook delivery ids are), so a replay is refused by every node, also
+//! after a restart.
+//!
+//! Not here: the signature, the listing and the wire format (the
+//! connectors' `chatops_rpc`), HTTP (the `_chatops` routes).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use switchboard_core::chat::ChatIdentity;
+use switchboard_core::params::RawParams;
+use switchboard_core::{Execution, ExecutionStatus, Origin, Principal, Timestamp};
+
+use super::follow::Tail;
+use crate::{Engine, EngineError, SubmitRequest, WatchEvent};
+
+/// Under which name the store keeps the nonces (a name no hook can have).
+const NONCES: &str = "chatops-rpc:nonces";
+
+/// One invocation, verified.
+#[derive(Debug, Clone)]
+pub struct RpcCall {
+    /// The chat user, as the configured platform and workspace name them.
+    pub sender: ChatIdentity,
+    /// The room Hubot names (`#ops`).
+    pub room: String,
+    pub action: String,
+    pub params: RawParams,
+    /// How long to wait for the run's end.
+    pub wait: Duration,
+}
+
+/// What became of an invocation that was accepted.
+#[derive(Debug, Clone)]
+pub struct RpcRun {
+    /// Who it ran as.
+    pub principal: Principal,
+    /// Whether that came from a link (rather than being `anonymous`).
+    pub linked: bool,
+    /// Its state when the call answers: finished, or still going
+    /// (running, queued, awaiting approval).
+    pub execution: Execution,
+    /// The last lines of output seen.
+    pub tail: String,
+    /// Whether lines fell off the front of `tail`.
+    pub partial: bool,
+    /// The execution's output on the web, when a public URL is configured.
+    pub link: Option<String>,
+}
+
+impl Engine {
+    /// Remembers a signed request's nonce; `false` when it was seen within
+    /// `window` (a replay).
+    pub async fn chatops_nonce_fresh(
+        &self,
+        nonce: &str,
+        now: Timestamp,
+        window: Duration,
+    ) -> Result<bool, EngineError> {
+        Ok(self
+            .shared
+            .store
+            .record_hook_delivery(NONCES, nonce, now, now.before(window))
+            .await?)
+    }
+
+    /// Runs one invocation as the chat user's principal, waiting up to
+    /// `call.wait` for the run's end.
+    pub async fn chatops_call(&self, call: RpcCall) -> Result<RpcRun, EngineError> {
+        let origin = Origin::new(format!("chat:chatops-rpc:{}", call.room))
+            .map_err(|e| EngineError::Invalid(format!("`room_id`: {e}")))?;
+        let speaker = self.speaker_of(&call.sender, origin).await?;
+        let request = SubmitRequest {
+            action: call.action,
+            params: call.params,
+            requester: speaker.identity.clone(),
+            origin: speaker.origin.clone(),
+        };
+        let execution = match self.submit(request).await {
+            Ok(e) => e,
+            Err(EngineError::Forbidden(reason)) if !speaker.linked => {
+                return Err(EngineError::Forbidden(format!(
+                    "{reason}. {} is not linked to a Switchboard user, so it acts as `anonymous`",
+                    call.sender
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut tail = Tail::new(self.chat_settings().tail_lines);
+        let end = if execution.status == ExecutionStatus::AwaitingApproval {
+            None
+        } else {
+            let mut events = self.watch(execution.id);
+            let deadline = tokio::time::sleep(call.wait);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(WatchEvent::Output(chunk)) => tail.push(&chunk.text),
+                        Some(WatchEvent::Finished(e)) => break Some(*e),
+                        None => break None,
+                    },
+                    () = &mut deadline => break None,
+                }
+            }
+        };
+        // Not ended yet: as it stands now (running, rather than queued).
+        let execution = match end {
+            Some(end) => end,
+            None => self.get(execution.id).await.unwrap_or(execution),
+        };
+        Ok(RpcRun {
+            principal: speaker.identity.principal,
+            linked: speaker.linked,
+            link: self.link_to(execution.id),
+            execution,
+            tail: tail.text(),
+            partial: tail.dropped,
+        })
+    }
+}
