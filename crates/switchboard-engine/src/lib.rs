@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use switchboard_core::audit::{AuditEvent, AuditRecord, ChainBreak, GENESIS, verify_chain};
+use switchboard_core::audit::{AuditEvent, AuditRecord};
 use switchboard_core::policy::Verb;
 use switchboard_core::{
     Action, Catalog, CatalogErrors, Execution, ExecutionId, ExecutionStatus, Origin, OutputChunk,
@@ -50,6 +50,7 @@ pub use authz::Identity;
 pub use hooks::HookError;
 pub use live::LiveEvent;
 pub use runner::{RunEvent, RunLimits, RunOutcome};
+pub use switchboard_store::{AuditVerification, verify_audit};
 pub use workflow::{StepView, UnitView, WorkflowView};
 
 /// How the engine runs things.
@@ -1003,7 +1004,7 @@ impl Engine {
 
     /// Verifies the whole audit chain.
     pub async fn verify_audit(&self) -> Result<AuditVerification, EngineError> {
-        verify_audit(self.shared.store.as_ref()).await
+        Ok(verify_audit(self.shared.store.as_ref()).await?)
     }
 }
 
@@ -1181,46 +1182,4 @@ pub async fn run_offline(
     let outcome = runner::run(job, events, cancel).await;
     let _ = std::fs::remove_dir_all(&run_dir);
     Ok(outcome)
-}
-
-/// The result of verifying the audit chain.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AuditVerification {
-    /// Records checked (up to the break, if any).
-    pub records: i64,
-    /// The hash of the last verified record.
-    pub head: String,
-    /// The first broken record, if any.
-    pub broken: Option<ChainBreak>,
-}
-
-/// Walks the whole audit chain of a store, a page at a time.
-pub async fn verify_audit(store: &dyn Store) -> Result<AuditVerification, EngineError> {
-    let mut head = (0, GENESIS.to_owned());
-    loop {
-        let page = store.audit_records(head.0, None, 5000).await?;
-        if page.is_empty() {
-            return Ok(AuditVerification {
-                records: head.0,
-                head: head.1,
-                broken: None,
-            });
-        }
-        match verify_chain(&page, head.clone()) {
-            Ok(next) => head = next,
-            Err(broken) => {
-                // Records before the break verified; the head is the last of them.
-                let records = broken.seq - 1;
-                let head = page
-                    .iter()
-                    .find(|r| r.seq == records)
-                    .map_or(head.1, |r| r.hash.clone());
-                return Ok(AuditVerification {
-                    records,
-                    head,
-                    broken: Some(broken),
-                });
-            }
-        }
-    }
 }

@@ -30,9 +30,11 @@ use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Postgres, QueryBuilder, Row, Sqlite, Transaction};
-use switchboard_core::audit::{GENESIS, verify_chain};
 
-use crate::{PostgresStore, SqliteStore, Store, StoreError, without_password};
+use crate::{
+    AuditVerification, PostgresStore, SqliteStore, Store, StoreError, verify_audit,
+    without_password,
+};
 
 /// Every table of the schema, in the order a copy writes them: a table
 /// after those its rows refer to. (`_sqlx_migrations` is each database's
@@ -74,9 +76,6 @@ const BATCH_ROWS_WITH_BYTES: usize = 50;
 
 /// Bound values per statement at most (SQLite allows 32766, PostgreSQL 65535).
 const MAX_BINDS: usize = 30_000;
-
-/// Audit records read per page when verifying.
-const AUDIT_PAGE: u32 = 5000;
 
 /// The migrations applied to a database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,31 +122,14 @@ impl TableReport {
     }
 }
 
-/// The audit chain of one side, verified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AuditCheck {
-    /// Records that verify.
-    pub records: i64,
-    /// The hash of the last of them (the genesis hash when there is none).
-    pub head: String,
-    /// The first break, if the chain does not verify.
-    pub broken: Option<String>,
-}
-
-impl AuditCheck {
-    pub fn intact(&self) -> bool {
-        self.broken.is_none()
-    }
-}
-
 /// What a copy did and found.
 #[derive(Debug, Clone, Serialize)]
 pub struct CopyReport {
     pub source: Endpoint,
     pub target: Endpoint,
     pub tables: Vec<TableReport>,
-    pub source_audit: AuditCheck,
-    pub target_audit: AuditCheck,
+    pub source_audit: AuditVerification,
+    pub target_audit: AuditVerification,
 }
 
 impl CopyReport {
@@ -314,36 +296,6 @@ fn check_tables(found: &[String], side: &str) -> Result<(), StoreError> {
         )));
     }
     Ok(())
-}
-
-/// Checks the audit chain as stored, page by page, as the engine does.
-async fn verify_audit(store: &dyn Store) -> Result<AuditCheck, StoreError> {
-    let mut head = (0, GENESIS.to_owned());
-    loop {
-        let page = store.audit_records(head.0, None, AUDIT_PAGE).await?;
-        if page.is_empty() {
-            return Ok(AuditCheck {
-                records: head.0,
-                head: head.1,
-                broken: None,
-            });
-        }
-        match verify_chain(&page, head.clone()) {
-            Ok(next) => head = next,
-            Err(broken) => {
-                let records = broken.seq - 1;
-                let last = page
-                    .iter()
-                    .find(|r| r.seq == records)
-                    .map_or(head.1, |r| r.hash.clone());
-                return Ok(AuditCheck {
-                    records,
-                    head: last,
-                    broken: Some(broken.to_string()),
-                });
-            }
-        }
-    }
 }
 
 /// How a column's values are read and bound.

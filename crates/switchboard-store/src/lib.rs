@@ -10,6 +10,7 @@
 // The row mappings and their column macros, shared by both backends.
 #[macro_use]
 mod rows;
+mod audit_chain;
 pub mod copy;
 mod postgres;
 mod sqlite;
@@ -25,6 +26,7 @@ use switchboard_core::{
     Timestamp,
 };
 
+pub use audit_chain::{AuditVerification, verify_audit};
 pub use copy::{CopyReport, SchemaVersion, copy, migrate};
 pub use postgres::{PostgresStore, without_password};
 pub use sqlite::SqliteStore;

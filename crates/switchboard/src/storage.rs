@@ -120,7 +120,7 @@ fn print_report(report: &CopyReport) {
             target.records, target.head
         );
     } else {
-        let side = |name: &str, a: &switchboard_store::copy::AuditCheck| match &a.broken {
+        let side = |name: &str, a: &switchboard_store::AuditVerification| match &a.broken {
             None => format!("{name}: intact, {} records, head {}", a.records, a.head),
             Some(why) => format!(
                 "{name}: BROKEN ({why}), {} records verify, head {}",
