@@ -339,24 +339,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                "body_too_large",
-                format!(
-                    "request body is larger than {} bytes",
-                    crate::MAX_BODY_BYTES
-                ),
-            )
-        } else {
-            ApiError::bad_request(format!(
-                "cannot read the request body: {}",
-                rejection.body_text()
-            ))
-        }
-    })
+    Ok(Bytes::from_request(req, state).await?)
 }
 
 fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

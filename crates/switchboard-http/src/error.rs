@@ -80,6 +80,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A body that could not be read: over the size limit (413, `body_too_large`)
+/// or broken off (400). One answer for every route that reads raw bytes.
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                status,
+                "body_too_large",
+                format!(
+                    "the request is larger than {} bytes, the most Switchboard reads",
+                    crate::MAX_BODY_BYTES
+                ),
+            )
+        } else {
+            Self::bad_request(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {

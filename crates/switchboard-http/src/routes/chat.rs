@@ -275,19 +275,9 @@ pub async fn platform_hook(
         // Over the body limit, or a body that broke off: answered in JSON
         // like every client error.
         Err(e) => {
-            let (code, message) = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                (
-                    "too_large",
-                    format!(
-                        "the request is larger than {} bytes, the most Switchboard reads",
-                        crate::MAX_BODY_BYTES
-                    ),
-                )
-            } else {
-                ("invalid_body", e.body_text())
-            };
-            tracing::warn!(%platform, %endpoint, %message, "chat request refused");
-            return ApiError::new(e.status(), code, message).into_response();
+            let error = ApiError::from(e);
+            tracing::warn!(%platform, %endpoint, message = %error.message, "chat request refused");
+            return error.into_response();
         }
     };
     let Some(adapter) = state.chat.get(platform.as_str()).cloned() else {

@@ -129,15 +129,8 @@ async fn authenticate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Bytes, RpcError> {
     let body = body.map_err(|e| {
-        let message = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            format!(
-                "the request is larger than {} bytes, the most Switchboard reads",
-                crate::MAX_BODY_BYTES
-            )
-        } else {
-            e.body_text()
-        };
-        RpcError::new(ErrorCode::InvalidRequest, message).with_status(e.status().as_u16())
+        let error = ApiError::from(e);
+        RpcError::new(ErrorCode::InvalidRequest, error.message).with_status(error.status.as_u16())
     })?;
     let headers: BTreeMap<String, String> = headers
         .iter()

@@ -42,20 +42,7 @@ pub async fn receive(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
-        Err(e) => {
-            let (code, message) = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                (
-                    "too_large",
-                    format!(
-                        "the request is larger than {} bytes, the most Switchboard reads",
-                        crate::MAX_BODY_BYTES
-                    ),
-                )
-            } else {
-                ("invalid_body", e.body_text())
-            };
-            return ApiError::new(e.status(), code, message).into_response();
-        }
+        Err(e) => return ApiError::from(e).into_response(),
     };
     // Header names are lower case in `HeaderMap`; values that are not
     // text cannot carry a signature and are left out.
