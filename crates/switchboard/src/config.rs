@@ -340,6 +340,8 @@ struct ChatFile {
     discord: Option<switchboard_connectors::chat::discord::DiscordFile>,
     /// Microsoft Teams (outgoing webhooks, HMAC-signed; replies through Workflows).
     teams: Option<switchboard_connectors::chat::teams::TeamsFile>,
+    /// `[chat.xmpp]`: one bot account on an XMPP service.
+    xmpp: Option<switchboard_connectors::chat::xmpp::XmppFile>,
 }
 
 /// The chat platforms configured, compiled.
@@ -351,6 +353,7 @@ pub struct ChatPlatforms {
     pub matrix: Option<switchboard_connectors::chat::matrix::MatrixConfig>,
     pub discord: Option<switchboard_connectors::chat::discord::DiscordConfig>,
     pub teams: Option<switchboard_connectors::chat::teams::TeamsConfig>,
+    pub xmpp: Option<switchboard_connectors::chat::xmpp::XmppConfig>,
 }
 
 /// A `[chat.<platform>]` section compiled, when present; its errors
@@ -379,7 +382,7 @@ impl ChatFile {
             (1..=200).contains(&tail_lines),
             "[chat] tail_lines: must be between 1 and 200"
         );
-        use switchboard_connectors::chat::{discord, irc, matrix, mattermost, slack, teams};
+        use switchboard_connectors::chat::{discord, irc, matrix, mattermost, slack, teams, xmpp};
         let platforms = ChatPlatforms {
             slack: compile_section("slack", self.slack, slack::SlackFile::compile)?,
             mattermost: compile_section(
@@ -391,6 +394,7 @@ impl ChatFile {
             teams: compile_section("teams", self.teams, teams::TeamsFile::compile)?,
             irc: compile_section("irc", self.irc, irc::IrcFile::compile)?,
             matrix: compile_section("matrix", self.matrix, matrix::MatrixFile::compile)?,
+            xmpp: compile_section("xmpp", self.xmpp, xmpp::XmppFile::compile)?,
         };
         let settings = switchboard_engine::chat::ChatSettings {
             prefix: match self.prefix {

@@ -149,6 +149,7 @@ async fn start_chat(
     use switchboard_connectors::chat::mattermost::MattermostAdapter;
     use switchboard_connectors::chat::slack::SlackAdapter;
     use switchboard_connectors::chat::teams::TeamsAdapter;
+    use switchboard_connectors::chat::xmpp::XmppAdapter;
 
     let mut adapters = switchboard_http::ChatAdapters::new();
     if let Some(config) = &platforms.slack {
@@ -174,6 +175,10 @@ async fn start_chat(
     if let Some(config) = &platforms.matrix {
         let matrix = Arc::new(MatrixAdapter::new(config.clone()));
         adapters.insert(matrix.platform(), matrix);
+    }
+    if let Some(config) = &platforms.xmpp {
+        let xmpp = Arc::new(XmppAdapter::new(config.clone()));
+        adapters.insert(xmpp.platform(), xmpp);
     }
     if let Some(config) = &platforms.discord {
         let discord = Arc::new(DiscordAdapter::new(config.clone()));

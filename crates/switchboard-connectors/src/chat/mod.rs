@@ -19,6 +19,7 @@ pub mod matrix;
 pub mod mattermost;
 pub mod slack;
 pub mod teams;
+pub mod xmpp;
 #[cfg(test)]
 mod testing;
 
