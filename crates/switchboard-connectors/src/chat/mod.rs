@@ -19,9 +19,9 @@ pub mod matrix;
 pub mod mattermost;
 pub mod slack;
 pub mod teams;
-pub mod xmpp;
 #[cfg(test)]
 mod testing;
+pub mod xmpp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! to it, and a second, independent client — plain lines over TCP, written
 //! here — speaking to the bot as a person would.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -14,24 +14,16 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::harness::{Server, copy_catalog, sample_catalog};
 use crate::pg::free_port;
+use crate::test_servers::{Process, make_certificates, run};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn run(program: &str, args: &[&str], dir: &Path) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?}: {out:?}");
-}
 
 /// A running ngircd with a plain and a TLS port.
 struct Ngircd {
     dir: tempfile::TempDir,
     port: u16,
     tls_port: u16,
-    child: Option<Child>,
+    process: Option<Process>,
 }
 
 impl Ngircd {
@@ -40,63 +32,7 @@ impl Ngircd {
         let d = dir.path();
         // A certificate authority, and the server's certificate for
         // 127.0.0.1 signed by it.
-        run(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Switchboard test CA",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-            d,
-        );
-        run(
-            "openssl",
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-            d,
-        );
-        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-        run(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "san.ext",
-                "-out",
-                "server.pem",
-            ],
-            d,
-        );
+        make_certificates(d, "127.0.0.1", "IP:127.0.0.1");
         // ngircd drops root for `nobody`, who must read its files.
         for f in ["server.pem", "server.key"] {
             run("chmod", &["a+r", f], d);
@@ -121,43 +57,26 @@ impl Ngircd {
             dir,
             port,
             tls_port,
-            child: None,
+            process: None,
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("ngircd")
+        let mut command = Command::new("ngircd");
+        command
             .args(["--nodaemon", "--config"])
-            .arg(self.dir.path().join("ngircd.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ngircd (Debian package ngircd)");
-        self.child = Some(child);
-        let deadline = Instant::now() + DEADLINE;
-        while std::net::TcpStream::connect(("127.0.0.1", self.tls_port)).is_err() {
-            assert!(Instant::now() < deadline, "ngircd never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .arg(self.dir.path().join("ngircd.conf"));
+        self.process = Some(Process::start(command, self.tls_port));
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process = None;
     }
 
     fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
-    }
-}
-
-impl Drop for Ngircd {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -37,6 +37,8 @@ mod partition;
 mod pg;
 mod sinks;
 mod storage;
+mod test_servers;
 mod triggers;
 mod web;
 mod workflows;
+mod xmpp;

@@ -28,7 +28,9 @@ use tokio_xmpp::Stanza;
 use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::presence::Presence;
-use tokio_xmpp::stanzastream::{Event, StanzaStage, StanzaState, StanzaStream, StanzaToken, StreamEvent};
+use tokio_xmpp::stanzastream::{
+    Event, StanzaStage, StanzaState, StanzaStream, StanzaToken, StreamEvent,
+};
 use tokio_xmpp::xmlstream::Timeouts;
 
 use super::PLATFORM;
@@ -93,7 +95,10 @@ impl XmppAdapter {
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, Rooms> {
-        self.outlet.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+        self.outlet
+            .rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -180,7 +185,12 @@ enum Next {
 }
 
 impl XmppAdapter {
-    fn on_stanza(&self, stanza: Stanza, handler: &Arc<dyn ChatHandler>, tx: &mpsc::Sender<Outgoing>) {
+    fn on_stanza(
+        &self,
+        stanza: Stanza,
+        handler: &Arc<dyn ChatHandler>,
+        tx: &mpsc::Sender<Outgoing>,
+    ) {
         match stanza {
             Stanza::Presence(presence) => {
                 let event = self.rooms().on_presence(&presence);
@@ -188,16 +198,27 @@ impl XmppAdapter {
                     Some(RoomEvent::Joined(room)) => tracing::info!(%room, "XMPP room joined"),
                     Some(RoomEvent::NickTaken(again)) => {
                         tracing::warn!(room = ?again.to, "XMPP nick taken in a room; trying another");
-                        let _ = tx.try_send(Outgoing { stanza: again.into(), queued: None });
+                        let _ = tx.try_send(Outgoing {
+                            stanza: again.into(),
+                            queued: None,
+                        });
                     }
                     Some(RoomEvent::Removed { room, why }) => {
                         tracing::warn!(%room, %why, "put out of an XMPP room; joining again");
                         let (tx, rooms) = (tx.clone(), self.outlet.rooms.clone());
                         tokio::spawn(async move {
                             tokio::time::sleep(REJOIN_AFTER).await;
-                            let again = rooms.lock().unwrap_or_else(PoisonError::into_inner).rejoin(&room);
+                            let again = rooms
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .rejoin(&room);
                             if let Some(again) = again {
-                                let _ = tx.send(Outgoing { stanza: again.into(), queued: None }).await;
+                                let _ = tx
+                                    .send(Outgoing {
+                                        stanza: again.into(),
+                                        queued: None,
+                                    })
+                                    .await;
                             }
                         });
                     }
@@ -238,7 +259,11 @@ impl XmppOutlet {
     }
 
     fn next_id(&self) -> String {
-        format!("{}-{}", self.prefix, self.posted.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.prefix,
+            self.posted.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Sends `body` to `to` (a room, an account or a room's occupant),
@@ -251,7 +276,8 @@ impl XmppOutlet {
         thread: Option<&str>,
         replace: Option<&str>,
     ) -> Result<(), OutletError> {
-        let jid = Jid::new(to).map_err(|e| OutletError::Refused(format!("`{to}` is not a JID: {e}")))?;
+        let jid =
+            Jid::new(to).map_err(|e| OutletError::Refused(format!("`{to}` is not a JID: {e}")))?;
         let groupchat = jid.resource().is_none()
             && self
                 .rooms
@@ -264,17 +290,24 @@ impl XmppOutlet {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or_else(|| OutletError::Unreachable("not connected to the XMPP server".to_owned()))?;
+            .ok_or_else(|| {
+                OutletError::Unreachable("not connected to the XMPP server".to_owned())
+            })?;
         let (queued, token) = oneshot::channel();
         let unreachable = || OutletError::Unreachable("the XMPP connection closed".to_owned());
         session
-            .send(Outgoing { stanza, queued: Some(queued) })
+            .send(Outgoing {
+                stanza,
+                queued: Some(queued),
+            })
             .await
             .map_err(|_| unreachable())?;
         let mut token = token.await.map_err(|_| unreachable())?;
         match tokio::time::timeout(SEND_TIMEOUT, token.wait_for(StanzaStage::Sent)).await {
             Ok(Some(StanzaState::Sent { .. } | StanzaState::Acked { .. })) => Ok(()),
-            Ok(Some(StanzaState::Failed { error })) => Err(OutletError::Unreachable(error.to_string())),
+            Ok(Some(StanzaState::Failed { error })) => {
+                Err(OutletError::Unreachable(error.to_string()))
+            }
             Ok(_) => Err(unreachable()),
             Err(_) => Err(OutletError::Unreachable(
                 "the XMPP connection did not take the message in time".to_owned(),
@@ -297,7 +330,8 @@ impl ChatOutlet for XmppOutlet {
     async fn post(&self, to: &Destination, reply: &Reply) -> Result<Posted, OutletError> {
         let id = self.next_id();
         let body = reply.text(Markup::Plain);
-        self.send(&to.room, &id, body, to.thread.as_deref(), None).await?;
+        self.send(&to.room, &id, body, to.thread.as_deref(), None)
+            .await?;
         Ok(Posted {
             room: to.room.clone(),
             id,
@@ -308,8 +342,14 @@ impl ChatOutlet for XmppOutlet {
     async fn update(&self, posted: &Posted, reply: &Reply) -> Result<(), OutletError> {
         let id = self.next_id();
         let body = reply.text(Markup::Plain);
-        self.send(&posted.room, &id, body, posted.thread.as_deref(), Some(&posted.id))
-            .await
+        self.send(
+            &posted.room,
+            &id,
+            body,
+            posted.thread.as_deref(),
+            Some(&posted.id),
+        )
+        .await
     }
 
     async fn upload(&self, _to: &Destination, _file: &Attachment) -> Result<(), OutletError> {
@@ -318,7 +358,9 @@ impl ChatOutlet for XmppOutlet {
 
     async fn direct(&self, user: &ChatIdentity, reply: &Reply) -> Result<(), OutletError> {
         let jid: BareJid = stanzas::jid_of(user).ok_or_else(|| {
-            OutletError::Refused(format!("{user} is not an XMPP account the bot can write to"))
+            OutletError::Refused(format!(
+                "{user} is not an XMPP account the bot can write to"
+            ))
         })?;
         let id = self.next_id();
         self.send(jid.as_str(), &id, reply.text(Markup::Plain), None, None)

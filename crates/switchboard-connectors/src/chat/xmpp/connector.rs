@@ -29,7 +29,8 @@ use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::rustls::pki_types::ServerName;
 use tokio_xmpp::rustls::{ClientConfig, ProtocolVersion};
 use tokio_xmpp::xmlstream::{
-    FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStreamElement, initiate_stream,
+    FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
+    XmppStreamElement, initiate_stream,
 };
 
 /// Connects with STARTTLS, trusting `tls`'s certificate authorities.
@@ -75,7 +76,11 @@ impl ServerConnector for StartTls {
             )))
             .await?;
         loop {
-            match stream.next().await.map(|e| e.and_then(FallibleStreamElement::into_read_error)) {
+            match stream
+                .next()
+                .await
+                .map(|e| e.and_then(FallibleStreamElement::into_read_error))
+            {
                 Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
                 Some(Ok(_) | Err(ReadError::SoftTimeout)) => {}
                 Some(Err(ReadError::HardError(e))) => return Err(e.into()),

@@ -61,7 +61,12 @@ pub(super) fn decode(s: &str) -> Option<String> {
 /// `None` for a JID without a localpart (a server or a service).
 pub(super) fn identity(jid: &BareJid) -> Option<ChatIdentity> {
     let node = jid.node()?;
-    ChatIdentity::new(PLATFORM, encode(jid.domain().as_str()), encode(node.as_str())).ok()
+    ChatIdentity::new(
+        PLATFORM,
+        encode(jid.domain().as_str()),
+        encode(node.as_str()),
+    )
+    .ok()
 }
 
 /// An occupant of `room` known only by its nick: `xmpp:<room>/~<nick>`,
@@ -286,7 +291,10 @@ impl Rooms {
                 .payloads
                 .iter()
                 .any(|p| p.is("delay", NS_DELAY) || p.is("x", NS_LEGACY_DELAY))
-            || message.payloads.iter().any(|p| p.is("replace", NS_CORRECTION))
+            || message
+                .payloads
+                .iter()
+                .any(|p| p.is("replace", NS_CORRECTION))
         {
             return None;
         }

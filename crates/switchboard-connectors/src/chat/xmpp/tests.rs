@@ -110,7 +110,9 @@ fn joining_asks_for_no_history() {
     let xml = String::from(&Element::from(join));
     assert!(
         xml.contains("to='ops@conference.example.org/switchboard'")
-            && xml.contains("<x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x>"),
+            && xml.contains(
+                "<x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x>"
+            ),
         "{xml}"
     );
 }

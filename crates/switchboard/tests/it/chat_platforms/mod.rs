@@ -77,7 +77,7 @@ mod compliance;
 mod discord;
 mod fake;
 pub(crate) mod flows;
-mod focused;
+pub mod focused;
 mod mattermost;
 pub(crate) mod slack;
 mod teams;
