@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::chat_platforms::every_door::{Asked, Door, Heard, doors};
 use crate::harness::{Server, copy_catalog, sample_catalog};
 use crate::pg::free_port;
 use crate::test_servers::{Process, make_certificates, run};
@@ -299,3 +300,104 @@ async fn the_bot_answers_in_its_channel_and_privately_and_comes_back_after_kicks
     // Two echoes: the chatter that did not address the bot ran nothing.
     assert_eq!(runs["executions"].as_array().unwrap().len(), 2, "{runs}");
 }
+
+/// An IRC network with the bot in `#ops`, and people joining as they
+/// first speak; their nicks are all they are (ngircd has no services).
+struct IrcDoor {
+    ircd: Ngircd,
+    server: Server,
+    people: std::collections::HashMap<&'static str, (Person, Heard)>,
+    _catalog: tempfile::TempDir,
+}
+
+impl IrcDoor {
+    /// `user`, in `#ops` (joining it the first time).
+    async fn person(&mut self, user: &'static str) -> &mut (Person, Heard) {
+        if !self.people.contains_key(user) {
+            let mut person = Person::connect(self.ircd.port, user).await;
+            person.send("JOIN #ops").await;
+            person.expect("joining #ops", |l| l.contains(" 366 ")).await;
+            self.people.insert(user, (person, Heard::default()));
+        }
+        self.people.get_mut(user).unwrap()
+    }
+
+    /// Reads `user`'s lines until what the bot said to `place` contains
+    /// `needle` after `mark`.
+    async fn heard(&mut self, user: &'static str, mark: &str, place: &str, needle: &str) -> String {
+        let (person, heard) = self.person(user).await;
+        loop {
+            if let Some(said) = heard.find(mark, place, needle) {
+                return said;
+            }
+            let line = person
+                .expect(&format!("the bot saying {needle:?} to {place}"), |l| {
+                    l.starts_with(":switchboard!") && l.contains(" PRIVMSG ")
+                })
+                .await;
+            let (head, text) = line.split_once(" :").unwrap();
+            let target = head.rsplit(' ').next().unwrap().to_owned();
+            heard.push(target, text.to_owned());
+        }
+    }
+}
+
+impl Door for IrcDoor {
+    async fn open() -> Self {
+        let ircd = Ngircd::start();
+        let catalog = tempfile::tempdir().unwrap();
+        copy_catalog(&sample_catalog(), catalog.path());
+        let config = format!(
+            "{}\n[chat.irc]\nserver = \"127.0.0.1\"\nport = {}\nca_file = \"{}\"\n\
+             nick = \"switchboard\"\nchannels = [\"#ops\"]\nnetwork = \"testnet\"\n\
+             lines_per_burst = 50\nburst_seconds = 1\n",
+            crate::authz::TEAM,
+            ircd.tls_port,
+            ircd.ca().display()
+        );
+        let server = Server::start_with_config(catalog.path(), &config);
+        let mut door = Self {
+            ircd,
+            server,
+            people: std::collections::HashMap::new(),
+            _catalog: catalog,
+        };
+        let (alice, _) = door.person("alice").await;
+        alice.wait_in_channel("#ops", "switchboard").await;
+        door
+    }
+
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn origin(&self) -> String {
+        "chat:irc:#ops".to_owned()
+    }
+
+    async fn ask(&mut self, user: &'static str, text: &str) -> Asked {
+        let (person, heard) = self.person(user).await;
+        let handle = heard.mark();
+        person.say("#ops", &format!("switchboard: {text}")).await;
+        Asked { user, handle }
+    }
+
+    async fn chatter(&mut self, user: &'static str, text: &str) {
+        self.person(user).await.0.say("#ops", text).await;
+    }
+
+    async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
+        self.heard(asked.user, &asked.handle, "#ops", needle).await
+    }
+
+    async fn private(&mut self, user: &'static str, needle: &str) -> String {
+        self.heard(user, "0", user, needle).await
+    }
+}
+
+doors!(IrcDoor;
+    asked_in_ops_it_runs_as_the_speaker_from_ops_and_is_answered_there,
+    a_bare_nick_is_never_linked,
+    what_is_refused_or_not_understood_is_told_and_nothing_runs,
+    only_what_addresses_the_bot_runs,
+);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout};
 
+use crate::chat_platforms::every_door::{Asked, Door, Heard, doors};
 use crate::chat_platforms::focused::link_code;
 use crate::harness::{Server, copy_catalog, sample_catalog};
 use crate::pg::free_port;
@@ -24,7 +25,8 @@ const OPS: &str = "ops@conference.localhost";
 const LOBBY: &str = "lobby@anon.localhost";
 const BOT: &str = "switchboard@localhost";
 
-/// A running prosody for `localhost`, with accounts alice and switchboard.
+/// A running prosody for `localhost`, with accounts alice, mallory and
+/// switchboard.
 struct Prosody {
     dir: tempfile::TempDir,
     port: u16,
@@ -59,7 +61,11 @@ impl Prosody {
         .unwrap();
         let config = d.join("prosody.cfg.lua");
         let config = config.to_str().unwrap();
-        for (user, password) in [("alice", "alice-pw"), ("switchboard", "bot-pw")] {
+        for (user, password) in [
+            ("alice", "alice-pw"),
+            ("mallory", "mallory-pw"),
+            ("switchboard", "bot-pw"),
+        ] {
             run(
                 "prosodyctl",
                 &["--config", config, "register", user, "localhost", password],
@@ -212,6 +218,21 @@ fn bodies(said: &[Value]) -> String {
         .join("\n")
 }
 
+/// The configuration of the bot on `prosody`, in `rooms`; its password
+/// kept in `password`.
+fn bot_config(prosody: &Prosody, password: &tempfile::NamedTempFile, rooms: &[&str]) -> String {
+    std::fs::write(password.path(), "bot-pw\n").unwrap();
+    let rooms: Vec<String> = rooms.iter().map(|r| format!("\"{r}\"")).collect();
+    format!(
+        "[chat.xmpp]\njid = \"{BOT}\"\npassword = \"file:{}\"\nserver = \"127.0.0.1\"\n\
+         port = {}\nca_file = \"{}\"\nrooms = [{}]\n",
+        password.path().display(),
+        prosody.port,
+        prosody.ca().display(),
+        rooms.join(", ")
+    )
+}
+
 #[tokio::test]
 async fn the_bot_answers_in_rooms_and_directly_links_only_accounts_and_comes_back_after_kicks_and_restarts()
  {
@@ -223,15 +244,10 @@ async fn the_bot_answers_in_rooms_and_directly_links_only_accounts_and_comes_bac
     let catalog = tempfile::tempdir().unwrap();
     copy_catalog(&sample_catalog(), catalog.path());
     let password = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(password.path(), "bot-pw\n").unwrap();
     let config = format!(
         "[chat]\npublic_url = \"http://sb.example\"\nprogress_after = \"300ms\"\n\
-         progress_every = \"300ms\"\n\n[chat.xmpp]\njid = \"{BOT}\"\n\
-         password = \"file:{}\"\nserver = \"127.0.0.1\"\nport = {}\nca_file = \"{}\"\n\
-         rooms = [\"{OPS}\", \"{LOBBY}\"]\n",
-        password.path().display(),
-        prosody.port,
-        prosody.ca().display()
+         progress_every = \"300ms\"\n\n{}",
+        bot_config(&prosody, &password, &[OPS, LOBBY])
     );
     let server = Server::start_with_config(catalog.path(), &config);
     alice.sees_in(OPS, "switchboard").await;
@@ -336,3 +352,112 @@ async fn the_bot_answers_in_rooms_and_directly_links_only_accounts_and_comes_bac
     assert_eq!(runs.len(), 3, "{runs:?}");
     assert_eq!(runs[0]["requester"].as_str(), Some("alice"), "{runs:?}");
 }
+
+/// Prosody with the bot in the ops room, which shows occupants'
+/// accounts, and people joining it as they first speak.
+struct XmppDoor {
+    prosody: Prosody,
+    server: Server,
+    people: std::collections::HashMap<&'static str, (Person, Heard)>,
+    _files: (tempfile::TempDir, tempfile::NamedTempFile),
+}
+
+impl XmppDoor {
+    /// `user`, in the ops room (joining it the first time).
+    async fn person(&mut self, user: &'static str) -> &mut (Person, Heard) {
+        if !self.people.contains_key(user) {
+            let mut person = Person::connect(&self.prosody, user, &format!("{user}-pw")).await;
+            person.join(OPS).await;
+            self.people.insert(user, (person, Heard::default()));
+        }
+        self.people.get_mut(user).unwrap()
+    }
+
+    /// Reads `user`'s events until what the bot said in `place` (`ops`
+    /// or `private`) contains `needle` after `mark`.
+    async fn heard(&mut self, user: &'static str, mark: &str, place: &str, needle: &str) -> String {
+        let (person, heard) = self.person(user).await;
+        let in_ops = format!("{OPS}/switchboard");
+        let privately = format!("{BOT}/");
+        loop {
+            if let Some(said) = heard.find(mark, place, needle) {
+                return said;
+            }
+            let m = person
+                .expect(&format!("the bot saying {needle:?} ({place})"), |e| {
+                    let from = e["from"].as_str().unwrap_or_default();
+                    e["event"] == "message" && (from == in_ops || from.starts_with(&privately))
+                })
+                .await;
+            let place = if m["from"] == in_ops.as_str() {
+                "ops"
+            } else {
+                "private"
+            };
+            heard.push(
+                place.to_owned(),
+                m["body"].as_str().unwrap_or_default().to_owned(),
+            );
+        }
+    }
+}
+
+impl Door for XmppDoor {
+    async fn open() -> Self {
+        let prosody = Prosody::start();
+        // Alice makes the room before the bot comes, and sees it come.
+        let mut alice = Person::connect(&prosody, "alice", "alice-pw").await;
+        alice.join(OPS).await;
+        let catalog = tempfile::tempdir().unwrap();
+        copy_catalog(&sample_catalog(), catalog.path());
+        let password = tempfile::NamedTempFile::new().unwrap();
+        let config = format!(
+            "{}\n{}",
+            crate::authz::TEAM,
+            bot_config(&prosody, &password, &[OPS])
+        );
+        let server = Server::start_with_config(catalog.path(), &config);
+        alice.sees_in(OPS, "switchboard").await;
+        Self {
+            prosody,
+            server,
+            people: [("alice", (alice, Heard::default()))].into(),
+            _files: (catalog, password),
+        }
+    }
+
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn origin(&self) -> String {
+        format!("chat:xmpp:{OPS}")
+    }
+
+    async fn ask(&mut self, user: &'static str, text: &str) -> Asked {
+        let (person, heard) = self.person(user).await;
+        let handle = heard.mark();
+        person.say_in(OPS, &format!("switchboard: {text}")).await;
+        Asked { user, handle }
+    }
+
+    async fn chatter(&mut self, user: &'static str, text: &str) {
+        self.person(user).await.0.say_in(OPS, text).await;
+    }
+
+    async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
+        self.heard(asked.user, &asked.handle, "ops", needle).await
+    }
+
+    async fn private(&mut self, user: &'static str, needle: &str) -> String {
+        self.heard(user, "0", "private", needle).await
+    }
+}
+
+doors!(XmppDoor;
+    asked_in_ops_it_runs_as_the_speaker_from_ops_and_is_answered_there,
+    an_account_linked_through_chat_runs_as_its_user,
+    what_is_refused_or_not_understood_is_told_and_nothing_runs,
+    a_message_too_long_to_read_is_refused,
+    only_what_addresses_the_bot_runs,
+);

@@ -937,3 +937,13 @@ impl Platform for Mattermost {
 }
 
 suite!(Mattermost);
+
+/// The scenarios every chat door passes, on Mattermost.
+type MattermostDoor = super::Rig<Mattermost>;
+super::every_door::doors!(MattermostDoor;
+    asked_in_ops_it_runs_as_the_speaker_from_ops_and_is_answered_there,
+    an_account_linked_through_chat_runs_as_its_user,
+    what_is_refused_or_not_understood_is_told_and_nothing_runs,
+    a_message_too_long_to_read_is_refused,
+    only_what_addresses_the_bot_runs,
+);

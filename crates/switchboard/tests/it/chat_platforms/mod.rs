@@ -75,6 +75,7 @@ mod alert_rooms;
 mod cluster;
 mod compliance;
 mod discord;
+pub(crate) mod every_door;
 mod fake;
 pub(crate) mod flows;
 pub mod focused;
