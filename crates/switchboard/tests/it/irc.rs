@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::chat_platforms::every_door::{Asked, Door, Heard, doors};
+use crate::chat_platforms::every_door::{Asked, Door, Heard, Overhears, doors};
 use crate::harness::{Server, copy_catalog, sample_catalog};
 use crate::pg::free_port;
 use crate::test_servers::{Process, make_certificates, run};
@@ -382,16 +382,18 @@ impl Door for IrcDoor {
         Asked { user, handle }
     }
 
-    async fn chatter(&mut self, user: &'static str, text: &str) {
-        self.person(user).await.0.say("#ops", text).await;
-    }
-
     async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
         self.heard(asked.user, &asked.handle, "#ops", needle).await
     }
 
     async fn private(&mut self, user: &'static str, needle: &str) -> String {
         self.heard(user, "0", user, needle).await
+    }
+}
+
+impl Overhears for IrcDoor {
+    async fn chatter(&mut self, user: &'static str, text: &str) {
+        self.person(user).await.0.say("#ops", text).await;
     }
 }
 

@@ -17,6 +17,7 @@ use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use crate::chat_platforms::every_door::{Asked, Door, Overhears, doors};
 use crate::harness::{Server, copy_catalog, sample_catalog};
 
 const BOT: &str = "@switchboard:example.org";
@@ -45,6 +46,8 @@ struct Homeserver {
     lose_next_answer: Mutex<bool>,
     syncs: Mutex<usize>,
     next_event: Mutex<u64>,
+    /// The direct rooms the bot made, and whom it invited to each.
+    dms: Mutex<Vec<(String, Value)>>,
 }
 
 impl Homeserver {
@@ -168,8 +171,13 @@ async fn send(
     (StatusCode::OK, Json(json!({"event_id": event_id})))
 }
 
-async fn create_room(State(hs): State<Arc<Homeserver>>, Json(_body): Json<Value>) -> Json<Value> {
-    Json(json!({"room_id": format!("!dm{}:example.org", hs.event_id().trim_start_matches('$'))}))
+async fn create_room(State(hs): State<Arc<Homeserver>>, Json(body): Json<Value>) -> Json<Value> {
+    let room = format!("!dm{}:example.org", hs.event_id().trim_start_matches('$'));
+    hs.dms
+        .lock()
+        .unwrap()
+        .push((room.clone(), body["invite"].clone()));
+    Json(json!({ "room_id": room }))
 }
 
 async fn start_homeserver() -> (Arc<Homeserver>, String) {
@@ -200,6 +208,25 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "waited in vain for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Alice invites the bot to `!ops`; once it joined, the room is given
+/// its alias, `#ops:example.org`.
+async fn ops_with_the_bot(hs: &Homeserver) {
+    hs.invite(OPS, "@alice:example.org");
+    eventually("the bot joining", || {
+        hs.joined
+            .lock()
+            .unwrap()
+            .contains(&OPS.to_owned())
+            .then_some(())
+    })
+    .await;
+    hs.say(
+        OPS,
+        json!({"type": "m.room.canonical_alias", "sender": "@alice:example.org",
+               "state_key": "", "content": {"alias": "#ops:example.org"}}),
+    );
 }
 
 fn body(s: &Sent) -> String {
@@ -236,20 +263,7 @@ async fn the_bot_joins_on_invite_answers_in_threads_and_sends_each_reply_once() 
     })
     .await;
 
-    hs.invite(OPS, "@alice:example.org");
-    eventually("the bot joining", || {
-        hs.joined
-            .lock()
-            .unwrap()
-            .contains(&OPS.to_owned())
-            .then_some(())
-    })
-    .await;
-    hs.say(
-        OPS,
-        json!({"type": "m.room.canonical_alias", "sender": "@alice:example.org",
-                       "state_key": "", "content": {"alias": "#ops:example.org"}}),
-    );
+    ops_with_the_bot(&hs).await;
 
     let asked = hs.say(
         OPS,
@@ -350,3 +364,120 @@ async fn the_bot_joins_on_invite_answers_in_threads_and_sends_each_reply_once() 
     .await;
     assert_eq!(hs.sent_in(secret).len(), 1, "told once");
 }
+
+/// The homeserver with the bot in `!ops` (alias `#ops:example.org`);
+/// people are `@<name>:example.org`.
+struct MatrixDoor {
+    hs: Arc<Homeserver>,
+    server: Server,
+    _catalog: tempfile::TempDir,
+}
+
+impl MatrixDoor {
+    /// The bodies of the bot's messages in `room` that `belongs` to the
+    /// answer (by their relation), each as edited last, up to the first
+    /// that contains `needle`.
+    fn said(&self, room: &str, belongs: impl Fn(&Value) -> bool, needle: &str) -> Option<String> {
+        let sent = self.hs.sent_in(room);
+        let mine: Vec<&Sent> = sent
+            .iter()
+            .filter(|s| belongs(&s.content["m.relates_to"]))
+            .collect();
+        let edits = |s: &Sent| {
+            let id = format!("$sent-{}", s.txn);
+            sent.iter()
+                .filter(|e| {
+                    e.content["m.relates_to"]["rel_type"] == "m.replace"
+                        && e.content["m.relates_to"]["event_id"] == id.as_str()
+                })
+                .map(body)
+                .next_back()
+                .unwrap_or_else(|| body(s))
+        };
+        let bodies: Vec<String> = mine.iter().map(|s| edits(s)).collect();
+        let last = bodies.iter().position(|b| b.contains(needle))?;
+        Some(bodies[..=last].join("\n"))
+    }
+}
+
+impl Door for MatrixDoor {
+    async fn open() -> Self {
+        let (hs, url) = start_homeserver().await;
+        let catalog = tempfile::tempdir().unwrap();
+        copy_catalog(&sample_catalog(), catalog.path());
+        let token = catalog.path().join("matrix-token");
+        std::fs::write(&token, "syt_test_token").unwrap();
+        let server = Server::start_with_config(
+            catalog.path(),
+            &format!(
+                "{}\n[chat.matrix]\nhomeserver = \"{url}\"\naccess_token = \"file:{}\"\n",
+                crate::authz::TEAM,
+                token.display()
+            ),
+        );
+        ops_with_the_bot(&hs).await;
+        Self {
+            hs,
+            server,
+            _catalog: catalog,
+        }
+    }
+
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn origin(&self) -> String {
+        "chat:matrix:#ops:example.org".to_owned()
+    }
+
+    async fn ask(&mut self, user: &'static str, text: &str) -> Asked {
+        let sender = format!("@{user}:example.org");
+        let handle = self
+            .hs
+            .say(OPS, message(&sender, &format!("switchboard: {text}")));
+        Asked { user, handle }
+    }
+
+    async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
+        let root = asked.handle.as_str();
+        eventually(&format!("{needle:?} in the thread of {root}"), || {
+            self.said(
+                OPS,
+                |r| r["rel_type"] == "m.thread" && r["event_id"] == root,
+                needle,
+            )
+        })
+        .await
+    }
+
+    async fn private(&mut self, user: &'static str, needle: &str) -> String {
+        let invited = format!("@{user}:example.org");
+        eventually(&format!("{needle:?} to {invited} alone"), || {
+            let dms = self.hs.dms.lock().unwrap().clone();
+            dms.iter()
+                .filter(|(_, invite)| {
+                    invite
+                        .as_array()
+                        .is_some_and(|i| i.contains(&json!(invited)))
+                })
+                .find_map(|(room, _)| self.said(room, |r| r.is_null(), needle))
+        })
+        .await
+    }
+}
+
+impl Overhears for MatrixDoor {
+    async fn chatter(&mut self, user: &'static str, text: &str) {
+        self.hs
+            .say(OPS, message(&format!("@{user}:example.org"), text));
+    }
+}
+
+doors!(MatrixDoor;
+    asked_in_ops_it_runs_as_the_speaker_from_ops_and_is_answered_there,
+    an_account_linked_through_chat_runs_as_its_user,
+    what_is_refused_or_not_understood_is_told_and_nothing_runs,
+    a_message_too_long_to_read_is_refused,
+    only_what_addresses_the_bot_runs,
+);

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout};
 
-use crate::chat_platforms::every_door::{Asked, Door, Heard, doors};
+use crate::chat_platforms::every_door::{Asked, Door, Heard, Overhears, doors};
 use crate::chat_platforms::focused::link_code;
 use crate::harness::{Server, copy_catalog, sample_catalog};
 use crate::pg::free_port;
@@ -441,16 +441,18 @@ impl Door for XmppDoor {
         Asked { user, handle }
     }
 
-    async fn chatter(&mut self, user: &'static str, text: &str) {
-        self.person(user).await.0.say_in(OPS, text).await;
-    }
-
     async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
         self.heard(asked.user, &asked.handle, "ops", needle).await
     }
 
     async fn private(&mut self, user: &'static str, needle: &str) -> String {
         self.heard(user, "0", "private", needle).await
+    }
+}
+
+impl Overhears for XmppDoor {
+    async fn chatter(&mut self, user: &'static str, text: &str) {
+        self.person(user).await.0.say_in(OPS, text).await;
     }
 }
 

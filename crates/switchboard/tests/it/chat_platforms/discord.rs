@@ -4,11 +4,11 @@
 //! the channel would see it. Requests are signed with an Ed25519 key made
 //! here, whose public key the server is configured with.
 //!
-//! Not the compliance suite of `mod.rs`: Discord has no long-lived
-//! connection in this adapter, hears no room chatter and takes no files,
-//! so what applies is tested here on its own: forged, replayed and
-//! malformed requests, a command run as `anonymous` and then as the user
-//! it was linked to, a delivery repeated, and an approval with buttons.
+//! Discord passes the scenarios of every chat door (`every_door.rs`; it
+//! hears no room chatter). The compliance suite of `mod.rs` needs a
+//! long-lived connection and files, which this adapter has not, so the
+//! rest is tested here on its own: forged, replayed and malformed
+//! requests, a delivery repeated, and an approval with buttons.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +18,7 @@ use axum::routing::patch;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
+use super::every_door::{Asked, Door, doors};
 use super::execution_id;
 use super::fake::{bind, eventually, serve};
 use super::focused::{catalog_with_policy, executions, link_code, post, refused_because};
@@ -372,3 +373,90 @@ async fn discord_an_approval_is_given_with_its_button_and_the_result_follows() {
     assert_eq!(e["status"], "succeeded", "{e}");
     assert_eq!(e["approvals"][0]["approver"], "carol");
 }
+
+/// Discord as every chat door: each request is a slash command in `#ops`,
+/// answered through its interaction; what is for one person alone is
+/// ephemeral.
+struct DiscordDoor {
+    rig: Rig,
+    /// Who asked each interaction.
+    asked: Vec<(&'static str, String)>,
+}
+
+impl Door for DiscordDoor {
+    async fn open() -> Self {
+        Self {
+            rig: Rig::start(),
+            asked: Vec::new(),
+        }
+    }
+
+    fn server(&self) -> &Server {
+        &self.rig.server
+    }
+
+    fn origin(&self) -> String {
+        "chat:discord:#ops".to_owned()
+    }
+
+    async fn ask(&mut self, user: &'static str, text: &str) -> Asked {
+        let handle = self.rig.say(user, text).await;
+        self.asked.push((user, handle.clone()));
+        Asked { user, handle }
+    }
+
+    async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
+        eventually(
+            || {
+                format!(
+                    "{needle:?} in answer to {}: {:#?}",
+                    asked.handle,
+                    self.rig.fake.sent()
+                )
+            },
+            || {
+                let said: Vec<String> = self
+                    .rig
+                    .fake
+                    .answers(&asked.handle)
+                    .into_iter()
+                    .filter(|m| !m.ephemeral)
+                    .map(|m| m.content)
+                    .collect();
+                let last = said.iter().position(|m| m.contains(needle))?;
+                Some(said[..=last].join("\n"))
+            },
+        )
+        .await
+    }
+
+    async fn private(&mut self, user: &'static str, needle: &str) -> String {
+        let theirs: Vec<String> = self
+            .asked
+            .iter()
+            .filter(|(who, _)| *who == user)
+            .map(|(_, id)| id.clone())
+            .collect();
+        eventually(
+            || format!("{needle:?} to {user} alone: {:#?}", self.rig.fake.sent()),
+            || {
+                theirs.iter().find_map(|id| {
+                    self.rig
+                        .fake
+                        .answers(id)
+                        .into_iter()
+                        .find(|m| m.ephemeral && m.content.contains(needle))
+                        .map(|m| m.content)
+                })
+            },
+        )
+        .await
+    }
+}
+
+doors!(DiscordDoor;
+    asked_in_ops_it_runs_as_the_speaker_from_ops_and_is_answered_there,
+    an_account_linked_through_chat_runs_as_its_user,
+    what_is_refused_or_not_understood_is_told_and_nothing_runs,
+    a_message_too_long_to_read_is_refused,
+);

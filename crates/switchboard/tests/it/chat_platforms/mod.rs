@@ -14,6 +14,10 @@
 //! has what the fakes share (their thread, the long-lived connection, and
 //! waiting with a deadline).
 //!
+//! What every platform does, whether or not it has all of that (Teams,
+//! Discord, IRC, XMPP and Matrix too), is a smaller suite of its own:
+//! `every_door.rs`.
+//!
 //! Every scenario asserts what a user would notice (the replies' text and
 //! thread, the file attached, who an execution ran as and from where), and
 //! waits by polling with a deadline, never by sleeping a fixed time.

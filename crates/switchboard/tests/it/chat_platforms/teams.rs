@@ -3,12 +3,13 @@
 //! token), and a fake of the Workflows URLs that records every card the
 //! bot posts: the `#ops` channel's, the default one, and the private one.
 //!
-//! Not the compliance suite of `mod.rs`: Teams' outgoing webhooks have no
-//! long-lived connection, threads, edits, buttons or files, so what
-//! applies is tested here on its own: forged, replayed and malformed
-//! requests, the acknowledgement in the response, the replies in the
-//! channel, a command run as `anonymous`, then as the user it was linked
-//! to, and a delivery repeated.
+//! Teams passes the scenarios of every chat door (`every_door.rs`; an
+//! outgoing webhook hears no chatter). The compliance suite of `mod.rs`
+//! needs threads, edits, buttons, files and a long-lived connection,
+//! which Teams' outgoing webhooks have not, so the rest is tested here on
+//! its own: forged, replayed and malformed requests, the acknowledgement
+//! in the response, the link code sent privately, and a delivery
+//! repeated.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +22,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::every_door::{Asked, Door, doors};
 use super::execution_id;
 use super::fake::{bind, eventually, serve};
 use super::focused::{catalog_with_policy, executions, link_code, post, refused_because};
@@ -267,3 +269,66 @@ async fn teams_commands_run_as_anonymous_then_as_the_linked_user_and_a_repeat_ru
     assert_eq!(e["origin"], "chat:teams:#ops");
     assert_eq!(e["status"], "succeeded");
 }
+
+/// Teams as every chat door: what is said in `#ops` is answered by cards
+/// to the channel's Workflows URL, link codes by the private one.
+impl Door for Rig {
+    async fn open() -> Self {
+        Rig::start()
+    }
+
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn origin(&self) -> String {
+        "chat:teams:#ops".to_owned()
+    }
+
+    async fn ask(&mut self, user: &'static str, text: &str) -> Asked {
+        let handle = self.fake.cards().len().to_string();
+        self.say(user, text).await;
+        Asked { user, handle }
+    }
+
+    async fn answer(&mut self, asked: &Asked, needle: &str) -> String {
+        let from: usize = asked.handle.parse().unwrap();
+        eventually(
+            || format!("{needle:?} in #ops: {:#?}", self.fake.cards()),
+            || {
+                let cards: Vec<String> = self.fake.cards()[from..]
+                    .iter()
+                    .filter(|c| c.url == "ops")
+                    .map(|c| c.text.clone())
+                    .collect();
+                let last = cards.iter().position(|c| c.contains(needle))?;
+                Some(cards[..=last].join("\n"))
+            },
+        )
+        .await
+    }
+
+    async fn private(&mut self, user: &'static str, needle: &str) -> String {
+        let recipient = json!({ "aadObjectId": user_id(user), "tenantId": TENANT });
+        eventually(
+            || format!("{needle:?} to {user} alone: {:#?}", self.fake.cards()),
+            || {
+                self.fake
+                    .cards()
+                    .into_iter()
+                    .find(|c| {
+                        c.url == "direct" && c.recipient == recipient && c.text.contains(needle)
+                    })
+                    .map(|c| c.text)
+            },
+        )
+        .await
+    }
+}
+
+doors!(Rig;
+    asked_in_ops_it_runs_as_the_speaker_from_ops_and_is_answered_there,
+    an_account_linked_through_chat_runs_as_its_user,
+    what_is_refused_or_not_understood_is_told_and_nothing_runs,
+    a_message_too_long_to_read_is_refused,
+);
