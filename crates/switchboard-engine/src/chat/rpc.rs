@@ -6,6 +6,9 @@
 //! approvals and the audit log apply. The protocol is synchronous: the call
 //! waits for the run's end, up to a limit, and otherwise says it goes on.
 //!
+//! Also here: the built-in commands said through Hubot to a run already
+//! asked for (`approve`, `reject`, `cancel`), answered as in chat.
+//!
 //! Also here: the nonces of signed requests, remembered in the store (as
 //! webhook delivery ids are), so a replay is refused by every node, also
 //! after a restart.
@@ -16,7 +19,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use switchboard_core::chat::ChatIdentity;
+use switchboard_core::chat::{ChatIdentity, Markup, Reply};
 use switchboard_core::params::RawParams;
 use switchboard_core::{Execution, ExecutionStatus, Origin, Principal, Timestamp};
 
@@ -71,6 +74,30 @@ impl Engine {
             .store
             .record_hook_delivery(NONCES, nonce, now, now.before(window))
             .await?)
+    }
+
+    /// `verb` (`approve`, `reject` or `cancel`) said with `args` (the run's
+    /// number, and a reason) by the chat user in `room` through Hubot:
+    /// what chat would answer, or the refusal.
+    pub async fn chatops_steer(
+        &self,
+        sender: &ChatIdentity,
+        room: &str,
+        verb: &str,
+        args: &[&str],
+    ) -> Result<String, EngineError> {
+        let origin = Origin::new(format!("chat:chatops-rpc:{room}"))
+            .map_err(|e| EngineError::Invalid(format!("`room_id`: {e}")))?;
+        let speaker = self.speaker_of(sender, origin).await?;
+        let reply = match verb {
+            "approve" | "reject" => self.chat_answer(&speaker, verb == "approve", args).await,
+            "cancel" => self.chat_cancel(&speaker, args).await,
+            other => return Err(EngineError::Invalid(format!("no command `{other}`"))),
+        };
+        match reply {
+            Reply::Refused { reason } => Err(EngineError::Forbidden(reason)),
+            reply => Ok(reply.text(Markup::Markdown)),
+        }
     }
 
     /// Runs one invocation as the chat user's principal, waiting up to

@@ -6,11 +6,12 @@
 //! before anything is read; then its nonce is remembered, so a replay is
 //! refused. An invocation runs through the engine as the chat user and is
 //! answered when the run ends, or after `wait` with the execution's number
-//! and where to follow it.
+//! and where to follow it; the answer's buttons say the built-in methods
+//! (`~approve`, `~reject`, `~cancel`), which steer a run as chat does.
 //!
 //! Not here: the signature's arithmetic, the listing and the wire format
 //! (`switchboard_connectors::chat::chatops_rpc`), running anything (the
-//! engine's `chatops_call`).
+//! engine's `chatops_call` and `chatops_steer`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,17 +59,22 @@ pub async fn invoke(
     let answer = async {
         let config = configured(&state)?;
         let body = authenticate(&state, config, uri.path(), &headers, body).await?;
-        let resolved = rpc::resolve_method(&state.engine.catalog(), &method).ok_or_else(|| {
-            RpcError::new(
-                ErrorCode::MethodNotFound,
-                format!(
-                    "no method `{}`; the listing at /_chatops has them all",
-                    method.chars().take(64).collect::<String>()
-                ),
-            )
-        })?;
+        let steer = rpc::Steer::from_method(&method);
+        let resolved = match steer {
+            Some(_) => None,
+            None => Some(
+                rpc::resolve_method(&state.engine.catalog(), &method).ok_or_else(|| {
+                    RpcError::new(
+                        ErrorCode::MethodNotFound,
+                        format!(
+                            "no method `{}`; the listing at /_chatops has them all",
+                            method.chars().take(64).collect::<String>()
+                        ),
+                    )
+                })?,
+            ),
+        };
         let invocation = rpc::parse_invocation(&method, &body)?;
-        resolved.check_params(&invocation.params)?;
         let user = match config.user_field {
             UserField::User => Some(&invocation.user),
             UserField::MentionSlug => invocation.mention_slug.as_ref(),
@@ -81,6 +87,27 @@ pub async fn invoke(
         })?;
         let sender = ChatIdentity::new(config.platform.as_str(), config.workspace.as_str(), user)
             .map_err(|e| RpcError::new(ErrorCode::InvalidRequest, e))?;
+        let Some(resolved) = resolved else {
+            let steer = steer.unwrap_or(rpc::Steer::Cancel);
+            let args: Vec<&str> = ["id", "reason"]
+                .iter()
+                .filter_map(|p| invocation.params.get(*p).map(String::as_str))
+                .collect();
+            let said = state
+                .engine
+                .chatops_steer(&sender, &invocation.room_id, steer.verb(), &args)
+                .await
+                .map_err(engine_refusal)?;
+            tracing::info!(method = %method, user = %invocation.user, room = %invocation.room_id, "ChatOps-RPC command");
+            return Ok(json(
+                StatusCode::OK,
+                &Answer {
+                    result: said,
+                    ..Answer::default()
+                },
+            ));
+        };
+        resolved.check_params(&invocation.params)?;
         let call = RpcCall {
             sender,
             room: invocation.room_id.clone(),
@@ -92,15 +119,11 @@ pub async fn invoke(
                 .collect(),
             wait: config.wait,
         };
-        let run = state.engine.chatops_call(call).await.map_err(|e| {
-            let e = ApiError::from(e);
-            let code = match e.status {
-                StatusCode::FORBIDDEN => ErrorCode::Denied,
-                s if s.is_client_error() => ErrorCode::InvalidParams,
-                _ => ErrorCode::Failed,
-            };
-            RpcError::new(code, e.message).with_status(e.status.as_u16())
-        })?;
+        let run = state
+            .engine
+            .chatops_call(call)
+            .await
+            .map_err(engine_refusal)?;
         tracing::info!(method = %method, user = %invocation.user, room = %invocation.room_id, principal = %run.principal, execution = %run.execution.id, "ChatOps-RPC invocation");
         let (status, body) = match answer(&run, config.wait) {
             Ok(a) => (StatusCode::OK, serde_json::to_value(a).unwrap_or_default()),
@@ -109,6 +132,17 @@ pub async fn invoke(
         Ok(json(status, &body))
     };
     answer.await.unwrap_or_else(refusal)
+}
+
+/// An engine error as the protocol's error, with its HTTP status.
+fn engine_refusal(e: switchboard_engine::EngineError) -> RpcError {
+    let e = ApiError::from(e);
+    let code = match e.status {
+        StatusCode::FORBIDDEN => ErrorCode::Denied,
+        s if s.is_client_error() => ErrorCode::InvalidParams,
+        _ => ErrorCode::Failed,
+    };
+    RpcError::new(code, e.message).with_status(e.status.as_u16())
 }
 
 fn configured(state: &AppState) -> Result<&Arc<ChatopsRpcConfig>, RpcError> {
@@ -196,7 +230,7 @@ fn answer(run: &RpcRun, waited: Duration) -> Result<Answer, RpcError> {
             title: Some(title),
             title_link: run.link.clone(),
             color: Some("2eb886".to_owned()),
-            image_url: None,
+            ..Answer::default()
         }),
         ExecutionStatus::AwaitingApproval => {
             let approvers = e
@@ -206,10 +240,14 @@ fn answer(run: &RpcRun, waited: Duration) -> Result<Answer, RpcError> {
                 .unwrap_or_default();
             Ok(Answer {
                 result: format!(
-                    "{} #{} awaits approval{approvers} ({who}); approve it with `switchboard approve {}`, in the web UI or in chat. It runs once approved: {follow}",
-                    e.action, e.id, e.id
+                    "{} #{} awaits approval{approvers} ({who}); approve it here (`approve {}`, or its button), with `switchboard approve {}`, in the web UI or in chat. It runs once approved: {follow}",
+                    e.action, e.id, e.id, e.id
                 ),
                 color: Some("daa038".to_owned()),
+                buttons: vec![
+                    rpc::Steer::Approve.button(e.id.0),
+                    rpc::Steer::Reject.button(e.id.0),
+                ],
                 ..Answer::default()
             })
         }
@@ -222,6 +260,7 @@ fn answer(run: &RpcRun, waited: Duration) -> Result<Answer, RpcError> {
                 humantime::format_duration(waited)
             ),
             color: Some("439fe0".to_owned()),
+            buttons: vec![rpc::Steer::Cancel.button(e.id.0)],
             ..Answer::default()
         }),
         _ => {

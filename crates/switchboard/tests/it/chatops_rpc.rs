@@ -210,8 +210,10 @@ async fn execution_of(server: &Server, text: &str) -> Value {
     server.get(&format!("/executions/{id}")).await.1
 }
 
-#[tokio::test]
-async fn hubot_lists_matches_and_runs_commands_as_the_linked_user_or_anonymous() {
+/// Switchboard's Slack door and its ChatOps-RPC door (sre may restart
+/// services and fail databases over from #ops through Hubot; a demo that
+/// fails), with alice linked through Slack; and Hubot with its key.
+async fn hubot_on_slack() -> (Rig<Slack>, Hubot) {
     let (key, primary) = key_pair();
     let (_, alternate) = key_pair();
     let keys = tempfile::tempdir().unwrap();
@@ -222,10 +224,9 @@ async fn hubot_lists_matches_and_runs_commands_as_the_linked_user_or_anonymous()
         "platform = \"slack\"\nworkspace = \"T0TEST\"\nuser_field = \"mention_slug\"\nwait = \"3s\"",
     );
     let rig = Rig::<Slack>::start_configured(&section, |_, catalog| {
-        // sre may restart services from #ops through Hubot; a demo that fails.
         std::fs::write(
             catalog.join("policies/hubot.cedar"),
-            "@id(\"sre-restarts-through-hubot\")\npermit (principal in Group::\"sre\", action == Action::\"run\", resource)\nwhen { resource.name like \"service.*\" && context has channel && context.channel == Channel::\"chatops-rpc:#ops\" };\n",
+            "@id(\"sre-restarts-through-hubot\")\npermit (principal in Group::\"sre\", action == Action::\"run\", resource)\nwhen { (resource.name like \"service.*\" || resource.name like \"db.*\") && context has channel && context.channel == Channel::\"chatops-rpc:#ops\" };\n",
         )
         .unwrap();
         std::fs::write(
@@ -234,10 +235,16 @@ async fn hubot_lists_matches_and_runs_commands_as_the_linked_user_or_anonymous()
         )
         .unwrap();
     });
-    let server = &rig.server;
-    let alice_token = server.token_for("alice");
+    let alice_token = rig.server.token_for("alice");
     flows::link(&rig, "alice", &alice_token).await;
-    let hubot = Hubot::new(server, key);
+    let hubot = Hubot::new(&rig.server, key);
+    (rig, hubot)
+}
+
+#[tokio::test]
+async fn hubot_lists_matches_and_runs_commands_as_the_linked_user_or_anonymous() {
+    let (rig, hubot) = hubot_on_slack().await;
+    let server = &rig.server;
     let (alice, bob) = (slack_id(&rig, "alice"), slack_id(&rig, "bob"));
 
     // The listing: one method per alias, regexes with named groups.
@@ -345,6 +352,135 @@ async fn hubot_lists_matches_and_runs_commands_as_the_linked_user_or_anonymous()
         (status, answer["error"]["code"].clone()),
         (404, json!(-32601)),
         "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn hubot_buttons_approve_reject_and_cancel_runs_as_chat_does() {
+    let (rig, hubot) = hubot_on_slack().await;
+    let server = &rig.server;
+    let carol_token = server.token_for("carol");
+    flows::link(&rig, "carol", &carol_token).await;
+    let (status, listing) = hubot.listing().await;
+    assert_eq!(status, 200, "{listing}");
+    let (alice, bob, carol) = (
+        slack_id(&rig, "alice"),
+        slack_id(&rig, "bob"),
+        slack_id(&rig, "carol"),
+    );
+    // A button says its command, after the prefix, as a person would.
+    let press = |answer: &Value, label: &str| {
+        let button = answer["buttons"]
+            .as_array()
+            .and_then(|b| b.iter().find(|b| b["label"] == label))
+            .unwrap_or_else(|| panic!("no {label} button: {answer}"));
+        format!("{PREFIX} {}", button["command"].as_str().unwrap())
+    };
+
+    // A failover waits for a lead: Approve and Reject buttons.
+    let (status, asked) = hubot
+        .say(&listing, "alice", &alice, "#ops", "sb failover to db-2")
+        .await;
+    assert_eq!(status, 200, "{asked}");
+    let run = execution_of(server, asked["result"].as_str().unwrap()).await;
+    let id = run["id"].as_i64().unwrap();
+    assert_eq!(run["status"], "awaiting_approval", "{run}");
+    assert_eq!(
+        asked["buttons"],
+        json!([
+            {"label": "Approve", "command": format!("approve {id}")},
+            {"label": "Reject", "command": format!("reject {id}")},
+        ])
+    );
+    // alice may not approve her own; bob (anonymous) may not approve.
+    let own = error_of(
+        hubot
+            .say(&listing, "alice", &alice, "#ops", &press(&asked, "Approve"))
+            .await,
+        403,
+        -32001,
+    );
+    assert!(own.contains("someone else must approve"), "{own}");
+    error_of(
+        hubot
+            .say(&listing, "bob", &bob, "#ops", &press(&asked, "Approve"))
+            .await,
+        403,
+        -32001,
+    );
+    // carol, a lead, may: it runs.
+    let approved = result_of(
+        hubot
+            .say(
+                &listing,
+                "carol",
+                &carol,
+                "#ops",
+                &format!("sb approve {id} checked the lag"),
+            )
+            .await,
+    );
+    assert!(
+        approved.contains(&format!("carol approved execution {id}")),
+        "{approved}"
+    );
+    let e = server.wait_finished(id).await;
+    assert_eq!(
+        (e["status"].as_str(), e["approvals"][0]["approver"].as_str()),
+        (Some("succeeded"), Some("carol")),
+        "{e}"
+    );
+
+    // Another is rejected with its button.
+    let (_, asked) = hubot
+        .say(&listing, "alice", &alice, "#ops", "sb failover to db-1")
+        .await;
+    let rejected = result_of(
+        hubot
+            .say(&listing, "carol", &carol, "#ops", &press(&asked, "Reject"))
+            .await,
+    );
+    assert!(rejected.contains("rejected"), "{rejected}");
+    let id = execution_of(server, asked["result"].as_str().unwrap()).await["id"].clone();
+    let e = server.wait_finished(id.as_i64().unwrap()).await;
+    assert_eq!(
+        (e["status"].as_str(), e["error"].as_str()),
+        (Some("cancelled"), Some("rejected by carol")),
+        "{e}"
+    );
+
+    // A run still going has a Cancel button; its requester presses it.
+    let (_, slow) = hubot
+        .say(
+            &listing,
+            "alice",
+            &alice,
+            "#ops",
+            "sb slow steps=20 every 1s",
+        )
+        .await;
+    let cancelled = result_of(
+        hubot
+            .say(&listing, "alice", &alice, "#ops", &press(&slow, "Cancel"))
+            .await,
+    );
+    let id = execution_of(server, slow["result"].as_str().unwrap()).await["id"].clone();
+    assert!(
+        cancelled.contains(&format!("Execution {id}")),
+        "{cancelled}"
+    );
+    let e = server.wait_finished(id.as_i64().unwrap()).await;
+    assert_eq!(e["status"], "cancelled", "{e}");
+
+    // The audit log names the door and who pressed.
+    let (_, audit) = server.get("/audit?limit=5000").await;
+    assert!(
+        audit["records"].as_array().unwrap().iter().any(|r| {
+            r["actor"] == "carol"
+                && r["origin"] == "chat:chatops-rpc:#ops"
+                && r["kind"].as_str().is_some_and(|k| k.contains("approv"))
+        }),
+        "{audit}"
     );
 }
 

@@ -15,6 +15,11 @@
 //! Method names: the action's name for its first alias, `<action>~<n>` for
 //! the n-th (`~` is never part of an action's name, and needs no escaping
 //! in a URL); the method's path is its name.
+//!
+//! Besides the catalog, three built-in methods steer a run already asked
+//! for, as the same words do in chat ([`Steer`]): `~approve`, `~reject`
+//! and `~cancel`, each with the run's number (`approve 12 looks right`).
+//! The buttons of an answer say them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -75,6 +80,17 @@ pub fn listing(catalog: &Catalog, namespace: &str) -> Listing {
             );
         }
     }
+    for steer in Steer::ALL {
+        methods.insert(
+            steer.method(),
+            Method {
+                regex: steer.regex(),
+                params: steer.params().iter().map(|p| (*p).to_owned()).collect(),
+                path: steer.method(),
+                help: steer.help().to_owned(),
+            },
+        );
+    }
     Listing {
         namespace: namespace.to_owned(),
         help:
@@ -82,6 +98,75 @@ pub fn listing(catalog: &Catalog, namespace: &str) -> Listing {
                 .to_owned(),
         version: VERSION,
         methods,
+    }
+}
+
+/// What a person does to a run already asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Steer {
+    Approve,
+    Reject,
+    Cancel,
+}
+
+impl Steer {
+    pub const ALL: [Steer; 3] = [Steer::Approve, Steer::Reject, Steer::Cancel];
+
+    /// The word said in chat, which the engine knows the command by.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Steer::Approve => "approve",
+            Steer::Reject => "reject",
+            Steer::Cancel => "cancel",
+        }
+    }
+
+    /// Its method's name (and path): `~approve`.
+    pub fn method(self) -> String {
+        format!("~{}", self.verb())
+    }
+
+    /// The built-in a method name is, if it is one.
+    pub fn from_method(name: &str) -> Option<Steer> {
+        Steer::ALL.into_iter().find(|s| s.method() == name)
+    }
+
+    fn params(self) -> &'static [&'static str] {
+        match self {
+            Steer::Approve | Steer::Reject => &["id", "reason"],
+            Steer::Cancel => &["id"],
+        }
+    }
+
+    fn regex(self) -> String {
+        let verb = self.verb();
+        match self {
+            Steer::Approve | Steer::Reject => {
+                format!(r"{verb}\s+#?(?<id>\d+)(?:\s+(?<reason>.+))?")
+            }
+            Steer::Cancel => format!(r"{verb}\s+#?(?<id>\d+)"),
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Steer::Approve => "approve {id} [reason] - Approve a run that waits for approval",
+            Steer::Reject => "reject {id} [reason] - Reject a run that waits for approval",
+            Steer::Cancel => "cancel {id} - Cancel a run",
+        }
+    }
+
+    /// The button that says this to run `id`.
+    pub fn button(self, id: i64) -> super::wire::Button {
+        let label = match self {
+            Steer::Approve => "Approve",
+            Steer::Reject => "Reject",
+            Steer::Cancel => "Cancel",
+        };
+        super::wire::Button {
+            label: label.to_owned(),
+            command: format!("{} {id}", self.verb()),
+        }
     }
 }
 

@@ -23,11 +23,11 @@ mod tests;
 mod wire;
 
 pub use config::{ChatopsRpcConfig, ChatopsRpcFile, UserField};
-pub use listing::{Listing, Method, ResolvedMethod, listing, method_regex, resolve_method};
+pub use listing::{Listing, Method, ResolvedMethod, Steer, listing, method_regex, resolve_method};
 pub use signature::{
     MAX_SKEW, Refusal, SIGNATURE_HEADER, Verified, Verifier, parse_signature_header, signing_string,
 };
-pub use wire::{Answer, ErrorCode, Invocation, RpcError, parse_invocation};
+pub use wire::{Answer, Button, ErrorCode, Invocation, RpcError, parse_invocation};
 
 /// The origin's platform of every request that comes through this door:
 /// `chat:chatops-rpc:<room>`.

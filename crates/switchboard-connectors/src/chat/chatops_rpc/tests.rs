@@ -273,7 +273,17 @@ fn each_alias_is_a_method_whose_regex_matches_what_people_type() {
     let listing = listing(&catalog, "switchboard");
     assert_eq!(listing.version, 3);
     let names: Vec<&str> = listing.methods.keys().map(String::as_str).collect();
-    assert_eq!(names, ["host.logs", "host.logs~2", "host.logs~3"]);
+    assert_eq!(
+        names,
+        [
+            "host.logs",
+            "host.logs~2",
+            "host.logs~3",
+            "~approve",
+            "~cancel",
+            "~reject"
+        ]
+    );
     let logs = &listing.methods["host.logs"];
     assert_eq!(
         logs.regex,
@@ -355,7 +365,7 @@ fn every_example_alias_gives_a_regex_that_compiles_and_matches_its_words() {
     let listing = listing(&catalog, "switchboard");
     let aliases: usize = catalog.actions().map(|a| a.aliases.len()).sum();
     assert!(aliases > 10);
-    assert_eq!(listing.methods.len(), aliases);
+    assert_eq!(listing.methods.len(), aliases + Steer::ALL.len());
     for action in catalog.actions() {
         for (index, alias) in action.aliases.iter().enumerate() {
             let regex = method_regex(action, &alias.format);
@@ -387,6 +397,36 @@ fn every_example_alias_gives_a_regex_that_compiles_and_matches_its_words() {
             );
         }
     }
+}
+
+#[test]
+fn the_built_in_methods_take_a_run_s_number_and_their_buttons_say_them() {
+    let listing = listing(&catalog_with(LOGS), "switchboard");
+    let approve = &listing.methods["~approve"];
+    assert_eq!(approve.path, "~approve");
+    assert_eq!(approve.params, ["id", "reason"]);
+    assert_eq!(
+        hubot_match(&approve.regex, "approve #12 looks right to me"),
+        Some(params(&[("id", "12"), ("reason", "looks right to me")]))
+    );
+    assert_eq!(
+        hubot_match(&approve.regex, "Approve 12"),
+        Some(params(&[("id", "12")]))
+    );
+    assert_eq!(hubot_match(&approve.regex, "approve twelve"), None);
+    let cancel = &listing.methods["~cancel"];
+    assert_eq!(hubot_match(&cancel.regex, "cancel 7 now"), None);
+    for steer in Steer::ALL {
+        assert_eq!(Steer::from_method(&steer.method()), Some(steer));
+        let button = steer.button(41);
+        let method = &listing.methods[&steer.method()];
+        assert_eq!(
+            hubot_match(&method.regex, &button.command),
+            Some(params(&[("id", "41")])),
+            "{button:?}"
+        );
+    }
+    assert_eq!(Steer::from_method("approve"), None);
 }
 
 #[test]

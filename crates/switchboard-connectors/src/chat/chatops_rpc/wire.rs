@@ -95,6 +95,18 @@ pub struct Answer {
     pub color: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+    /// What can be done next to the run, each a command the client says
+    /// for the user when the button is pressed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+}
+
+/// A button of an answer: its label, and the command it says (without
+/// the client's prefix), which one of the listing's methods matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Button {
+    pub label: String,
+    pub command: String,
 }
 
 /// A method invocation, read and checked.
