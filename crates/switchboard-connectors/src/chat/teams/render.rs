@@ -2,8 +2,11 @@
 //! (version 1.4) in a `message` with an `attachments` list, the shape of
 //! Teams' "Post to a channel when a webhook request is received" template.
 //! The reply's Markdown becomes text blocks (Adaptive Cards render bold
-//! and links, not code fences): each fenced block becomes a monospace
-//! block of its own.
+//! and links, not code fences). Their Markdown is CommonMark's, where a
+//! single line break is only a space, so prose lines are separated by a
+//! blank line; and each line of a fenced block becomes a monospace rich
+//! text block of its own (rich text is not read as Markdown, so output
+//! shows as it is, `*` and `_` included), set without spacing.
 //!
 //! Nothing here has buttons: a card posted through a workflow cannot call
 //! Switchboard back, so approvals and alert cards spell their commands out.
@@ -47,18 +50,22 @@ pub(super) fn message(reply: &Reply) -> Value {
 fn blocks(markdown: &str) -> Vec<Value> {
     let mut blocks = Vec::new();
     let mut code = false;
-    let mut part = Vec::new();
+    let mut part: Vec<&str> = Vec::new();
     let mut flush = |part: &mut Vec<&str>, code: bool| {
-        let text = part.join("\n");
-        part.clear();
-        if text.trim().is_empty() {
-            return;
-        }
-        let mut block = json!({ "type": "TextBlock", "text": text, "wrap": true });
         if code {
-            block["fontType"] = json!("Monospace");
+            blocks.extend(part.iter().map(|line| code_line(line)));
+        } else {
+            let lines: Vec<&str> = part
+                .iter()
+                .copied()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            if !lines.is_empty() {
+                blocks
+                    .push(json!({ "type": "TextBlock", "text": lines.join("\n\n"), "wrap": true }));
+            }
         }
-        blocks.push(block);
+        part.clear();
     };
     for line in markdown.lines() {
         if line == "```" {
@@ -70,4 +77,15 @@ fn blocks(markdown: &str) -> Vec<Value> {
     }
     flush(&mut part, code);
     blocks
+}
+
+/// One line of output, as it is, in a monospace font. An empty line
+/// keeps its height with a no-break space.
+fn code_line(line: &str) -> Value {
+    let text = if line.is_empty() { "\u{a0}" } else { line };
+    json!({
+        "type": "RichTextBlock",
+        "spacing": "None",
+        "inlines": [{ "type": "TextRun", "text": text, "fontType": "Monospace" }],
+    })
 }

@@ -82,11 +82,21 @@ async fn workflow(
 ) -> StatusCode {
     let card = &body["attachments"][0]["content"];
     assert_eq!(card["type"], "AdaptiveCard", "{body}");
-    let text: Vec<&str> = card["body"]
+    // What a reader sees of each block: a text block's text, a rich text
+    // block's runs.
+    let text: Vec<String> = card["body"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|b| b["text"].as_str())
+        .map(|b| match b["type"].as_str() {
+            Some("RichTextBlock") => b["inlines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|run| run["text"].as_str())
+                .collect(),
+            _ => b["text"].as_str().unwrap_or_default().to_owned(),
+        })
         .collect();
     fake.cards.lock().unwrap().push(Card {
         url,
