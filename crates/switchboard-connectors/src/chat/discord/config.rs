@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
+use switchboard_core::secret::{Secret, SecretRef};
 
 /// Discord's HTTP API, where follow-ups go.
 pub const DEFAULT_API_BASE: &str = "https://discord.com/api/v10";
 
 /// Discord: an application whose interactions endpoint is
-/// `https://<switchboard>/chat/discord/interactions`. Nothing in it is a
-/// secret: Discord signs, Switchboard only checks, and replies use the
-/// token each interaction carries.
+/// `https://<switchboard>/chat/discord/interactions`. Discord signs,
+/// Switchboard only checks, and replies use the token each interaction
+/// carries; the only secret is the optional bot token.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscordFile {
@@ -37,6 +38,13 @@ pub struct DiscordFile {
     /// change it only for a proxy or a test server.
     #[serde(default)]
     pub api_base: Option<String>,
+    /// The application's bot token (Bot → Token), e.g.
+    /// `env:DISCORD_BOT_TOKEN`. Optional: with it, what comes after an
+    /// interaction's 15 minutes (the result of a long run), alerts and
+    /// private messages are posted by the bot in the channel or a direct
+    /// message; without it, only in answer to a live interaction.
+    #[serde(default)]
+    pub bot_token: Option<SecretRef>,
 }
 
 /// The `[chat.discord]` section, checked: what the adapter runs with.
@@ -54,6 +62,7 @@ pub struct DiscordConfig {
     pub replay_window: Duration,
     /// How long Discord honours an interaction's token.
     pub token_lifetime: Duration,
+    pub bot_token: Option<Secret<String>>,
 }
 
 impl DiscordFile {
@@ -91,10 +100,16 @@ impl DiscordFile {
                 key("api_base")
             ));
         }
+        let bot_token = self.bot_token.as_ref().and_then(|r| {
+            r.resolve()
+                .map_err(|e| errors.push(format!("{}: {e}", key("bot_token"))))
+                .ok()
+        });
         match public_key {
             Some(public_key) if errors.is_empty() => Ok(DiscordConfig {
                 command,
                 api_base,
+                bot_token,
                 ..DiscordConfig::new(self.application_id, public_key)
             }),
             _ => Err(errors.join("\n")),
@@ -121,6 +136,7 @@ impl DiscordConfig {
             api_base: DEFAULT_API_BASE.to_owned(),
             replay_window: Duration::from_secs(5 * 60),
             token_lifetime: Duration::from_secs(15 * 60),
+            bot_token: None,
         }
     }
 }

@@ -475,6 +475,8 @@ type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
 #[derive(Clone, Default)]
 struct Fake {
     calls: Calls,
+    /// The `Authorization` of each call, in order.
+    auth: Arc<Mutex<Vec<Option<String>>>>,
     /// Answer 429 to this many calls first.
     limited: Arc<Mutex<usize>>,
 }
@@ -484,6 +486,7 @@ async fn record(
     method: Method,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
     body: String,
 ) -> Response {
     {
@@ -514,11 +517,19 @@ async fn record(
         full,
         serde_json::from_str(&body).unwrap_or(Value::Null),
     ));
-    let id = format!("m{}", calls.len());
+    fake.auth.lock().unwrap().push(
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
+    // Messages and channels are numbered, as Discord's ids are digits.
+    let id = format!("90{}", calls.len());
     axum::Json(json!({ "id": id, "channel_id": CHANNEL })).into_response()
 }
 
-async fn served() -> (Fake, DiscordAdapter) {
+/// The fake Discord API, and its base URL.
+async fn fake_discord() -> (Fake, String) {
     let fake = Fake::default();
     let app = Router::new()
         .route("/api/{*path}", post(record).patch(record))
@@ -526,10 +537,12 @@ async fn served() -> (Fake, DiscordAdapter) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (
-        fake,
-        DiscordAdapter::new(config(&format!("http://{addr}/api"))),
-    )
+    (fake, format!("http://{addr}/api"))
+}
+
+async fn served() -> (Fake, DiscordAdapter) {
+    let (fake, api) = fake_discord().await;
+    (fake, DiscordAdapter::new(config(&api)))
 }
 
 fn calls(fake: &Fake) -> Vec<(String, String, Value)> {
@@ -582,7 +595,7 @@ async fn the_first_reply_replaces_the_deferred_message_and_later_ones_follow_it(
             ),
             (
                 "PATCH",
-                format!("/webhooks/{APP}/token-of-7001/messages/m2").as_str()
+                format!("/webhooks/{APP}/token-of-7001/messages/902").as_str()
             ),
         ]
     );
@@ -676,6 +689,105 @@ async fn replies_to_an_unknown_or_expired_interaction_are_refused_saying_why() {
         Err(OutletError::Unsupported(_))
     ));
     assert!(calls(&fake).is_empty());
+}
+
+#[tokio::test]
+async fn with_a_bot_token_what_outlives_an_interaction_is_posted_by_the_bot() {
+    let (fake, api) = fake_discord().await;
+    let mut c = config(&api);
+    c.token_lifetime = Duration::ZERO;
+    c.bot_token = Some(switchboard_core::secret::Secret::new(
+        "bot-s3cret".to_owned(),
+    ));
+    let a = DiscordAdapter::new(c);
+    let outlet = a.outlet();
+
+    // The interaction has expired: the result goes to its channel.
+    let to = asked(&a, "7101");
+    let posted = outlet
+        .post(
+            &to,
+            &Reply::Text {
+                text: "done at last".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (posted.room.as_str(), posted.thread.as_deref()),
+        (CHANNEL, None)
+    );
+    // … and is edited there.
+    outlet
+        .update(
+            &posted,
+            &Reply::Text {
+                text: "done, edited".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // An alert has no interaction at all.
+    let room = Destination {
+        room: CHANNEL.into(),
+        thread: None,
+    };
+    outlet
+        .post(
+            &room,
+            &Reply::Text {
+                text: "an alert".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // A private message: a direct message channel, then the message.
+    let alice = ChatIdentity::new("discord", GUILD, "1400000000000000001").unwrap();
+    outlet
+        .direct(
+            &alice,
+            &Reply::Text {
+                text: "your code".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let calls: Vec<(String, String)> = calls(&fake).into_iter().map(|(m, p, _)| (m, p)).collect();
+    let expected = [
+        ("POST", format!("/channels/{CHANNEL}/messages")),
+        (
+            "PATCH",
+            format!("/channels/{CHANNEL}/messages/{}", posted.id),
+        ),
+        ("POST", format!("/channels/{CHANNEL}/messages")),
+        ("POST", "/users/@me/channels".to_owned()),
+        ("POST", "/channels/904/messages".to_owned()),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .into_iter()
+        .map(|(m, p)| (m.to_owned(), p))
+        .collect();
+    assert_eq!(calls, expected);
+    assert!(
+        fake.auth
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a.as_deref() == Some("Bot bot-s3cret"))
+    );
+    assert_eq!(
+        self::calls(&fake)[3].2,
+        json!({ "recipient_id": "1400000000000000001" })
+    );
+    // A room that is not a channel id goes into no URL.
+    let odd = Destination {
+        room: "../users/@me".into(),
+        thread: None,
+    };
+    assert!(matches!(
+        outlet.post(&odd, &Reply::Text { text: "x".into() }).await,
+        Err(OutletError::Refused(_))
+    ));
 }
 
 #[tokio::test]

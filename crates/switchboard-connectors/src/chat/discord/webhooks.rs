@@ -8,8 +8,12 @@
 //! Interaction tokens are kept in memory only, for the 15 minutes Discord
 //! honours them; a message's thread is its interaction's id, which is not
 //! a secret. A reply whose interaction is unknown or expired (a run that
-//! ended later, a restart, an alert posted to a room) is refused, saying
-//! so. A 429 is retried after Discord's `retry_after`, a few times.
+//! ended later, a restart, an alert posted to a room) is posted by the bot
+//! in the channel (`POST /channels/<id>/messages`, and edited there) when
+//! a bot token is configured, and a private message goes to a direct
+//! message channel the bot opens (`POST /users/@me/channels`); without a
+//! bot token such a reply is refused, saying so. A 429 is retried after
+//! Discord's `retry_after`, a few times.
 //!
 //! Not here: what a reply looks like (`render.rs`) and anything inbound.
 
@@ -89,6 +93,13 @@ impl DiscordOutlet {
         });
     }
 
+    /// Whether interaction `id` can still be answered through its webhook.
+    fn is_live(&self, id: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(id)
+            .is_some_and(|l| l.received.elapsed() < self.config.token_lifetime)
+    }
+
     /// The token of interaction `id`, and whether this call is the one that
     /// answers its deferred message (only the first asking does).
     fn token(&self, id: &str, answer: bool) -> Result<(String, bool), OutletError> {
@@ -112,8 +123,8 @@ impl DiscordOutlet {
             .map(|(id, _)| id.clone())
     }
 
-    /// Sends `body` to `/webhooks/<app>/<token><path>`, retrying while
-    /// Discord rate-limits; the message it answers with.
+    /// Sends `body` to `/webhooks/<app>/<token><path>`; the message it
+    /// answers with.
     async fn call(
         &self,
         method: Method,
@@ -122,15 +133,42 @@ impl DiscordOutlet {
         body: &Value,
         what: &str,
     ) -> Result<MessageAnswer, OutletError> {
-        let url = format!(
-            "{}/webhooks/{}/{token}{path}",
-            self.config.api_base, self.config.application_id
-        );
+        let path = format!("/webhooks/{}/{token}{path}", self.config.application_id);
+        self.request(method, &path, None, body, what).await
+    }
+
+    /// Sends `body` to `path` as the bot; the object it answers with.
+    async fn as_bot(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        what: &str,
+    ) -> Result<MessageAnswer, OutletError> {
+        let token = self.config.bot_token.as_ref().ok_or(OutletError::Unsupported(
+            "Discord: without a bot token, Switchboard posts only in answer to an interaction of the last 15 minutes",
+        ))?;
+        let auth = format!("Bot {}", token.expose());
+        self.request(method, path, Some(&auth), body, what).await
+    }
+
+    /// Sends `body` to the API's `path` (with `authorization`, if any),
+    /// retrying while Discord rate-limits; the object it answers with.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: &Value,
+        what: &str,
+    ) -> Result<MessageAnswer, OutletError> {
+        let url = format!("{}{path}", self.config.api_base);
         for attempt in 1..=ATTEMPTS {
-            let answer = self
-                .http
-                .request(method.clone(), &url)
-                .json(body)
+            let mut request = self.http.request(method.clone(), &url).json(body);
+            if let Some(auth) = authorization {
+                request = request.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            let answer = request
                 .send()
                 .await
                 .map_err(|e| OutletError::Unreachable(format!("{what}: {}", e.without_url())))?;
@@ -183,6 +221,17 @@ impl DiscordOutlet {
     }
 }
 
+/// `id` when it is a Discord id (digits), which goes into an API path.
+fn snowflake(id: &str) -> Result<&str, OutletError> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id)
+    } else {
+        Err(OutletError::Refused(format!(
+            "`{id}` is not a Discord channel id (digits)"
+        )))
+    }
+}
+
 fn expired(id: &str) -> OutletError {
     OutletError::Refused(format!(
         "the Discord interaction {id} is unknown or older than 15 minutes: Discord takes replies only through a live interaction"
@@ -201,21 +250,42 @@ impl ChatOutlet for DiscordOutlet {
     }
 
     async fn post(&self, to: &Destination, reply: &Reply) -> Result<Posted, OutletError> {
-        let Some(id) = to.thread.as_deref() else {
-            return Err(OutletError::Unsupported(
-                "Discord: Switchboard posts only in answer to an interaction (no bot token)",
-            ));
-        };
-        let answer = self.send(id, &message_body(reply)).await?;
+        let body = message_body(reply);
+        if let Some(id) = to.thread.as_deref()
+            && (self.is_live(id) || self.config.bot_token.is_none())
+        {
+            let answer = self.send(id, &body).await?;
+            return Ok(Posted {
+                room: to.room.clone(),
+                id: answer.id,
+                thread: Some(id.to_owned()),
+            });
+        }
+        // No live interaction: the bot posts in the channel.
+        let path = format!("/channels/{}/messages", snowflake(&to.room)?);
+        let answer = self
+            .as_bot(Method::POST, &path, &body, "post in the channel")
+            .await?;
         Ok(Posted {
             room: to.room.clone(),
             id: answer.id,
-            thread: Some(id.to_owned()),
+            thread: None,
         })
     }
 
     async fn update(&self, posted: &Posted, reply: &Reply) -> Result<(), OutletError> {
-        let id = posted.thread.as_deref().unwrap_or(&posted.id);
+        let Some(id) = posted.thread.as_deref() else {
+            // The bot's own message in the channel.
+            let path = format!(
+                "/channels/{}/messages/{}",
+                snowflake(&posted.room)?,
+                snowflake(&posted.id)?
+            );
+            return self
+                .as_bot(Method::PATCH, &path, &message_body(reply), "edit message")
+                .await
+                .map(|_| ());
+        };
         let (token, _) = self.token(id, false)?;
         let path = format!("/messages/{}", posted.id);
         self.call(
@@ -239,12 +309,32 @@ impl ChatOutlet for DiscordOutlet {
                 "`{user}` is not a Discord user"
             )));
         }
-        let id = self.latest_of(&user.user).ok_or_else(|| {
-            OutletError::Refused(
-                "Discord: a private answer needs a command of yours from the last 15 minutes"
-                    .to_owned(),
-            )
-        })?;
+        let Some(id) = self.latest_of(&user.user) else {
+            if self.config.bot_token.is_none() {
+                return Err(OutletError::Refused(
+                    "Discord: a private answer needs a command of yours from the last 15 minutes (or a bot token)"
+                        .to_owned(),
+                ));
+            }
+            let opened = self
+                .as_bot(
+                    Method::POST,
+                    "/users/@me/channels",
+                    &serde_json::json!({ "recipient_id": user.user }),
+                    "open a direct message",
+                )
+                .await?;
+            let path = format!("/channels/{}/messages", snowflake(&opened.id)?);
+            return self
+                .as_bot(
+                    Method::POST,
+                    &path,
+                    &message_body(reply),
+                    "send a private message",
+                )
+                .await
+                .map(|_| ());
+        };
         let (token, first) = self.token(&id, true)?;
         if first {
             // The first follow-up of a deferred interaction replaces its
