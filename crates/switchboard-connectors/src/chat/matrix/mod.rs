@@ -13,16 +13,17 @@
 //! (it holds no keys); it says so once in such a room.
 //!
 //! Files: `config.rs` (the `[chat.matrix]` section), `sync.rs` (the long
-//! poll and reading its events), `client.rs` (the outlet: sending, editing,
-//! direct rooms), `tests.rs`. Nothing here decides what a message means.
+//! poll and reading its events), `adapter.rs` (the `/sync` loop and the
+//! outlet: sending, editing, direct rooms), `tests.rs`. Nothing here
+//! decides what a message means.
 
-mod client;
+mod adapter;
 mod config;
 mod sync;
 #[cfg(test)]
 mod tests;
 
-pub use client::{MatrixAdapter, MatrixOutlet};
+pub use adapter::{MatrixAdapter, MatrixOutlet};
 pub use config::{MatrixConfig, MatrixFile};
 
 /// The platform's name in identities and origins.
