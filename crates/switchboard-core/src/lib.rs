@@ -23,6 +23,7 @@ pub mod masking;
 pub mod offline;
 pub mod params;
 pub mod policy;
+pub mod report;
 pub mod schedules;
 pub mod secret;
 pub mod template;

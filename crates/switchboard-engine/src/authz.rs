@@ -66,7 +66,7 @@ impl Engine {
 
     /// Every principal the configuration and LDAP know, with the built-in
     /// admin.
-    async fn known_identities(&self) -> Result<Vec<Identity>, EngineError> {
+    pub(crate) async fn known_identities(&self) -> Result<Vec<Identity>, EngineError> {
         let dir = &self.shared.config.directory;
         let mut entries: Vec<PrincipalEntry> = dir.principals().cloned().collect();
         if let Some(ldap) = &self.shared.ldap {

@@ -23,6 +23,7 @@ pub mod ldap;
 mod live;
 mod metrics;
 pub mod oidc;
+pub mod report;
 pub mod runner;
 pub mod schedules;
 pub mod targets;

@@ -102,6 +102,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::catalog::reload))
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(routes::audit::verify_audit))
+        .routes(routes!(routes::report::report))
         .routes(routes!(routes::audit::push_offline))
         .routes(routes!(
             routes::tokens::list_tokens,

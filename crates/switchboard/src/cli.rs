@@ -242,6 +242,14 @@ pub enum Command {
     /// Create, list and revoke API tokens (needs the `admin` scope).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The auditor's report: who may run, approve and cancel each action
+    /// (and silence, administer), through which doors and policies; the
+    /// principals, API tokens and linked chat accounts; the audit chain
+    /// verified and what happened by door. Needs `admin`.
+    ///
+    /// `switchboard report diff OLD.json NEW.json` lists who gained or lost
+    /// which right between two reports (exit 1 when anything changed).
+    Report(ReportCommand),
     /// List who may do something, by principal and group, with doors and policies.
     ///
     /// Every known principal (configuration, LDAP, the built-in admin) and
@@ -376,6 +384,60 @@ pub struct AuditSource {
     /// instead of asking the server: for auditors, and when the server is down.
     #[arg(long, env = "SWITCHBOARD_STORAGE")]
     pub storage: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReportCommand {
+    #[command(subcommand)]
+    pub diff: Option<ReportDiff>,
+    #[command(flatten)]
+    pub args: ReportArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportDiff {
+    /// What changed in access from one JSON report to another.
+    Diff {
+        /// The earlier report (`report --format json`).
+        old: PathBuf,
+        /// The later one.
+        new: PathBuf,
+    },
+}
+
+/// The report's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// For reading and for wikis.
+    Markdown,
+    /// One self-contained page, to print or archive.
+    Html,
+    /// Everything, to keep and to compare with `report diff`.
+    Json,
+    /// The access matrix, one row per holder of a right, for a spreadsheet.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: ReportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Count the evidence from then on: RFC 3339 or an age (`30d`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only these actions (comma-separated; `db.*` names a prefix).
+    #[arg(long)]
+    pub actions: Option<String>,
+    /// For actions that take a host, ask about each of these hosts
+    /// (comma-separated).
+    #[arg(long)]
+    pub hosts: Option<String>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -601,6 +663,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             storage::copy(&from, &to, output).await
         }
         Command::Audit(AuditCommand::Verify(source)) => client::audit_verify(&source).await,
+        Command::Report(ReportCommand {
+            diff: Some(ReportDiff::Diff { old, new }),
+            ..
+        }) => client::report_diff(&old, &new),
+        Command::Report(ReportCommand { diff: None, args }) => client::report(&args).await,
         Command::Audit(AuditCommand::Export { since, source }) => {
             client::audit_export(&source, since.as_deref()).await
         }

@@ -476,6 +476,74 @@ fn since_time(text: &str) -> anyhow::Result<String> {
     Ok(humantime::format_rfc3339_seconds(then).to_string())
 }
 
+/// `switchboard report`: the report from the server, rendered.
+pub async fn report(args: &crate::cli::ReportArgs) -> anyhow::Result<u8> {
+    use crate::cli::ReportFormat;
+    use switchboard_core::report::{Report, render};
+    let api = Api::new(&args.client)?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(since) = &args.since {
+        query.push(("since", since_time(since)?));
+    }
+    for (key, value) in [("actions", &args.actions), ("hosts", &args.hosts)] {
+        if let Some(v) = value {
+            query.push((key, v.clone()));
+        }
+    }
+    let url = reqwest::Url::parse_with_params(&api.url("/report"), query)?;
+    let report: Report = api.send(api.http.get(url)).await?.json().await?;
+    let text = match args.format {
+        ReportFormat::Markdown => render::markdown(&report),
+        ReportFormat::Html => render::html(&report),
+        ReportFormat::Csv => render::access_csv(&report),
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("The report is in {}.", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(terminal::EXIT_OK)
+}
+
+/// `switchboard report diff OLD NEW`: exit 0 when access is the same, 1
+/// when it changed (each change printed).
+pub fn report_diff(old: &std::path::Path, new: &std::path::Path) -> anyhow::Result<u8> {
+    use switchboard_core::report::{Report, diff};
+    let read = |path: &std::path::Path| -> anyhow::Result<Report> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not a report written by `switchboard report --format json`",
+                path.display()
+            )
+        })
+    };
+    let (before, after) = (read(old)?, read(new)?);
+    let changes = diff::diff(&before, &after);
+    if changes.is_empty() {
+        println!(
+            "No change in access from {} to {}.",
+            before.generated_at, after.generated_at
+        );
+        return Ok(terminal::EXIT_OK);
+    }
+    println!(
+        "Access changed from {} to {} ({} changes):",
+        before.generated_at,
+        after.generated_at,
+        changes.len()
+    );
+    for change in changes {
+        println!("{change}");
+    }
+    Ok(terminal::EXIT_FAILED)
+}
+
 pub async fn executions(args: ExecutionsArgs) -> anyhow::Result<u8> {
     let api = Api::new(&args.client)?;
     let since = args.since.as_deref().map(since_time).transpose()?;

@@ -1169,3 +1169,121 @@ async fn engine_fails_closed_when_the_directory_is_unreachable() {
     }
     drop(silent);
 }
+
+/// Who may do what, from a known configuration: the sample catalog's
+/// policies, carol declared in sre, alice in sre only through the
+/// directory's `sre` group, bob in the directory's `dev`.
+#[tokio::test]
+async fn the_report_names_who_may_do_what_including_through_a_directory_group() {
+    use switchboard_core::report::{Selection, render};
+    use switchboard_engine::report::ReportOptions;
+
+    let slapd = Slapd::start();
+    let t = start_engine(slapd.config(Membership::Member, serde_json::json!({}))).await;
+    let alice_token = issue(&t.engine, "alice", vec![Scope::Read, Scope::Run]).await;
+    let options = ReportOptions {
+        since: None,
+        selection: Selection {
+            actions: vec!["service.*".to_owned(), "db.failover".to_owned()],
+            hosts: Vec::new(),
+        },
+    };
+    let report = bounded("report", t.engine.report(&options)).await.unwrap();
+    let holders = |action: &str, verb: &str| -> (Vec<String>, Vec<String>) {
+        let row = report
+            .access
+            .iter()
+            .find(|a| a.action == action && a.verb == verb)
+            .unwrap_or_else(|| panic!("no row for {verb} {action}"));
+        (
+            row.principals.iter().map(|h| h.who.clone()).collect(),
+            row.groups.iter().map(|h| h.who.clone()).collect(),
+        )
+    };
+    // Exactly the selection: three rights of each of the two actions.
+    let rights: Vec<(String, String)> = report
+        .access
+        .iter()
+        .map(|a| (a.action.clone(), a.verb.clone()))
+        .collect();
+    let expected: Vec<(String, String)> = ["db.failover", "service.restart"]
+        .into_iter()
+        .flat_map(|a| ["run", "approve", "cancel"].map(|v| (a.to_owned(), v.to_owned())))
+        .collect();
+    assert_eq!(rights, expected);
+    // alice may restart only because the directory puts her in sre; bob,
+    // in the directory's dev, may not.
+    assert_eq!(
+        holders("service.restart", "run"),
+        (
+            vec!["carol".to_owned(), "alice".to_owned(), "admin".to_owned()],
+            vec!["group:sre".to_owned()]
+        )
+    );
+    let alice = &report
+        .access
+        .iter()
+        .find(|a| a.action == "service.restart" && a.verb == "run")
+        .unwrap()
+        .principals[1];
+    assert_eq!(alice.doors, ["api", "cli", "web", "chat:slack:#ops"]);
+    assert_eq!(alice.policies, ["sre-runs-fleet-actions"]);
+    assert_eq!(
+        holders("db.failover", "approve"),
+        (vec!["admin".to_owned()], vec!["group:sre-leads".to_owned()])
+    );
+    let failover = &report.access[0];
+    assert_eq!(
+        failover.approval.as_deref(),
+        Some("1 of group:sre-leads, not the requester")
+    );
+    assert!(
+        report
+            .access
+            .iter()
+            .all(|a| a.principals.iter().all(|h| h.who != "bob")),
+        "{report:#?}"
+    );
+    let sources: Vec<(&str, &str)> = report
+        .identity
+        .principals
+        .iter()
+        .map(|p| (p.name.as_str(), p.source.as_str()))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("carol", "config"),
+            ("alice", "ldap"),
+            ("bob", "ldap"),
+            ("deploy-bot", "ldap"),
+            ("admin", "built-in")
+        ]
+    );
+    let token = &report.identity.tokens[0];
+    assert_eq!(
+        (
+            token.owner.as_str(),
+            token.scopes.clone(),
+            token.state.as_str()
+        ),
+        ("alice", vec!["read".to_owned(), "run".to_owned()], "active")
+    );
+    assert!(report.evidence.audit_intact);
+    // No format holds the token's secret, nor the directory's password.
+    let formats = [
+        serde_json::to_string(&report).unwrap(),
+        render::markdown(&report),
+        render::html(&report),
+        render::access_csv(&report),
+    ];
+    for text in formats {
+        for secret in [
+            alice_token.as_str(),
+            ROOT_PASSWORD,
+            &token_hash(&alice_token),
+        ] {
+            assert!(!text.contains(secret), "a secret in the report");
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod executions;
 pub mod hooks;
 pub mod hosts;
 pub mod ops;
+pub mod report;
 pub mod schedules;
 pub mod silences;
 pub mod tokens;

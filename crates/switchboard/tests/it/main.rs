@@ -28,6 +28,7 @@ mod matrix;
 mod notifications;
 mod oidc;
 mod partition;
+mod report;
 // The store's real PostgreSQL server for one test, shared rather than copied.
 #[path = "../../../switchboard-store/tests/it/pg.rs"]
 #[allow(

@@ -1,0 +1,251 @@
+//! The auditor's report, gathered from the live configuration: for each
+//! action of the catalog (or of a selection), who may run, approve and
+//! cancel it — on each host asked about, for actions that take a host —
+//! and who may silence alerts or administer; the principals with where
+//! they are defined, the API tokens (never their secrets), the chat
+//! accounts linked; and the evidence: the audit chain verified, and
+//! executions, denials and approvals counted by door.
+//!
+//! Not here: the report's shape and its renderings (`core::report`), HTTP
+//! and files.
+
+use std::collections::BTreeMap;
+
+use switchboard_core::Timestamp;
+use switchboard_core::directory::PrincipalKind;
+use switchboard_core::params::ParamType;
+use switchboard_core::policy::{GroupGrant, Verb, WhoCan};
+use switchboard_core::report::{
+    Access, ChatLinkRow, DoorCounts, Evidence, Holder, IdentitySection, PrincipalRow, Report,
+    Selection, TokenRow,
+};
+use switchboard_core::{Origin, Principal};
+
+use crate::{Engine, EngineError};
+
+/// The verbs asked about each action.
+const ACTION_VERBS: [Verb; 3] = [Verb::Run, Verb::Approve, Verb::Cancel];
+/// The verbs about the service as a whole, shown as the action `*`.
+const SERVICE_VERBS: [Verb; 2] = [Verb::Silence, Verb::Admin];
+/// Audit records read per page while counting.
+const PAGE: u32 = 1000;
+
+/// What to report on.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Count the evidence from then on (default: all of it).
+    pub since: Option<Timestamp>,
+    pub selection: Selection,
+}
+
+/// `name` matches `pattern`: equal, or a prefix ending in `*` (`db.*`).
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+fn kind_text(kind: PrincipalKind) -> &'static str {
+    match kind {
+        PrincipalKind::User => "user",
+        PrincipalKind::ServiceAccount => "service",
+    }
+}
+
+fn group_holder(g: &GroupGrant, who: String, kind: &str) -> Holder {
+    Holder {
+        who,
+        kind: kind.to_owned(),
+        doors: g.doors.clone(),
+        policies: g.policies.iter().map(|p| p.id.clone()).collect(),
+    }
+}
+
+/// A who-can answer as the report's holders.
+fn access(
+    action: &str,
+    verb: Verb,
+    host: Option<&str>,
+    approval: Option<String>,
+    w: WhoCan,
+) -> Access {
+    Access {
+        action: action.to_owned(),
+        verb: verb.as_str().to_owned(),
+        host: host.map(str::to_owned),
+        approval,
+        principals: w
+            .principals
+            .iter()
+            .map(|g| Holder {
+                who: g.principal.to_string(),
+                kind: kind_text(g.kind).to_owned(),
+                doors: g.doors.clone(),
+                policies: g.policies.iter().map(|p| p.id.clone()).collect(),
+            })
+            .collect(),
+        groups: w
+            .groups
+            .iter()
+            .map(|g| group_holder(g, format!("group:{}", g.group), "group"))
+            .collect(),
+        everyone: w
+            .everyone
+            .as_ref()
+            .map(|g| group_holder(g, "everyone".to_owned(), "everyone")),
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.to_string()
+}
+
+impl Engine {
+    /// The report, as of now.
+    pub async fn report(&self, options: &ReportOptions) -> Result<Report, EngineError> {
+        let catalog = self.catalog();
+        let selection = &options.selection;
+        let mut rows = Vec::new();
+        for action in catalog.actions() {
+            let name = action.name.as_str();
+            if !selection.actions.is_empty() && !selection.actions.iter().any(|p| matches(p, name))
+            {
+                continue;
+            }
+            let approval = action
+                .approval
+                .as_ref()
+                .map(|r| format!("{}, not the requester", r.approvers_text()));
+            let takes_host = action.params.iter().any(|p| p.ty == ParamType::Host);
+            let hosts: Vec<Option<&str>> = if takes_host && !selection.hosts.is_empty() {
+                selection.hosts.iter().map(|h| Some(h.as_str())).collect()
+            } else {
+                vec![None]
+            };
+            for host in hosts {
+                for verb in ACTION_VERBS {
+                    let who = self.who_can(verb, Some(name), host, None).await?;
+                    let approval = (verb == Verb::Run).then(|| approval.clone()).flatten();
+                    rows.push(access(name, verb, host, approval, who));
+                }
+            }
+        }
+        if selection.actions.is_empty() {
+            for verb in SERVICE_VERBS {
+                let who = self.who_can(verb, None, None, None).await?;
+                rows.push(access("*", verb, None, None, who));
+            }
+        }
+        Ok(Report {
+            generated_at: rfc3339(Timestamp::now()),
+            node: self.node().to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            catalog_version: catalog.version.to_string(),
+            selection: selection.clone(),
+            access: rows,
+            identity: self.identity_section().await?,
+            evidence: self.evidence(options.since).await?,
+        })
+    }
+
+    async fn identity_section(&self) -> Result<IdentitySection, EngineError> {
+        let directory = &self.shared.config.directory;
+        let known = self.known_identities().await?;
+        let mut principals = Vec::new();
+        let mut chat_links = Vec::new();
+        for who in &known {
+            let source = if directory.get(&who.principal).is_some() {
+                "config"
+            } else if who.principal == Principal::admin() {
+                "built-in"
+            } else {
+                "ldap"
+            };
+            principals.push(PrincipalRow {
+                name: who.principal.to_string(),
+                kind: kind_text(who.kind).to_owned(),
+                source: source.to_owned(),
+                groups: who.groups.iter().cloned().collect(),
+            });
+            for (identity, _) in self.shared.store.chat_links_of(&who.principal).await? {
+                chat_links.push(ChatLinkRow {
+                    identity,
+                    principal: who.principal.to_string(),
+                });
+            }
+        }
+        let now = Timestamp::now();
+        let tokens = self
+            .list_tokens()
+            .await?
+            .into_iter()
+            .map(|t| TokenRow {
+                state: if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.unusable(now).is_some() {
+                    "expired"
+                } else {
+                    "active"
+                }
+                .to_owned(),
+                id: t.id,
+                owner: t.principal.to_string(),
+                scopes: t.scopes.iter().map(ToString::to_string).collect(),
+                description: t.description,
+                created_by: t.created_by.to_string(),
+                created_at: rfc3339(t.created_at),
+                expires_at: t.expires_at.map(rfc3339),
+                last_used_at: t.last_used_at.map(rfc3339),
+            })
+            .collect();
+        Ok(IdentitySection {
+            principals,
+            tokens,
+            chat_links,
+        })
+    }
+
+    /// The audit chain verified, and what it records since `since`
+    /// counted by door.
+    async fn evidence(&self, since: Option<Timestamp>) -> Result<Evidence, EngineError> {
+        let verification = self.verify_audit().await?;
+        let mut by_door: BTreeMap<String, DoorCounts> = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let page = self.audit_records(after, since, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for record in &page {
+                let e = &record.event;
+                let door = door_of(&e.origin);
+                let counts = by_door.entry(door.clone()).or_insert_with(|| DoorCounts {
+                    door,
+                    ..DoorCounts::default()
+                });
+                match (e.kind.as_str(), e.outcome.as_str()) {
+                    ("execution.requested", _) => counts.executions += 1,
+                    (_, "denied") => counts.denials += 1,
+                    ("approval.approved", _) => counts.approvals += 1,
+                    _ => {}
+                }
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        by_door.retain(|_, c| c.executions + c.denials + c.approvals > 0);
+        Ok(Evidence {
+            since: since.map(rfc3339),
+            audit_records: verification.records,
+            audit_intact: verification.intact(),
+            audit_break: verification.broken.as_ref().map(|b| b.to_string()),
+            by_door: by_door.into_values().collect(),
+        })
+    }
+}
+
+/// The door of an origin: `chat`, `api`, `schedule`, …
+fn door_of(origin: &Origin) -> String {
+    origin.door().to_owned()
+}

@@ -1,0 +1,128 @@
+//! The auditor's report through the real binary: `switchboard report` in
+//! each format from a running server, `GET /api/v1/report` for admins
+//! only, and `report diff` naming who gained a right after the
+//! configuration changed.
+
+use crate::authz::TEAM;
+use crate::harness::{Api, Server, sample_catalog, text};
+
+/// The JSON report of the service actions, written to `path` by the CLI.
+fn json_report(server: &Server, path: &std::path::Path) -> serde_json::Value {
+    let out = server.cli(&[
+        "report",
+        "--format",
+        "json",
+        "--actions",
+        "service.*",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_report_answers_who_may_do_what_and_its_diff_who_gained_a_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_config(&sample_catalog(), TEAM);
+
+    // Admins only.
+    let bob = Api::with_token(server.url.clone(), &server.token_for("bob"));
+    let (status, body) = bob.get("/report").await;
+    assert_eq!(status, 403, "{body}");
+
+    let before = dir.path().join("before.json");
+    let report = json_report(&server, &before);
+    let run = &report["access"][0];
+    assert_eq!(
+        (run["action"].as_str(), run["verb"].as_str()),
+        (Some("service.restart"), Some("run"))
+    );
+    let who: Vec<&str> = run["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["who"].as_str().unwrap())
+        .collect();
+    // carol leads sre, and sre-leads are in sre.
+    assert_eq!(who, ["alice", "carol", "svc:deploy", "admin"], "{run}");
+
+    // The CSV matrix: a header and a row per holder.
+    let out = server.cli(&["report", "--format", "csv", "--actions", "service.restart"]);
+    assert!(out.status.success(), "{out:?}");
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("action,verb,host,approval,holder,kind,doors,policies")
+    );
+    assert!(
+        csv.contains(
+            "service.restart,run,,,alice,user,api cli web chat:slack:#ops,sre-runs-fleet-actions"
+        ),
+        "{csv}"
+    );
+    // Markdown and HTML.
+    let out = server.cli(&["report"]);
+    assert!(
+        text(&out.stdout).contains("| service.restart | run |"),
+        "{out:?}"
+    );
+    let page = dir.path().join("report.html");
+    let out = server.cli(&[
+        "report",
+        "--format",
+        "html",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        std::fs::read_to_string(&page)
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+
+    // bob joins sre: the next report's diff says what he gained.
+    drop(server);
+    let server = Server::start_with_config(
+        &sample_catalog(),
+        &TEAM.replace(
+            "name = \"bob\"\ngroups = [\"dev\"]",
+            "name = \"bob\"\ngroups = [\"dev\", \"sre\"]",
+        ),
+    );
+    let after = dir.path().join("after.json");
+    json_report(&server, &after);
+    let out = server.cli(&[
+        "report",
+        "diff",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("+ bob may now run service.restart (through api, cli, web, chat:slack:#ops; by sre-runs-fleet-actions)")
+            && said.contains("+ bob may now cancel service.restart"),
+        "{said}"
+    );
+    assert!(!said.contains("- "), "nobody lost anything: {said}");
+    // The same report twice: no change, exit 0.
+    let out = server.cli(&[
+        "report",
+        "diff",
+        after.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Not a report: said so.
+    let out = server.cli(&[
+        "report",
+        "diff",
+        page.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(text(&out.stderr).contains("is not a report"), "{out:?}");
+}
