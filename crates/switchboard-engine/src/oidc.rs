@@ -189,6 +189,11 @@ impl Oidc {
 }
 
 impl crate::Engine {
+    /// The OIDC provider whose bearer tokens are accepted, if one is.
+    pub fn oidc_issuer(&self) -> Option<&str> {
+        self.shared.oidc.as_ref().map(|o| o.config.issuer.as_str())
+    }
+
     /// Whether the web UI may sign people in through the OIDC provider.
     pub fn oidc_login_enabled(&self) -> bool {
         self.shared

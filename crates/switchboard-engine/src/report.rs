@@ -3,8 +3,10 @@
 //! cancel it — on each host asked about, for actions that take a host —
 //! and who may silence alerts or administer; the principals with where
 //! they are defined, the API tokens (never their secrets), the chat
-//! accounts linked; and the evidence: the audit chain verified, and
-//! executions, denials and approvals counted by door.
+//! accounts linked; the automation (runners, SSH trust, schedules,
+//! inbound webhooks, alert routes, escalations, alert automations); the
+//! evidence: the audit chain verified, and executions, denials and
+//! approvals counted by door; and the storage and the leader.
 //!
 //! Not here: the report's shape and its renderings (`core::report`), HTTP
 //! and files.
@@ -12,12 +14,15 @@
 use std::collections::BTreeMap;
 
 use switchboard_core::Timestamp;
+use switchboard_core::alerts::Receiver;
+use switchboard_core::alerts::escalation::Step;
 use switchboard_core::directory::PrincipalKind;
 use switchboard_core::params::ParamType;
 use switchboard_core::policy::{GroupGrant, Verb, WhoCan};
 use switchboard_core::report::{
-    Access, ChatLinkRow, DoorCounts, Evidence, Holder, IdentitySection, PrincipalRow, Report,
-    Selection, TokenRow,
+    Access, AlertAutomationRow, AlertRouteRow, AutomationSection, ChatLinkRow, ClusterSection,
+    DoorCounts, EscalationRow, Evidence, Holder, IdentitySection, PrincipalRow, Report, RunnerRow,
+    ScheduleRow, Selection, SshRow, TokenRow, WebhookRow,
 };
 use switchboard_core::{Origin, Principal};
 
@@ -143,9 +148,146 @@ impl Engine {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             catalog_version: catalog.version.to_string(),
             selection: selection.clone(),
+            doors: Vec::new(),
             access: rows,
             identity: self.identity_section().await?,
+            automation: self.automation_section().await?,
             evidence: self.evidence(options.since).await?,
+            cluster: self.cluster_section().await?,
+        })
+    }
+
+    async fn automation_section(&self) -> Result<AutomationSection, EngineError> {
+        let catalog = self.catalog();
+        let mut runners: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for action in catalog.actions() {
+            runners
+                .entry(action.runner.as_str())
+                .or_default()
+                .push(action.name.to_string());
+        }
+        let ssh = &self.shared.config.runners.ssh;
+        let schedules = self
+            .schedules()
+            .await?
+            .into_iter()
+            .map(|s| ScheduleRow {
+                name: s.name,
+                action: s.action,
+                cron: s.cron,
+                timezone: s.timezone,
+                run_as: s.run_as,
+                enabled: s.enabled,
+                next_run: s.next_run.map(rfc3339),
+            })
+            .collect();
+        let webhooks = catalog
+            .hooks
+            .iter()
+            .map(|h| {
+                let sig = &h.signature;
+                let mut how = format!(
+                    "HMAC-{} of the body in `{}`",
+                    sig.algorithm.as_str().to_uppercase(),
+                    sig.header
+                );
+                if let Some(ts) = &sig.timestamp_header {
+                    how.push_str(&format!(
+                        ", timestamp in `{ts}` within {}",
+                        humantime::format_duration(sig.replay_window)
+                    ));
+                }
+                if let Some(d) = &sig.delivery_header {
+                    how.push_str(&format!(", each delivery (`{d}`) once"));
+                }
+                WebhookRow {
+                    name: h.name.clone(),
+                    action: h.action.clone(),
+                    run_as: h.run_as.clone(),
+                    authentication: how,
+                }
+            })
+            .collect();
+        let mut section = AutomationSection {
+            runners: runners
+                .into_iter()
+                .map(|(runner, actions)| RunnerRow {
+                    runner: runner.to_owned(),
+                    actions,
+                })
+                .collect(),
+            ssh: SshRow {
+                hosts: self.inventory().hosts().count(),
+                user: ssh.user.clone(),
+                host_key_policy: match ssh.host_key_policy {
+                    crate::runner::ssh::HostKeyPolicy::Strict => "strict",
+                    crate::runner::ssh::HostKeyPolicy::AcceptNew => "accept-new",
+                }
+                .to_owned(),
+                known_hosts: ssh.known_hosts.as_ref().map(|p| p.display().to_string()),
+            },
+            schedules,
+            webhooks,
+            ..AutomationSection::default()
+        };
+        if let Some(alerts) = &catalog.alerts {
+            section.alert_routes = alerts
+                .route
+                .nodes()
+                .into_iter()
+                .map(|node| AlertRouteRow {
+                    route: node.path.clone(),
+                    matchers: node.matchers.to_string(),
+                    receiver: node.options.receiver.clone(),
+                    outlets: alerts
+                        .receiver(&node.options.receiver)
+                        .map(outlets)
+                        .unwrap_or_default(),
+                    escalation: node.options.escalation.clone(),
+                })
+                .collect();
+            section.escalations = alerts
+                .escalations
+                .values()
+                .map(|e| EscalationRow {
+                    name: e.name.clone(),
+                    steps: e
+                        .steps
+                        .iter()
+                        .map(|step| match step {
+                            Step::Notify(to) => format!("notify {}", to.join(", ")),
+                            Step::Wait(d) => format!("wait {}", humantime::format_duration(*d)),
+                        })
+                        .collect(),
+                    repeat: e.repeat,
+                })
+                .collect();
+            section.alert_automations = alerts
+                .automations
+                .iter()
+                .map(|a| AlertAutomationRow {
+                    name: a.name.clone(),
+                    matchers: a.matchers.to_string(),
+                    action: a.action.clone(),
+                    run_as: a.run_as.clone(),
+                })
+                .collect();
+        }
+        Ok(section)
+    }
+
+    async fn cluster_section(&self) -> Result<ClusterSection, EngineError> {
+        let store = &self.shared.store;
+        let lease = store.lease(crate::cluster::LEADER).await?;
+        let now = Timestamp::now();
+        let lease = lease.filter(|l| l.expires_at > now);
+        Ok(ClusterSection {
+            storage: store.backend().to_owned(),
+            shared: store.shared_by_nodes(),
+            node: self.node().to_owned(),
+            leader: lease.as_ref().map(|l| l.holder.clone()),
+            leader_since: lease.as_ref().map(|l| rfc3339(l.acquired_at)),
+            lease_expires: lease.as_ref().map(|l| rfc3339(l.expires_at)),
         })
     }
 
@@ -243,6 +385,34 @@ impl Engine {
             by_door: by_door.into_values().collect(),
         })
     }
+}
+
+/// Where a receiver sends, without what could be a secret: a webhook by
+/// its scheme and host only (a URL's path or query can hold a token).
+fn outlets(receiver: &Receiver) -> Vec<String> {
+    let i = &receiver.integrations;
+    let host = |url: &str| {
+        reqwest::Url::parse(url).map_or_else(
+            |_| "an unreadable URL".to_owned(),
+            |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()),
+        )
+    };
+    i.chat_configs
+        .iter()
+        .map(|c| format!("chat {}:{}", c.platform, c.room))
+        .chain(
+            i.email_configs
+                .iter()
+                .map(|e| format!("email {}", e.to.join(", "))),
+        )
+        .chain(
+            i.webhook_configs
+                .iter()
+                .map(|w| format!("webhook {}", host(&w.url))),
+        )
+        .chain(i.pagerduty_configs.iter().map(|_| "pagerduty".to_owned()))
+        .chain(i.opsgenie_configs.iter().map(|_| "opsgenie".to_owned()))
+        .collect()
 }
 
 /// The door of an origin: `chat`, `api`, `schedule`, …

@@ -132,9 +132,21 @@ pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// How a chat door is set up, for the auditor's report: what it reaches
+/// (workspace, server, rooms) and how it knows who is speaking. Never a
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorDescription {
+    pub reaches: String,
+    pub authentication: String,
+}
+
 /// One configured chat platform.
 #[async_trait]
 pub trait ChatAdapter: Send + Sync {
+    /// This door as the auditor's report describes it.
+    fn door(&self) -> DoorDescription;
+
     /// `slack`, `mattermost`, … — the `<platform>` of its routes and of
     /// `chat:<platform>:<room>` origins.
     fn platform(&self) -> &'static str;

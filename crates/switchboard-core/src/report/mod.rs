@@ -33,10 +33,27 @@ pub struct Report {
     /// catalog (`--actions`, `--hosts`).
     #[serde(default)]
     pub selection: Selection,
+    /// The front doors, and how each knows who is calling.
+    #[serde(default)]
+    pub doors: Vec<DoorRow>,
     /// Who may do what, action by action.
     pub access: Vec<Access>,
     pub identity: IdentitySection,
+    #[serde(default)]
+    pub automation: AutomationSection,
     pub evidence: Evidence,
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// A front door: `api`, `web`, `chat:slack`, `chatops-rpc`, …
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorRow {
+    pub door: String,
+    /// What it reaches or listens on.
+    pub reaches: String,
+    /// How it knows who is calling.
+    pub authentication: String,
 }
 
 /// What the access matrix was asked about.
@@ -153,4 +170,110 @@ pub struct DoorCounts {
     pub executions: u64,
     pub denials: u64,
     pub approvals: u64,
+}
+
+/// What runs without a person asking: the catalog by runner, how SSH
+/// trusts hosts, workflows, schedules, inbound webhooks, and what alerts
+/// reach and start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutomationSection {
+    /// Each runner (`local`, `ssh`, `http`, `query`, `workflow`) and its
+    /// actions.
+    pub runners: Vec<RunnerRow>,
+    pub ssh: SshRow,
+    pub schedules: Vec<ScheduleRow>,
+    pub webhooks: Vec<WebhookRow>,
+    /// Each alert route: what it matches and where it sends.
+    pub alert_routes: Vec<AlertRouteRow>,
+    pub escalations: Vec<EscalationRow>,
+    /// Actions alerts start.
+    pub alert_automations: Vec<AlertAutomationRow>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerRow {
+    pub runner: String,
+    pub actions: Vec<String>,
+}
+
+/// How the SSH runner reaches hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshRow {
+    /// Hosts of the inventory.
+    pub hosts: usize,
+    pub user: String,
+    /// `strict` (an unknown key is refused) or `accept-new`.
+    pub host_key_policy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub action: String,
+    pub cron: String,
+    pub timezone: String,
+    pub run_as: String,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+}
+
+/// An inbound webhook: who it runs what as, and how a caller proves itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookRow {
+    pub name: String,
+    pub action: String,
+    pub run_as: String,
+    /// `HMAC-SHA256 in X-Signature, 5m replay window` — never the secret.
+    pub authentication: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRouteRow {
+    /// Its key in `alerts.toml`.
+    pub route: String,
+    pub matchers: String,
+    pub receiver: String,
+    /// Where the receiver sends: `chat slack:#ops`, `email oncall@…`,
+    /// `webhook https://hooks.example.com` (the host only: a URL's path
+    /// can hold a token), `pagerduty`, `opsgenie`.
+    pub outlets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationRow {
+    pub name: String,
+    /// `notify sre-pager`, `wait 10m`, …
+    pub steps: Vec<String>,
+    pub repeat: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertAutomationRow {
+    pub name: String,
+    pub matchers: String,
+    pub action: String,
+    pub run_as: String,
+}
+
+/// Where the data lives and who leads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSection {
+    /// `sqlite` or `postgres`.
+    pub storage: String,
+    /// Whether several nodes may share it.
+    pub shared: bool,
+    /// The node that made the report.
+    pub node: String,
+    /// The node holding the leader lease, if any does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires: Option<String>,
 }

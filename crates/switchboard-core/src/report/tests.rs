@@ -20,6 +20,11 @@ fn sample() -> Report {
         version: "0.1.0".to_owned(),
         catalog_version: "git:1234abcd".to_owned(),
         selection: Selection::default(),
+        doors: vec![DoorRow {
+            door: "chat:irc".to_owned(),
+            reaches: "IRC irc.example.net:6697 (TLS) as switchboard, channels #ops".to_owned(),
+            authentication: "senders by their services account".to_owned(),
+        }],
         access: vec![
             Access {
                 action: "db.failover".to_owned(),
@@ -81,6 +86,45 @@ fn sample() -> Report {
                 principal: "alice".to_owned(),
             }],
         },
+        automation: AutomationSection {
+            runners: vec![RunnerRow {
+                runner: "ssh".to_owned(),
+                actions: vec!["fleet.reboot".to_owned()],
+            }],
+            ssh: SshRow {
+                hosts: 4,
+                user: "ops".to_owned(),
+                host_key_policy: "strict".to_owned(),
+                known_hosts: Some("/etc/switchboard/known_hosts".to_owned()),
+            },
+            schedules: vec![ScheduleRow {
+                name: "nightly".to_owned(),
+                action: "host.disk".to_owned(),
+                cron: "0 3 * * *".to_owned(),
+                timezone: "Europe/Berlin".to_owned(),
+                run_as: "svc:cron".to_owned(),
+                enabled: true,
+                next_run: Some("2026-11-27T02:00:00Z".to_owned()),
+            }],
+            webhooks: vec![],
+            alert_routes: vec![AlertRouteRow {
+                route: "route".to_owned(),
+                matchers: "{}".to_owned(),
+                receiver: "ops".to_owned(),
+                outlets: vec!["chat slack:#ops".to_owned()],
+                escalation: None,
+            }],
+            escalations: vec![],
+            alert_automations: vec![],
+        },
+        cluster: ClusterSection {
+            storage: "sqlite".to_owned(),
+            shared: false,
+            node: "node-1".to_owned(),
+            leader: Some("node-1".to_owned()),
+            leader_since: Some("2026-11-26T09:00:00Z".to_owned()),
+            lease_expires: Some("2026-11-26T10:00:15Z".to_owned()),
+        },
         evidence: Evidence {
             since: None,
             audit_records: 42,
@@ -112,6 +156,23 @@ fn markdown_has_one_table_row_per_right_and_names_who_and_why() {
     );
     assert!(md.contains("intact, 42 records verified"), "{md}");
     assert!(md.contains("| chat | 5 | 2 | 1 |"), "{md}");
+    assert!(md.contains("- `ssh`: fleet.reboot"), "{md}");
+    assert!(md.contains("| chat:irc | IRC irc.example.net:6697 (TLS) as switchboard, channels #ops | senders by their services account |"), "{md}");
+    assert!(md.contains("host keys checked strictly (an unknown key is refused) against `/etc/switchboard/known_hosts`"), "{md}");
+    assert!(
+        md.contains(
+            "| nightly | host.disk | `0 3 * * *` Europe/Berlin | svc:cron | 2026-11-27T02:00:00Z |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| route | {} | ops | chat slack:#ops |  |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Leader: `node-1` since 2026-11-26T09:00:00Z"),
+        "{md}"
+    );
 }
 
 #[test]

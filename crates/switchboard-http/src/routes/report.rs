@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use switchboard_core::report::{Report, Selection};
+use switchboard_core::report::{DoorRow, Report, Selection};
 use switchboard_core::token::Scope;
 use switchboard_engine::report::ReportOptions;
 use utoipa::IntoParams;
@@ -67,5 +67,58 @@ pub async fn report(
             hosts: list(q.hosts.as_deref()),
         },
     };
-    Ok(Json(state.engine.report(&options).await?))
+    let mut report = state.engine.report(&options).await?;
+    report.doors = doors(&state);
+    Ok(Json(report))
+}
+
+/// The doors this server opens, and how each knows who is calling.
+fn doors(state: &AppState) -> Vec<DoorRow> {
+    let tokens = match state.engine.oidc_issuer() {
+        Some(issuer) => {
+            format!("API tokens (only their hashes are kept), or OIDC bearer tokens of {issuer}")
+        }
+        None => "API tokens (only their hashes are kept)".to_owned(),
+    };
+    let mut doors = vec![
+        DoorRow {
+            door: "api".to_owned(),
+            reaches: "the HTTP API (/api/v1) and the CLI".to_owned(),
+            authentication: tokens.clone(),
+        },
+        DoorRow {
+            door: "web".to_owned(),
+            reaches: "the web UI (/ui)".to_owned(),
+            authentication: format!(
+                "a session signed in with {}; forms carry a CSRF token",
+                if state.engine.oidc_login_enabled() {
+                    "the OIDC provider or an API token"
+                } else {
+                    "an API token"
+                }
+            ),
+        },
+    ];
+    for (platform, adapter) in state.chat.iter() {
+        let door = adapter.door();
+        doors.push(DoorRow {
+            door: format!("chat:{platform}"),
+            reaches: door.reaches,
+            authentication: format!(
+                "{}; linked chat accounts act as their principal, others as anonymous",
+                door.authentication
+            ),
+        });
+    }
+    if let Some(rpc) = &state.chatops_rpc {
+        doors.push(DoorRow {
+            door: "chatops-rpc".to_owned(),
+            reaches: format!("Hubot at {}/_chatops, namespace {}", rpc.base_url, rpc.namespace),
+            authentication: format!(
+                "requests signed with Hubot's RSA key (nonce once, 5-minute window); users as {} identities of {}",
+                rpc.platform, rpc.workspace
+            ),
+        });
+    }
+    doors
 }

@@ -33,6 +33,15 @@ async fn the_report_answers_who_may_do_what_and_its_diff_who_gained_a_right() {
 
     let before = dir.path().join("before.json");
     let report = json_report(&server, &before);
+    let doors: Vec<&str> = report["doors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["door"].as_str().unwrap())
+        .collect();
+    assert_eq!(doors, ["api", "web"], "{report}");
+    assert_eq!(report["cluster"]["storage"], "sqlite");
+    assert_eq!(report["cluster"]["leader"], "test-node");
     let run = &report["access"][0];
     assert_eq!(
         (run["action"].as_str(), run["verb"].as_str()),
@@ -125,4 +134,80 @@ async fn the_report_answers_who_may_do_what_and_its_diff_who_gained_a_right() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(text(&out.stderr).contains("is not a report"), "{out:?}");
+}
+
+/// A configuration full of secrets — in files, in the environment, in a
+/// webhook URL's path — and not one of them in any format of the report.
+#[tokio::test]
+async fn no_format_of_the_report_holds_a_secret() {
+    let catalog = tempfile::tempdir().unwrap();
+    crate::harness::copy_catalog(&sample_catalog(), catalog.path());
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = |name: &str, value: &str| {
+        let path = secrets.path().join(name);
+        std::fs::write(&path, value).unwrap();
+        format!("file:{}", path.display())
+    };
+    let values = [
+        "hmac-key-AAAA1111",
+        "pagerduty-key-BBBB2222",
+        "opsgenie-key-CCCC3333",
+        "cXVpdGUtc2VjcmV0LXRlYW1zLXRva2Vu",
+        "https://prod-00.westeurope.logic.azure.com/workflows/secret-sig-DDDD4444",
+        "smtp-password-EEEE5555",
+    ];
+    let path_token = "T0000/B0000/XXXXsecretpathFFFF6666";
+    std::fs::write(
+        catalog.path().join("alerts.toml"),
+        format!(
+            "[route]\nreceiver = \"oncall\"\n\n[[receivers]]\nname = \"oncall\"\n\
+             [[receivers.webhook_configs]]\nurl = \"https://hooks.example.com/services/{path_token}?token=q-GGGG7777\"\n\
+             hmac_secret = \"{}\"\n\
+             [[receivers.email_configs]]\nto = [\"oncall@example.com\"]\nfrom = \"sb@example.com\"\n\
+             smarthost = \"smtp.example.com:587\"\nauth_username = \"sb\"\nauth_password = \"{}\"\n\
+             [[receivers.pagerduty_configs]]\nrouting_key = \"{}\"\n\
+             [[receivers.opsgenie_configs]]\napi_key = \"{}\"\n",
+            secret("hmac", values[0]),
+            secret("smtp", values[5]),
+            secret("pagerduty", values[1]),
+            secret("opsgenie", values[2]),
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "{TEAM}\n[chat.teams]\nsecurity_tokens = [\"{}\"]\nwebhook_url = \"{}\"\n",
+        secret("teams-token", values[3]),
+        secret("teams-url", values[4]),
+    );
+    let server = Server::start_with_config(catalog.path(), &config);
+    let token = server.token_for("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let mut shown = String::new();
+    for format in ["markdown", "html", "json", "csv"] {
+        let out = dir.path().join(format);
+        let done = server.cli(&["report", "--format", format, "--out", out.to_str().unwrap()]);
+        assert!(done.status.success(), "{done:?}");
+        shown.push_str(&std::fs::read_to_string(&out).unwrap());
+    }
+    // The report did say which doors are open, and where alerts go.
+    assert!(
+        shown.contains("| chat:teams | Microsoft Teams, channels (default workflow only) | outgoing webhooks signed with 1 security token(s)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("webhook https://hooks.example.com"),
+        "{shown}"
+    );
+    assert!(shown.contains("pagerduty") && shown.contains("email oncall@example.com"));
+    for secret in values.iter().copied().chain([
+        path_token,
+        "q-GGGG7777",
+        token.as_str(),
+        crate::harness::ADMIN_TOKEN,
+    ]) {
+        assert!(
+            !shown.contains(secret),
+            "the report shows a secret: {secret}"
+        );
+    }
 }

@@ -33,6 +33,19 @@ impl DiscordAdapter {
 
 #[async_trait]
 impl ChatAdapter for DiscordAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "Discord application {}{}",
+                c.application_id,
+                if c.bot_token.is_some() { ", with a bot token" } else { "" }
+            ),
+            authentication: "interactions signed with the application's Ed25519 key (5-minute window); senders are Discord user ids"
+                .to_owned(),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }

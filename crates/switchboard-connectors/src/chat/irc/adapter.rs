@@ -61,6 +61,29 @@ impl IrcAdapter {
 
 #[async_trait]
 impl ChatAdapter for IrcAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "IRC {}:{}{} as {}, channels {}",
+                c.server,
+                c.port,
+                if c.tls { " (TLS)" } else { " (no TLS)" },
+                c.nick,
+                c.channels.join(", ")
+            ),
+            authentication: format!(
+                "{}; senders by their services account (account-tag), a bare nick is anonymous",
+                match &c.sasl {
+                    Some(super::config::Sasl::Plain { .. }) => "the bot signs in with SASL PLAIN",
+                    Some(super::config::Sasl::External { .. }) =>
+                        "the bot signs in with SASL EXTERNAL",
+                    None => "the bot signs in with no SASL",
+                }
+            ),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }

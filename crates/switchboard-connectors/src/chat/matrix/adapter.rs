@@ -324,6 +324,22 @@ impl ChatOutlet for MatrixOutlet {
 
 #[async_trait]
 impl ChatAdapter for MatrixAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "Matrix {}{}",
+                c.homeserver,
+                c.user_id
+                    .as_deref()
+                    .map(|u| format!(" as {u}"))
+                    .unwrap_or_default()
+            ),
+            authentication: "the bot's access token; senders are the homeserver's user ids; encrypted rooms are not read"
+                .to_owned(),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }

@@ -47,6 +47,23 @@ impl MattermostAdapter {
 
 #[async_trait]
 impl ChatAdapter for MattermostAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "Mattermost {} team {}{}",
+                c.url,
+                c.team,
+                if c.websocket { ", websocket" } else { "" }
+            ),
+            authentication: format!(
+                "{} slash-command and {} outgoing-webhook tokens, buttons signed (HMAC); senders are Mattermost user ids",
+                c.command_tokens.len(),
+                c.webhook_tokens.len()
+            ),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }

@@ -147,6 +147,27 @@ pub(super) fn verify_signature(
 
 #[async_trait]
 impl ChatAdapter for SlackAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        let team = c
+            .team_id
+            .clone()
+            .or_else(|| self.learned.get().map(|b| b.team_id.clone()));
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "Slack workspace {}{}",
+                team.as_deref().unwrap_or("(not learnt yet)"),
+                if c.app_token.is_some() { ", Socket Mode" } else { "" }
+            ),
+            authentication: if c.signing_secret.is_some() {
+                "requests signed with the app's signing secret (HMAC-SHA256, 5-minute window); senders are Slack user ids"
+            } else {
+                "Socket Mode only (the app token); senders are Slack user ids"
+            }
+            .to_owned(),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }

@@ -33,6 +33,33 @@ impl TeamsAdapter {
 
 #[async_trait]
 impl ChatAdapter for TeamsAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        let rooms: Vec<&str> = c
+            .rooms
+            .iter()
+            .map(|(id, r)| r.name.as_deref().unwrap_or(id.as_str()))
+            .collect();
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "Microsoft Teams{}, channels {}",
+                c.tenant
+                    .as_deref()
+                    .map(|t| format!(" tenant {t}"))
+                    .unwrap_or_default(),
+                if rooms.is_empty() {
+                    "(default workflow only)".to_owned()
+                } else {
+                    rooms.join(", ")
+                }
+            ),
+            authentication: format!(
+                "outgoing webhooks signed with {} security token(s) (HMAC-SHA256, 5-minute window); senders are Entra object ids",
+                c.security_tokens.len()
+            ),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }

@@ -104,6 +104,22 @@ impl XmppAdapter {
 
 #[async_trait]
 impl ChatAdapter for XmppAdapter {
+    fn door(&self) -> crate::chat::DoorDescription {
+        let c = &self.config;
+        let rooms: Vec<String> = c.rooms.iter().map(ToString::to_string).collect();
+        crate::chat::DoorDescription {
+            reaches: format!(
+                "XMPP as {} via {}:{}, rooms {}",
+                c.jid,
+                c.server.as_deref().unwrap_or("DNS"),
+                c.port,
+                rooms.join(", ")
+            ),
+            authentication: "STARTTLS and SASL for the bot; senders by their JID (in rooms, the JID the room shows), a bare nick is anonymous"
+                .to_owned(),
+        }
+    }
+
     fn platform(&self) -> &'static str {
         PLATFORM
     }
