@@ -242,10 +242,13 @@ pub enum Command {
     /// Create, list and revoke API tokens (needs the `admin` scope).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// The auditor's report: who may run, approve and cancel each action
-    /// (and silence, administer), through which doors and policies; the
-    /// principals, API tokens and linked chat accounts; the audit chain
-    /// verified and what happened by door. Needs `admin`.
+    /// The auditor's report: who may do what, through which doors (needs `admin`)
+    ///
+    /// Who may run, approve and cancel each action (and silence,
+    /// administer), through which doors and policies; the doors and how
+    /// each knows the caller; the principals, API tokens and linked chat
+    /// accounts; the automation; the audit chain verified and what happened
+    /// by door.
     ///
     /// `switchboard report diff OLD.json NEW.json` lists who gained or lost
     /// which right between two reports (exit 1 when anything changed).
