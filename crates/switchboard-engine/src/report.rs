@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use switchboard_core::Principal;
 use switchboard_core::Timestamp;
 use switchboard_core::alerts::Receiver;
 use switchboard_core::alerts::escalation::Step;
@@ -24,7 +25,6 @@ use switchboard_core::report::{
     DoorCounts, EscalationRow, Evidence, Holder, IdentitySection, PrincipalRow, Report, RunnerRow,
     ScheduleRow, Selection, SshRow, TokenRow, WebhookRow,
 };
-use switchboard_core::{Origin, Principal};
 
 use crate::{Engine, EngineError};
 
@@ -102,10 +102,6 @@ fn access(
     }
 }
 
-fn rfc3339(t: Timestamp) -> String {
-    t.to_string()
-}
-
 impl Engine {
     /// The report, as of now.
     pub async fn report(&self, options: &ReportOptions) -> Result<Report, EngineError> {
@@ -143,7 +139,7 @@ impl Engine {
             }
         }
         Ok(Report {
-            generated_at: rfc3339(Timestamp::now()),
+            generated_at: Timestamp::now().to_string(),
             node: self.node().to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             catalog_version: catalog.version.to_string(),
@@ -178,7 +174,7 @@ impl Engine {
                 timezone: s.timezone,
                 run_as: s.run_as,
                 enabled: s.enabled,
-                next_run: s.next_run.map(rfc3339),
+                next_run: s.next_run.map(|t| t.to_string()),
             })
             .collect();
         let webhooks = catalog
@@ -286,8 +282,8 @@ impl Engine {
             shared: store.shared_by_nodes(),
             node: self.node().to_owned(),
             leader: lease.as_ref().map(|l| l.holder.clone()),
-            leader_since: lease.as_ref().map(|l| rfc3339(l.acquired_at)),
-            lease_expires: lease.as_ref().map(|l| rfc3339(l.expires_at)),
+            leader_since: lease.as_ref().map(|l| l.acquired_at.to_string()),
+            lease_expires: lease.as_ref().map(|l| l.expires_at.to_string()),
         })
     }
 
@@ -336,9 +332,9 @@ impl Engine {
                 scopes: t.scopes.iter().map(ToString::to_string).collect(),
                 description: t.description,
                 created_by: t.created_by.to_string(),
-                created_at: rfc3339(t.created_at),
-                expires_at: t.expires_at.map(rfc3339),
-                last_used_at: t.last_used_at.map(rfc3339),
+                created_at: t.created_at.to_string(),
+                expires_at: t.expires_at.map(|t| t.to_string()),
+                last_used_at: t.last_used_at.map(|t| t.to_string()),
             })
             .collect();
         Ok(IdentitySection {
@@ -360,25 +356,28 @@ impl Engine {
             after = last.seq;
             for record in &page {
                 let e = &record.event;
-                let door = door_of(&e.origin);
-                let counts = by_door.entry(door.clone()).or_insert_with(|| DoorCounts {
-                    door,
-                    ..DoorCounts::default()
-                });
-                match (e.kind.as_str(), e.outcome.as_str()) {
-                    ("execution.requested", _) => counts.executions += 1,
-                    (_, "denied") => counts.denials += 1,
-                    ("approval.approved", _) => counts.approvals += 1,
-                    _ => {}
-                }
+                let count: fn(&mut DoorCounts) = match (e.kind.as_str(), e.outcome.as_str()) {
+                    ("execution.requested", _) => |c| c.executions += 1,
+                    (_, "denied") => |c| c.denials += 1,
+                    ("approval.approved", _) => |c| c.approvals += 1,
+                    _ => continue,
+                };
+                let door = e.origin.door();
+                count(
+                    by_door
+                        .entry(door.to_owned())
+                        .or_insert_with(|| DoorCounts {
+                            door: door.to_owned(),
+                            ..DoorCounts::default()
+                        }),
+                );
             }
             if page.len() < PAGE as usize {
                 break;
             }
         }
-        by_door.retain(|_, c| c.executions + c.denials + c.approvals > 0);
         Ok(Evidence {
-            since: since.map(rfc3339),
+            since: since.map(|t| t.to_string()),
             audit_records: verification.records,
             audit_intact: verification.intact(),
             audit_break: verification.broken.as_ref().map(|b| b.to_string()),
@@ -413,9 +412,4 @@ fn outlets(receiver: &Receiver) -> Vec<String> {
         .chain(i.pagerduty_configs.iter().map(|_| "pagerduty".to_owned()))
         .chain(i.opsgenie_configs.iter().map(|_| "opsgenie".to_owned()))
         .collect()
-}
-
-/// The door of an origin: `chat`, `api`, `schedule`, …
-fn door_of(origin: &Origin) -> String {
-    origin.door().to_owned()
 }

@@ -59,10 +59,10 @@ pub async fn invoke(
     let answer = async {
         let config = configured(&state)?;
         let body = authenticate(&state, config, uri.path(), &headers, body).await?;
-        let steer = rpc::Steer::from_method(&method);
-        let resolved = match steer {
-            Some(_) => None,
-            None => Some(
+        // A built-in command, or an alias of the catalog.
+        let target = match rpc::Steer::from_method(&method) {
+            Some(steer) => Target::Steer(steer),
+            None => Target::Alias(
                 rpc::resolve_method(&state.engine.catalog(), &method).ok_or_else(|| {
                     RpcError::new(
                         ErrorCode::MethodNotFound,
@@ -87,25 +87,25 @@ pub async fn invoke(
         })?;
         let sender = ChatIdentity::new(config.platform.as_str(), config.workspace.as_str(), user)
             .map_err(|e| RpcError::new(ErrorCode::InvalidRequest, e))?;
-        let Some(resolved) = resolved else {
-            let steer = steer.unwrap_or(rpc::Steer::Cancel);
-            let args: Vec<&str> = ["id", "reason"]
-                .iter()
-                .filter_map(|p| invocation.params.get(*p).map(String::as_str))
-                .collect();
-            let said = state
-                .engine
-                .chatops_steer(&sender, &invocation.room_id, steer.verb(), &args)
-                .await
-                .map_err(engine_refusal)?;
-            tracing::info!(method = %method, user = %invocation.user, room = %invocation.room_id, "ChatOps-RPC command");
-            return Ok(json(
-                StatusCode::OK,
-                &Answer {
+        let resolved = match target {
+            Target::Alias(resolved) => resolved,
+            Target::Steer(steer) => {
+                let args: Vec<&str> = ["id", "reason"]
+                    .iter()
+                    .filter_map(|p| invocation.params.get(*p).map(String::as_str))
+                    .collect();
+                let said = state
+                    .engine
+                    .chatops_steer(&sender, &invocation.room_id, steer.verb(), &args)
+                    .await
+                    .map_err(engine_refusal)?;
+                tracing::info!(method = %method, user = %invocation.user, room = %invocation.room_id, "ChatOps-RPC command");
+                let answer = Answer {
                     result: said,
                     ..Answer::default()
-                },
-            ));
+                };
+                return Ok(json(StatusCode::OK, &answer));
+            }
         };
         resolved.check_params(&invocation.params)?;
         let call = RpcCall {
@@ -132,6 +132,14 @@ pub async fn invoke(
         Ok(json(status, &body))
     };
     answer.await.unwrap_or_else(refusal)
+}
+
+/// What an invocation's method names.
+enum Target {
+    /// A built-in command on a run already asked for.
+    Steer(rpc::Steer),
+    /// An alias of an action of the catalog.
+    Alias(rpc::ResolvedMethod),
 }
 
 /// An engine error as the protocol's error, with its HTTP status.

@@ -51,6 +51,13 @@ struct Live {
     answered: bool,
 }
 
+impl Live {
+    /// Whether Discord still honours its token.
+    fn fresh(&self, lifetime: Duration) -> bool {
+        self.received.elapsed() < lifetime
+    }
+}
+
 /// Delivers replies to Discord.
 pub struct DiscordOutlet {
     http: reqwest::Client,
@@ -84,7 +91,7 @@ impl DiscordOutlet {
     pub(super) fn remember(&self, interaction: Interaction) {
         let lifetime = self.config.token_lifetime;
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.retain(|_, l| l.received.elapsed() < lifetime);
+        live.retain(|_, l| l.fresh(lifetime));
         live.entry(interaction.id).or_insert(Live {
             token: interaction.token,
             user: interaction.user,
@@ -97,7 +104,7 @@ impl DiscordOutlet {
     fn is_live(&self, id: &str) -> bool {
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.get(id)
-            .is_some_and(|l| l.received.elapsed() < self.config.token_lifetime)
+            .is_some_and(|l| l.fresh(self.config.token_lifetime))
     }
 
     /// The token of interaction `id`, and whether this call is the one that
@@ -105,7 +112,7 @@ impl DiscordOutlet {
     fn token(&self, id: &str, answer: bool) -> Result<(String, bool), OutletError> {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         match live.get_mut(id) {
-            Some(l) if l.received.elapsed() < self.config.token_lifetime => {
+            Some(l) if l.fresh(self.config.token_lifetime) => {
                 let first = answer && !l.answered;
                 l.answered |= answer;
                 Ok((l.token.clone(), first))
@@ -118,7 +125,7 @@ impl DiscordOutlet {
     fn latest_of(&self, user: &str) -> Option<String> {
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.iter()
-            .filter(|(_, l)| l.user == user && l.received.elapsed() < self.config.token_lifetime)
+            .filter(|(_, l)| l.user == user && l.fresh(self.config.token_lifetime))
             .max_by_key(|(_, l)| l.received)
             .map(|(id, _)| id.clone())
     }
