@@ -537,6 +537,11 @@ pub trait ChatHandler: Send + Sync {
     /// Answers one message; replies go out through `outlet`. Returns once
     /// the message is accepted (runs are followed in the background).
     async fn handle(&self, inbound: Inbound, outlet: std::sync::Arc<dyn ChatOutlet>);
+
+    /// Told by an adapter with a long-lived connection when it comes up
+    /// (`up`, with what it reached) and when it goes down (with why), so
+    /// the door's live state can be reported. Ignored unless overridden.
+    async fn connection(&self, _platform: &str, _up: bool, _detail: &str) {}
 }
 
 /// Delivers replies on one platform. Implemented by each chat adapter; the

@@ -1,9 +1,9 @@
 //! Many nodes on one database: the heartbeat that renews the leases of the
-//! executions this node runs, the leader lease that one node at a time
-//! holds for singleton duties (schedules, alert dispatch and delivery,
-//! long-lived chat connections, taking over the work of nodes that
-//! stopped), that take-over itself, and [`Engine::lead`], which runs a
-//! duty only while this node leads.
+//! executions this node runs and its own (which lists the nodes alive),
+//! the leader lease that one node at a time holds for singleton duties
+//! (schedules, alert dispatch and delivery, long-lived chat connections,
+//! taking over the work of nodes that stopped), that take-over itself,
+//! and [`Engine::lead`], which runs a duty only while this node leads.
 //!
 //! The database decides everything (`Store::acquire_lease`,
 //! `take_over_expired` are compare-and-set statements); Switchboard adds no
@@ -29,6 +29,9 @@ use crate::{Engine, Shared};
 
 /// The name of the leader's lease.
 pub const LEADER: &str = "leader";
+/// Each node holds a lease of its own, `node:<name>`, renewed at each
+/// beat and never given up: the nodes alive, and when each was last seen.
+pub const NODE_LEASE_PREFIX: &str = "node:";
 /// Expired executions taken over in one round at most.
 const TAKE_OVER_BATCH: u32 = 100;
 
@@ -171,6 +174,10 @@ pub(crate) async fn beat(shared: &Arc<Shared>) {
     let until = now.after(shared.config.cluster.lease);
     if let Err(e) = shared.store.renew_execution_leases(&node, until).await {
         tracing::error!(error = %e, "renewing this node's execution leases failed");
+    }
+    let own = format!("{NODE_LEASE_PREFIX}{node}");
+    if let Err(e) = shared.store.acquire_lease(&own, &node, now, until).await {
+        tracing::error!(error = %e, "renewing this node's own lease failed");
     }
     let was = *shared.leader.borrow();
     let term = match shared.store.acquire_lease(LEADER, &node, now, until).await {

@@ -72,6 +72,7 @@ impl Engine {
         headers: &BTreeMap<String, String>,
         body: &[u8],
     ) -> Result<Execution, HookError> {
+        self.door_event("webhook");
         let catalog = self.catalog();
         let hook = catalog.hooks.get(name);
         // A name from the URL that no hook could have is shown escaped.

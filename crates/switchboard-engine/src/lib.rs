@@ -17,6 +17,7 @@ pub mod authz;
 pub mod chat;
 pub mod cluster;
 mod dispatch;
+pub mod doors;
 pub mod hooks;
 pub mod inventory_sources;
 pub mod ldap;
@@ -266,6 +267,8 @@ struct Shared {
     workflows: Mutex<HashMap<ExecutionId, mpsc::Sender<workflow::Control>>>,
     /// This node's term as leader, if it leads.
     leader: cluster::Leadership,
+    /// When this node last wrote each door's last event.
+    door_events: doors::DoorEvents,
 }
 
 impl Shared {
@@ -363,6 +366,7 @@ impl Engine {
             chat_outlets: RwLock::new(BTreeMap::new()),
             workflows: Mutex::new(HashMap::new()),
             leader: watch::channel(None).0,
+            door_events: doors::DoorEvents::default(),
         });
         let engine = Self { shared };
         for id in lost {

@@ -17,13 +17,14 @@ use switchboard_core::Principal;
 use switchboard_core::Timestamp;
 use switchboard_core::alerts::Receiver;
 use switchboard_core::alerts::escalation::Step;
+use switchboard_core::audit::AuditEvent;
 use switchboard_core::directory::PrincipalKind;
 use switchboard_core::params::ParamType;
 use switchboard_core::policy::{GroupGrant, Verb, WhoCan};
 use switchboard_core::report::{
     Access, AlertAutomationRow, AlertRouteRow, AutomationSection, ChatLinkRow, ClusterSection,
-    DoorCounts, EscalationRow, Evidence, Holder, IdentitySection, PrincipalRow, Report, RunnerRow,
-    ScheduleRow, Selection, SshRow, TokenRow, WebhookRow,
+    DoorCounts, DoorRow, EscalationRow, Evidence, Holder, IdentitySection, NodeRow, PrincipalRow,
+    Report, RunnerRow, ScheduleRow, Selection, SshRow, TokenRow, UnlinkedRow, WebhookRow,
 };
 
 use crate::{Engine, EngineError};
@@ -41,6 +42,10 @@ pub struct ReportOptions {
     /// Count the evidence from then on (default: all of it).
     pub since: Option<Timestamp>,
     pub selection: Selection,
+    /// The doors the server opens (the http crate knows them), to which
+    /// the catalog's webhooks and schedules are added, each with its live
+    /// state.
+    pub doors: Vec<DoorRow>,
 }
 
 /// `name` matches `pattern`: equal, or a prefix ending in `*` (`db.*`).
@@ -138,19 +143,95 @@ impl Engine {
                 rows.push(access("*", verb, None, None, who));
             }
         }
+        let cluster = self.cluster_section().await?;
+        let (evidence, unlinked) = self.evidence(options.since).await?;
+        let mut identity = self.identity_section().await?;
+        identity.unlinked = unlinked;
         Ok(Report {
             generated_at: Timestamp::now().to_string(),
             node: self.node().to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            catalog_version: catalog.version.to_string(),
+            catalog_version: catalog.version.hash.clone(),
+            catalog_commit: catalog.version.git_commit.clone(),
             selection: selection.clone(),
-            doors: Vec::new(),
+            doors: self.doors(options.doors.clone(), &cluster.nodes).await?,
             access: rows,
-            identity: self.identity_section().await?,
+            identity,
             automation: self.automation_section().await?,
-            evidence: self.evidence(options.since).await?,
-            cluster: self.cluster_section().await?,
+            evidence,
+            cluster,
         })
+    }
+
+    /// `opened` with the catalog's webhooks and schedules, each door with
+    /// its live state as the nodes alive (`nodes`) noted it.
+    async fn doors(
+        &self,
+        mut doors: Vec<DoorRow>,
+        nodes: &[NodeRow],
+    ) -> Result<Vec<DoorRow>, EngineError> {
+        let catalog = self.catalog();
+        if !catalog.hooks.is_empty() {
+            let names: Vec<&str> = catalog.hooks.iter().map(|h| h.name.as_str()).collect();
+            doors.push(DoorRow {
+                door: "webhook".to_owned(),
+                reaches: format!("/hooks/<name> for the hooks {}", names.join(", ")),
+                authentication: "each hook's HMAC signature of the body (see Automation); runs as the hook's principal".to_owned(),
+                ..DoorRow::default()
+            });
+        }
+        let schedules: Vec<String> = catalog
+            .schedules
+            .iter()
+            .map(|s| {
+                let off = if s.enabled { "" } else { " (disabled)" };
+                format!("{}{off}", s.name)
+            })
+            .collect();
+        if !schedules.is_empty() {
+            doors.push(DoorRow {
+                door: "schedule".to_owned(),
+                reaches: format!("the schedules {}", schedules.join(", ")),
+                authentication: "none: each runs as its schedule's principal, fired by the leader"
+                    .to_owned(),
+                ..DoorRow::default()
+            });
+        }
+        let alive = |node: &str| nodes.iter().any(|n| n.node == node && n.alive);
+        let states = self.shared.store.door_states().await?;
+        for door in &mut doors {
+            let of_door: Vec<_> = states.iter().filter(|s| s.door == door.door).collect();
+            door.last_event = of_door
+                .iter()
+                .filter_map(|s| s.last_event_at)
+                .max()
+                .map(|t| t.to_string());
+            let connections = of_door.iter().filter(|s| s.connected.is_some());
+            let up = connections
+                .clone()
+                .filter(|s| s.connected == Some(true) && alive(&s.node))
+                .max_by_key(|s| s.changed_at);
+            let last = connections.max_by_key(|s| s.changed_at);
+            door.state = match (up, last) {
+                (Some(s), _) => format!(
+                    "connected on {} since {} ({})",
+                    s.node,
+                    when(s.changed_at),
+                    s.detail.as_deref().unwrap_or_default()
+                ),
+                (None, Some(s)) if s.connected == Some(true) => {
+                    format!("not connected: its node {} stopped", s.node)
+                }
+                (None, Some(s)) => format!(
+                    "not connected since {}: {} ({})",
+                    when(s.changed_at),
+                    s.detail.as_deref().unwrap_or_default(),
+                    s.node
+                ),
+                (None, None) => String::new(),
+            };
+        }
+        Ok(doors)
     }
 
     async fn automation_section(&self) -> Result<AutomationSection, EngineError> {
@@ -277,13 +358,31 @@ impl Engine {
         let lease = store.lease(crate::cluster::LEADER).await?;
         let now = Timestamp::now();
         let lease = lease.filter(|l| l.expires_at > now);
+        let leader = lease.as_ref().map(|l| l.holder.clone());
+        let lasts = self.shared.config.cluster.lease;
+        let nodes = store
+            .leases_with_prefix(crate::cluster::NODE_LEASE_PREFIX)
+            .await?
+            .into_iter()
+            .map(|l| NodeRow {
+                alive: l.expires_at > now,
+                last_seen: l.expires_at.before(lasts).to_string(),
+                leader: leader.as_deref() == Some(l.holder.as_str()),
+                node: l.holder,
+            })
+            .collect();
+        let whole_seconds = |d: std::time::Duration| std::time::Duration::from_secs(d.as_secs());
         Ok(ClusterSection {
             storage: store.backend().to_owned(),
             shared: store.shared_by_nodes(),
             node: self.node().to_owned(),
-            leader: lease.as_ref().map(|l| l.holder.clone()),
+            leader,
             leader_since: lease.as_ref().map(|l| l.acquired_at.to_string()),
+            leader_for: lease.as_ref().map(|l| {
+                humantime::format_duration(whole_seconds(l.acquired_at.until(now))).to_string()
+            }),
             lease_expires: lease.as_ref().map(|l| l.expires_at.to_string()),
+            nodes,
         })
     }
 
@@ -341,14 +440,20 @@ impl Engine {
             principals,
             tokens,
             chat_links,
+            unlinked: Vec::new(),
         })
     }
 
-    /// The audit chain verified, and what it records since `since`
-    /// counted by door.
-    async fn evidence(&self, since: Option<Timestamp>) -> Result<Evidence, EngineError> {
+    /// The audit chain verified, what it records since `since` counted by
+    /// door, and the chat users linked to no account who asked to run
+    /// something.
+    async fn evidence(
+        &self,
+        since: Option<Timestamp>,
+    ) -> Result<(Evidence, Vec<UnlinkedRow>), EngineError> {
         let verification = self.verify_audit().await?;
         let mut by_door: BTreeMap<String, DoorCounts> = BTreeMap::new();
+        let mut unlinked: BTreeMap<String, UnlinkedRow> = BTreeMap::new();
         let mut after = 0;
         loop {
             let page = self.audit_records(after, since, PAGE).await?;
@@ -356,6 +461,10 @@ impl Engine {
             after = last.seq;
             for record in &page {
                 let e = &record.event;
+                if e.kind == crate::chat::UNLINKED_ATTEMPT {
+                    note_unlinked(&mut unlinked, e);
+                    continue;
+                }
                 let count: fn(&mut DoorCounts) = match (e.kind.as_str(), e.outcome.as_str()) {
                     ("execution.requested", _) => |c| c.executions += 1,
                     (_, "denied") => |c| c.denials += 1,
@@ -376,14 +485,59 @@ impl Engine {
                 break;
             }
         }
-        Ok(Evidence {
+        let mut unlinked: Vec<UnlinkedRow> = unlinked.into_values().collect();
+        for row in &mut unlinked {
+            row.linked_now = self
+                .shared
+                .store
+                .linked_principal(&row.identity)
+                .await?
+                .map(|p| p.to_string());
+        }
+        let evidence = Evidence {
             since: since.map(|t| t.to_string()),
             audit_records: verification.records,
             audit_intact: verification.intact(),
             audit_break: verification.broken.as_ref().map(|b| b.to_string()),
             by_door: by_door.into_values().collect(),
-        })
+        };
+        Ok((evidence, unlinked))
     }
+}
+
+/// A time noted, or `?` for one that was not.
+fn when(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "?".to_owned(), |t| t.to_string())
+}
+
+/// Counts one attempt of a chat user linked to no account (an audit record
+/// `chat.unlinked`, whose subject is `chat:<identity>`).
+fn note_unlinked(rows: &mut BTreeMap<String, UnlinkedRow>, e: &AuditEvent) {
+    let identity = e.subject.strip_prefix("chat:").unwrap_or(&e.subject);
+    let row = rows
+        .entry(identity.to_owned())
+        .or_insert_with(|| UnlinkedRow {
+            identity: identity.to_owned(),
+            name: None,
+            attempts: 0,
+            refused: 0,
+            actions: Vec::new(),
+            last_at: String::new(),
+            linked_now: None,
+        });
+    row.attempts += 1;
+    if e.outcome != "accepted" {
+        row.refused += 1;
+    }
+    if let Some(action) = e.detail["action"].as_str()
+        && !row.actions.iter().any(|a| a == action)
+    {
+        row.actions.push(action.to_owned());
+    }
+    if let Some(name) = e.detail["name"].as_str() {
+        row.name = Some(name.to_owned());
+    }
+    row.last_at = e.ts.to_string();
 }
 
 /// Where a receiver sends, without what could be a secret: a webhook by

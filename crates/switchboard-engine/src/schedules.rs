@@ -157,6 +157,7 @@ impl Engine {
                 return;
             }
         }
+        self.door_event("schedule");
         let result = self.submit_scheduled(s).await;
         let (outcome, execution, reason) = match &result {
             Ok(e) => ("submitted", Some(e.id), None),

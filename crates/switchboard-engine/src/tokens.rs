@@ -54,6 +54,13 @@ impl Engine {
         origin: &Origin,
     ) -> Result<Authenticated, EngineError> {
         let result = self.check_credential(presented, origin).await;
+        if result.is_ok() {
+            // The CLI is a client of the API: one door.
+            self.door_event(match origin.door() {
+                "cli" => "api",
+                door => door,
+            });
+        }
         if let Err(EngineError::DirectoryUnavailable(why)) = &result {
             let subject = format!("credential:{}", &token_hash(presented)[..12]);
             let detail =

@@ -64,6 +64,7 @@ pub const TABLES: &[&str] = &[
     "schedule_ticks",
     "hook_deliveries",
     "leases",
+    "door_states",
 ];
 
 /// Rows per batch (fewer when a table has many columns, so a batch stays

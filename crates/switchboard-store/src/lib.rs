@@ -96,6 +96,24 @@ pub struct Lease {
     pub expires_at: Timestamp,
 }
 
+/// A front door's live state on one node (see `note_door_event` and
+/// `note_door_connection`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorState {
+    /// `api`, `web`, `chat:irc`, `chatops-rpc`, `webhook`, `schedule`.
+    pub door: String,
+    pub node: String,
+    /// Whether its long-lived connection is up; `None` for a door without
+    /// one.
+    pub connected: Option<bool>,
+    /// When `connected` last changed.
+    pub changed_at: Option<Timestamp>,
+    /// What the connection last said (the server, or why it dropped).
+    pub detail: Option<String>,
+    /// When the door last heard from a caller.
+    pub last_event_at: Option<Timestamp>,
+}
+
 /// What becomes of an execution whose node stopped renewing its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TakeOver {
@@ -700,6 +718,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// The named lease as it stands, if anyone ever took it.
     async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError>;
+
+    /// The named leases whose names start with `prefix` (`node:`), by name.
+    async fn leases_with_prefix(&self, prefix: &str) -> Result<Vec<Lease>, StoreError>;
+
+    /// Notes that `door` heard from a caller on `node` at `at`.
+    async fn note_door_event(
+        &self,
+        door: &str,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Notes that `door`'s connection on `node` came up (or went down) at
+    /// `at`, with what it said.
+    async fn note_door_connection(
+        &self,
+        door: &str,
+        node: &str,
+        connected: bool,
+        at: Timestamp,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Every door's state on every node, by door then node.
+    async fn door_states(&self) -> Result<Vec<DoorState>, StoreError>;
 
     /// The heartbeat: extends the lease of every execution `node` runs.
     async fn renew_execution_leases(&self, node: &str, until: Timestamp)

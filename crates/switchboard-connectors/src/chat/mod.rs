@@ -132,6 +132,10 @@ pub(crate) fn http_client(timeout: std::time::Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// What a connection says when it was told to stop: this node no longer
+/// leads, or it is shutting down.
+pub(crate) const STOPPED: &str = "stopped on this node";
+
 /// How a chat door is set up, for the auditor's report: what it reaches
 /// (workspace, server, rooms) and how it knows who is speaking. Never a
 /// secret.

@@ -26,9 +26,12 @@ pub struct Report {
     pub node: String,
     /// Switchboard's version.
     pub version: String,
-    /// The catalog's version (its git commit when it is a repository,
-    /// else the digest of its files).
+    /// The digest of the catalog's files.
     pub catalog_version: String,
+    /// The git commit checked out in the catalog folder, when it is a
+    /// repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_commit: Option<String>,
     /// The selection, when the access matrix covers only part of the
     /// catalog (`--actions`, `--hosts`).
     #[serde(default)]
@@ -46,7 +49,8 @@ pub struct Report {
     pub cluster: ClusterSection,
 }
 
-/// A front door: `api`, `web`, `chat:slack`, `chatops-rpc`, …
+/// A front door: `api`, `web`, `chat:slack`, `chatops-rpc`, `webhook`,
+/// `schedule`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoorRow {
     pub door: String,
@@ -54,6 +58,14 @@ pub struct DoorRow {
     pub reaches: String,
     /// How it knows who is calling.
     pub authentication: String,
+    /// Its long-lived connection, for doors with one: `connected on
+    /// node-1 since … (irc.example.net:6697 as switchboard)`, or `not
+    /// connected since …: why`. Empty for doors that only answer requests.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub state: String,
+    /// When it last heard from a caller (RFC 3339; to within 10 seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<String>,
 }
 
 /// What the access matrix was asked about.
@@ -109,6 +121,29 @@ pub struct IdentitySection {
     pub principals: Vec<PrincipalRow>,
     pub tokens: Vec<TokenRow>,
     pub chat_links: Vec<ChatLinkRow>,
+    /// Chat users linked to no account who asked to run something (over
+    /// the evidence's period).
+    #[serde(default)]
+    pub unlinked: Vec<UnlinkedRow>,
+}
+
+/// A chat user linked to no account who asked to run actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlinkedRow {
+    /// `slack:T01ABC/U999`, `irc:libera/~nick`.
+    pub identity: String,
+    /// The display name the platform gave, last time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub attempts: u64,
+    /// Of which refused (by policy, or not a command for them).
+    pub refused: u64,
+    pub actions: Vec<String>,
+    /// The last attempt (RFC 3339).
+    pub last_at: String,
+    /// The principal the identity has been linked to since, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_now: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,6 +309,23 @@ pub struct ClusterSection {
     pub leader: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_since: Option<String>,
+    /// How long the leader has held its lease (`2h 5m 3s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_for: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_expires: Option<String>,
+    /// Every node that ever ran on this storage, by name.
+    #[serde(default)]
+    pub nodes: Vec<NodeRow>,
+}
+
+/// A node, as its own lease shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRow {
+    pub node: String,
+    /// Whether its heartbeat keeps its lease: `false` once it stopped.
+    pub alive: bool,
+    /// Its last heartbeat (RFC 3339).
+    pub last_seen: String,
+    pub leader: bool,
 }

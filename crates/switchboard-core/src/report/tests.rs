@@ -18,12 +18,15 @@ fn sample() -> Report {
         generated_at: "2026-11-26T10:00:00Z".to_owned(),
         node: "node-1".to_owned(),
         version: "0.1.0".to_owned(),
-        catalog_version: "git:1234abcd".to_owned(),
+        catalog_version: "0f1e2d3c4b5a6978".to_owned(),
+        catalog_commit: Some("1234abcd1234abcd1234abcd1234abcd1234abcd".to_owned()),
         selection: Selection::default(),
         doors: vec![DoorRow {
             door: "chat:irc".to_owned(),
             reaches: "IRC irc.example.net:6697 (TLS) as switchboard, channels #ops".to_owned(),
             authentication: "senders by their services account".to_owned(),
+            state: "connected on node-1 since 2026-11-26T09:00:01Z (irc.example.net:6697 as switchboard)".to_owned(),
+            last_event: Some("2026-11-26T09:59:00Z".to_owned()),
         }],
         access: vec![
             Access {
@@ -85,6 +88,15 @@ fn sample() -> Report {
                 identity: "slack:T0/U1".to_owned(),
                 principal: "alice".to_owned(),
             }],
+            unlinked: vec![UnlinkedRow {
+                identity: "slack:T0/U9".to_owned(),
+                name: Some("mallory".to_owned()),
+                attempts: 3,
+                refused: 2,
+                actions: vec!["db.failover".to_owned(), "demo.echo".to_owned()],
+                last_at: "2026-11-26T08:00:00Z".to_owned(),
+                linked_now: None,
+            }],
         },
         automation: AutomationSection {
             runners: vec![RunnerRow {
@@ -123,7 +135,22 @@ fn sample() -> Report {
             node: "node-1".to_owned(),
             leader: Some("node-1".to_owned()),
             leader_since: Some("2026-11-26T09:00:00Z".to_owned()),
+            leader_for: Some("1h".to_owned()),
             lease_expires: Some("2026-11-26T10:00:15Z".to_owned()),
+            nodes: vec![
+                NodeRow {
+                    node: "node-1".to_owned(),
+                    alive: true,
+                    last_seen: "2026-11-26T10:00:00Z".to_owned(),
+                    leader: true,
+                },
+                NodeRow {
+                    node: "node-2".to_owned(),
+                    alive: false,
+                    last_seen: "2026-11-25T18:00:00Z".to_owned(),
+                    leader: false,
+                },
+            ],
         },
         evidence: Evidence {
             since: None,
@@ -155,9 +182,29 @@ fn markdown_has_one_table_row_per_right_and_names_who_and_why() {
         "{md}"
     );
     assert!(md.contains("intact, 42 records verified"), "{md}");
+    assert!(
+        md.contains(
+            "catalog `0f1e2d3c4b5a6978` (git commit `1234abcd1234abcd1234abcd1234abcd1234abcd`)"
+        ),
+        "{md}"
+    );
     assert!(md.contains("| chat | 5 | 2 | 1 |"), "{md}");
     assert!(md.contains("- `ssh`: fleet.reboot"), "{md}");
-    assert!(md.contains("| chat:irc | IRC irc.example.net:6697 (TLS) as switchboard, channels #ops | senders by their services account |"), "{md}");
+    assert!(md.contains("| chat:irc | IRC irc.example.net:6697 (TLS) as switchboard, channels #ops | senders by their services account | connected on node-1 since 2026-11-26T09:00:01Z (irc.example.net:6697 as switchboard) | 2026-11-26T09:59:00Z |"), "{md}");
+    assert!(
+        md.contains(
+            "| slack:T0/U9 | mallory | 3 | 2 | db.failover, demo.echo | 2026-11-26T08:00:00Z |  |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| node-1 | alive, leader | 2026-11-26T10:00:00Z |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| node-2 | stopped | 2026-11-25T18:00:00Z |"),
+        "{md}"
+    );
     assert!(md.contains("host keys checked strictly (an unknown key is refused) against `/etc/switchboard/known_hosts`"), "{md}");
     assert!(
         md.contains(
@@ -170,7 +217,7 @@ fn markdown_has_one_table_row_per_right_and_names_who_and_why() {
         "{md}"
     );
     assert!(
-        md.contains("Leader: `node-1` since 2026-11-26T09:00:00Z"),
+        md.contains("Leader: `node-1` since 2026-11-26T09:00:00Z, for 1h"),
         "{md}"
     );
 }

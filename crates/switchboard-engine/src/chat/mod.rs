@@ -112,6 +112,10 @@ const BUILTINS: [(&str, &str); 15] = [
     ),
 ];
 
+/// The audit record of a chat user linked to no account asking to run
+/// something.
+pub const UNLINKED_ATTEMPT: &str = "chat.unlinked_attempt";
+
 /// The conversation engine, as adapters see it.
 #[derive(Clone)]
 pub struct Conversation {
@@ -130,6 +134,12 @@ impl ChatHandler for Conversation {
         if let Err(e) = self.engine.converse(inbound, outlet).await {
             tracing::warn!(error = %e, "a chat message could not be answered");
         }
+    }
+
+    async fn connection(&self, platform: &str, up: bool, detail: &str) {
+        self.engine
+            .door_connection(&format!("chat:{platform}"), up, detail)
+            .await;
     }
 }
 
@@ -154,6 +164,7 @@ impl Engine {
         inbound: Inbound,
         outlet: Arc<dyn ChatOutlet>,
     ) -> Result<(), EngineError> {
+        self.door_event(&format!("chat:{}", inbound.sender.platform));
         self.converse_as(inbound, None, outlet).await
     }
 
@@ -573,6 +584,20 @@ impl Engine {
         let command = match self.viewable_commands(speaker).parse(text) {
             Ok(c) => c,
             Err(e) => {
+                if !speaker.linked
+                    && let CommandError::NoMatch { .. } = e
+                    && let Ok(hidden) = CommandSet::new(self.catalog().actions()).parse(text)
+                {
+                    let why = "not a command for an unlinked user";
+                    self.audit_unlinked_attempt(
+                        inbound,
+                        speaker,
+                        hidden.action.as_str(),
+                        "refused",
+                        why,
+                    )
+                    .await;
+                }
                 let reply = match e {
                     CommandError::Empty => Reply::Text {
                         text: "Say `help` to see what you can run here.".to_owned(),
@@ -600,7 +625,16 @@ impl Engine {
             requester: speaker.identity.clone(),
             origin: speaker.origin.clone(),
         };
-        let execution = match self.submit(request).await {
+        let submitted = self.submit(request).await;
+        if !speaker.linked {
+            let (outcome, why) = match &submitted {
+                Ok(_) => ("accepted", String::new()),
+                Err(e) => ("refused", e.to_string()),
+            };
+            self.audit_unlinked_attempt(inbound, speaker, command.action.as_str(), outcome, &why)
+                .await;
+        }
+        let execution = match submitted {
             Ok(e) => e,
             Err(EngineError::Forbidden(reason)) if !speaker.linked => {
                 let reason = format!(
@@ -682,6 +716,34 @@ impl Engine {
                 base.trim_end_matches('/')
             )
         })
+    }
+
+    /// Records that a chat user linked to no account asked to run `action`
+    /// (`accepted` or `refused`, with why), naming the chat identity the
+    /// `anonymous` principal stands for: the auditor's report lists who
+    /// tried.
+    async fn audit_unlinked_attempt(
+        &self,
+        inbound: &Inbound,
+        speaker: &Speaker,
+        action: &str,
+        outcome: &str,
+        reason: &str,
+    ) {
+        self.record(AuditEvent::now(
+            &speaker.identity.principal,
+            &speaker.origin,
+            UNLINKED_ATTEMPT,
+            format!("chat:{}", inbound.sender),
+            outcome,
+            serde_json::json!({
+                "action": action,
+                "name": inbound.sender_name,
+                "verified": inbound.sender.is_verified(),
+                "reason": reason,
+            }),
+        ))
+        .await;
     }
 
     /// Records a refused inbound chat request in the audit log when the

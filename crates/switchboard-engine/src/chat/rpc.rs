@@ -28,6 +28,8 @@ use crate::{Engine, EngineError, SubmitRequest, WatchEvent};
 
 /// Under which name the store keeps the nonces (a name no hook can have).
 const NONCES: &str = "chatops-rpc:nonces";
+/// This door, as the report names it.
+const DOOR: &str = "chatops-rpc";
 
 /// One invocation, verified.
 #[derive(Debug, Clone)]
@@ -86,6 +88,7 @@ impl Engine {
         verb: &str,
         args: &[&str],
     ) -> Result<String, EngineError> {
+        self.door_event(DOOR);
         let origin = Origin::new(format!("chat:chatops-rpc:{room}"))
             .map_err(|e| EngineError::Invalid(format!("`room_id`: {e}")))?;
         let speaker = self.speaker_of(sender, origin).await?;
@@ -103,6 +106,7 @@ impl Engine {
     /// Runs one invocation as the chat user's principal, waiting up to
     /// `call.wait` for the run's end.
     pub async fn chatops_call(&self, call: RpcCall) -> Result<RpcRun, EngineError> {
+        self.door_event(DOOR);
         let origin = Origin::new(format!("chat:chatops-rpc:{}", call.room))
             .map_err(|e| EngineError::Invalid(format!("`room_id`: {e}")))?;
         let speaker = self.speaker_of(&call.sender, origin).await?;

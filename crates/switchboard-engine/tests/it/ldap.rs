@@ -1187,6 +1187,7 @@ async fn the_report_names_who_may_do_what_including_through_a_directory_group() 
             actions: vec!["service.*".to_owned(), "db.failover".to_owned()],
             hosts: Vec::new(),
         },
+        doors: Vec::new(),
     };
     let report = bounded("report", t.engine.report(&options)).await.unwrap();
     let holders = |action: &str, verb: &str| -> (Vec<String>, Vec<String>) {

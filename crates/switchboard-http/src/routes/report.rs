@@ -66,10 +66,9 @@ pub async fn report(
             actions: list(q.actions.as_deref()),
             hosts: list(q.hosts.as_deref()),
         },
+        doors: doors(&state),
     };
-    let mut report = state.engine.report(&options).await?;
-    report.doors = doors(&state);
-    Ok(Json(report))
+    Ok(Json(state.engine.report(&options).await?))
 }
 
 /// The doors this server opens, and how each knows who is calling.
@@ -85,6 +84,7 @@ fn doors(state: &AppState) -> Vec<DoorRow> {
             door: "api".to_owned(),
             reaches: "the HTTP API (/api/v1) and the CLI".to_owned(),
             authentication: tokens.clone(),
+            ..DoorRow::default()
         },
         DoorRow {
             door: "web".to_owned(),
@@ -97,6 +97,7 @@ fn doors(state: &AppState) -> Vec<DoorRow> {
                     "an API token"
                 }
             ),
+            ..DoorRow::default()
         },
     ];
     for (platform, adapter) in state.chat.iter() {
@@ -108,6 +109,7 @@ fn doors(state: &AppState) -> Vec<DoorRow> {
                 "{}; linked chat accounts act as their principal, others as anonymous",
                 door.authentication
             ),
+            ..DoorRow::default()
         });
     }
     if let Some(rpc) = &state.chatops_rpc {
@@ -118,6 +120,7 @@ fn doors(state: &AppState) -> Vec<DoorRow> {
                 "requests signed with Hubot's RSA key (nonce once, 5-minute window); users as {} identities of {}",
                 rpc.platform, rpc.workspace
             ),
+            ..DoorRow::default()
         });
     }
     doors

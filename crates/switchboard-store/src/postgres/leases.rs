@@ -1,6 +1,7 @@
-//! Leases in PostgreSQL: the heartbeat of running executions and the named
-//! leases (the leader's). Each change is one statement, so concurrent nodes
-//! agree on who holds what; a take-over is a compare-and-set on an expired
+//! Leases in PostgreSQL: the heartbeat of running executions, the named
+//! leases (the leader's, each node's), and the doors' live state per node.
+//! Each change is one statement, so concurrent nodes agree on who holds
+//! what; a take-over is a compare-and-set on an expired
 //! lease, so two nodes never both take one execution over.
 
 use switchboard_core::{ExecutionId, Timestamp};
@@ -8,7 +9,7 @@ use switchboard_core::{ExecutionId, Timestamp};
 use super::PostgresStore;
 use crate::rows::{ExecutionRow, to_executions};
 use crate::rows::{LeaseRow, lease_of};
-use crate::{Lease, StoreError, TakeOver};
+use crate::{DoorState, Lease, StoreError, TakeOver};
 
 impl PostgresStore {
     pub(super) async fn acquire_lease_impl(
@@ -140,5 +141,88 @@ impl PostgresStore {
             }
         };
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// A row of `door_states`.
+type DoorStateRow = (
+    String,
+    String,
+    Option<bool>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+impl PostgresStore {
+    pub(super) async fn leases_with_prefix_impl(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let rows: Vec<LeaseRow> = sqlx::query_as(
+            "SELECT name, holder, token, acquired_at, expires_at FROM leases WHERE substr(name, 1, $1) = $2 ORDER BY name",
+        )
+        .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(lease_of).collect())
+    }
+
+    pub(super) async fn note_door_event_impl(
+        &self,
+        door: &str,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO door_states (door, node, last_event_at) VALUES ($1, $2, $3) ON CONFLICT (door, node) DO UPDATE SET last_event_at = excluded.last_event_at WHERE door_states.last_event_at IS NULL OR door_states.last_event_at < excluded.last_event_at",
+        )
+        .bind(door)
+        .bind(node)
+        .bind(at.micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn note_door_connection_impl(
+        &self,
+        door: &str,
+        node: &str,
+        connected: bool,
+        at: Timestamp,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO door_states (door, node, connected, changed_at, detail) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (door, node) DO UPDATE SET connected = excluded.connected, changed_at = excluded.changed_at, detail = excluded.detail",
+        )
+        .bind(door)
+        .bind(node)
+        .bind(connected)
+        .bind(at.micros())
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn door_states_impl(&self) -> Result<Vec<DoorState>, StoreError> {
+        let rows: Vec<DoorStateRow> = sqlx::query_as(
+            "SELECT door, node, connected, changed_at, detail, last_event_at FROM door_states ORDER BY door, node",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DoorState {
+                door: r.0,
+                node: r.1,
+                connected: r.2,
+                changed_at: r.3.map(Timestamp),
+                detail: r.4,
+                last_event_at: r.5.map(Timestamp),
+            })
+            .collect())
     }
 }

@@ -1,13 +1,14 @@
-//! Leases in SQLite: the heartbeat of running executions and the named
-//! leases (the leader's). One statement each, so two processes on one
-//! database file agree on who holds what.
+//! Leases in SQLite: the heartbeat of running executions, the named
+//! leases (the leader's, each node's), and the doors' live state per node.
+//! One statement each, so two processes on one database file agree on who
+//! holds what.
 
 use switchboard_core::{ExecutionId, Timestamp};
 
 use super::SqliteStore;
 use crate::rows::{ExecutionRow, to_executions};
 use crate::rows::{LeaseRow, lease_of};
-use crate::{Lease, StoreError, TakeOver};
+use crate::{DoorState, Lease, StoreError, TakeOver};
 
 impl SqliteStore {
     pub(super) async fn acquire_lease_impl(
@@ -126,5 +127,88 @@ impl SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// A row of `door_states`.
+type DoorStateRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+impl SqliteStore {
+    pub(super) async fn leases_with_prefix_impl(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let rows: Vec<LeaseRow> = sqlx::query_as(
+            "SELECT name, holder, token, acquired_at, expires_at FROM leases WHERE substr(name, 1, ?) = ? ORDER BY name",
+        )
+        .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+        .bind(prefix)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(lease_of).collect())
+    }
+
+    pub(super) async fn note_door_event_impl(
+        &self,
+        door: &str,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO door_states (door, node, last_event_at) VALUES (?, ?, ?) ON CONFLICT (door, node) DO UPDATE SET last_event_at = excluded.last_event_at WHERE door_states.last_event_at IS NULL OR door_states.last_event_at < excluded.last_event_at",
+        )
+        .bind(door)
+        .bind(node)
+        .bind(at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn note_door_connection_impl(
+        &self,
+        door: &str,
+        node: &str,
+        connected: bool,
+        at: Timestamp,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO door_states (door, node, connected, changed_at, detail) VALUES (?, ?, ?, ?, ?) ON CONFLICT (door, node) DO UPDATE SET connected = excluded.connected, changed_at = excluded.changed_at, detail = excluded.detail",
+        )
+        .bind(door)
+        .bind(node)
+        .bind(i64::from(connected))
+        .bind(at.micros())
+        .bind(detail)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn door_states_impl(&self) -> Result<Vec<DoorState>, StoreError> {
+        let rows: Vec<DoorStateRow> = sqlx::query_as(
+            "SELECT door, node, connected, changed_at, detail, last_event_at FROM door_states ORDER BY door, node",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DoorState {
+                door: r.0,
+                node: r.1,
+                connected: r.2.map(|c| c != 0),
+                changed_at: r.3.map(Timestamp),
+                detail: r.4,
+                last_event_at: r.5.map(Timestamp),
+            })
+            .collect())
     }
 }

@@ -1148,6 +1148,35 @@ impl Store for SqliteStore {
         self.lease_impl(name).await
     }
 
+    async fn leases_with_prefix(&self, prefix: &str) -> Result<Vec<crate::Lease>, StoreError> {
+        self.leases_with_prefix_impl(prefix).await
+    }
+
+    async fn note_door_event(
+        &self,
+        door: &str,
+        node: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.note_door_event_impl(door, node, at).await
+    }
+
+    async fn note_door_connection(
+        &self,
+        door: &str,
+        node: &str,
+        connected: bool,
+        at: Timestamp,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.note_door_connection_impl(door, node, connected, at, detail)
+            .await
+    }
+
+    async fn door_states(&self) -> Result<Vec<crate::DoorState>, StoreError> {
+        self.door_states_impl().await
+    }
+
     async fn renew_execution_leases(
         &self,
         node: &str,

@@ -342,6 +342,16 @@ async fn fill(store: &dyn Store) {
         .await
         .unwrap();
     store.renew_execution_leases("n1", t(6_000)).await.unwrap();
+    // The doors' live state.
+    store
+        .note_door_connection("chat:irc", "n1", true, t(6_000), "irc.example.net as sb")
+        .await
+        .unwrap();
+    store
+        .note_door_event("chat:irc", "n1", t(6_100))
+        .await
+        .unwrap();
+    store.note_door_event("api", "n1", t(6_200)).await.unwrap();
 }
 
 /// What the trait reads back of everything `fill` stored, for comparison.
@@ -383,6 +393,7 @@ async fn everything(store: &dyn Store) -> serde_json::Value {
         "automations": format!("{:?}", store.automations_of("00000000000000aa").await.unwrap()),
         "cards": format!("{:?}", store.chat_cards("g1", "ops").await.unwrap()),
         "ticks": format!("{:?}", store.last_schedule_ticks().await.unwrap()),
+        "doors": format!("{:?}", store.door_states().await.unwrap()),
     })
 }
 

@@ -596,6 +596,70 @@ async fn leases_are_held_renewed_and_taken_over_once(store: Arc<dyn Store>) {
     );
 }
 
+/// Each node's lease is listed by its prefix, and each door's state is
+/// kept per node: its connection as last told, its last event only ever
+/// moving forward.
+async fn nodes_and_doors_are_listed(store: Arc<dyn Store>) {
+    let t = Timestamp(1_800_000_000_000_000);
+    let s = |secs: u64| t.after(std::time::Duration::from_secs(secs));
+    for node in ["b", "a"] {
+        store
+            .acquire_lease(&format!("node:{node}"), node, t, s(15))
+            .await
+            .unwrap();
+    }
+    store.acquire_lease("leader", "a", t, s(15)).await.unwrap();
+    store.acquire_lease("node_x", "x", t, s(15)).await.unwrap();
+    let nodes: Vec<String> = store
+        .leases_with_prefix("node:")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.holder)
+        .collect();
+    assert_eq!(nodes, ["a", "b"]);
+    assert!(store.leases_with_prefix("%").await.unwrap().is_empty());
+
+    store.note_door_event("api", "a", s(5)).await.unwrap();
+    store.note_door_event("api", "a", s(3)).await.unwrap();
+    store
+        .note_door_connection("chat:irc", "a", true, s(1), "irc.example.net:6697")
+        .await
+        .unwrap();
+    store.note_door_event("chat:irc", "a", s(2)).await.unwrap();
+    store
+        .note_door_connection("chat:irc", "a", false, s(4), "connection reset")
+        .await
+        .unwrap();
+    let states = store.door_states().await.unwrap();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(
+        (
+            states[0].door.as_str(),
+            states[0].connected,
+            states[0].last_event_at
+        ),
+        ("api", None, Some(s(5))),
+        "the last event never goes back"
+    );
+    assert_eq!(
+        (
+            states[1].door.as_str(),
+            states[1].connected,
+            states[1].changed_at,
+            states[1].detail.as_deref(),
+            states[1].last_event_at
+        ),
+        (
+            "chat:irc",
+            Some(false),
+            Some(s(4)),
+            Some("connection reset"),
+            Some(s(2))
+        )
+    );
+}
+
 /// A queued execution is claimed by the node that accepted it; another
 /// node claims it only once it has waited `ADOPT_AFTER` (its node is busy or
 /// gone); one nobody accepted in particular, by anyone.
@@ -634,6 +698,8 @@ async fn an_execution_waits_for_the_node_that_accepted_it(store: Arc<dyn Store>)
 }
 
 on_both! {
+    #[tokio::test] nodes_and_doors_are_listed
+        => sqlite_nodes_and_doors_are_listed, postgres_nodes_and_doors_are_listed;
     #[tokio::test] an_execution_waits_for_the_node_that_accepted_it
         => sqlite_an_execution_waits_for_the_node_that_accepted_it, postgres_an_execution_waits_for_the_node_that_accepted_it;
     #[tokio::test] leases_are_held_renewed_and_taken_over_once

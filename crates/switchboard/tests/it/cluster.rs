@@ -155,6 +155,40 @@ async fn the_leader_dies_and_another_node_takes_over_its_duties_and_its_work() {
         took.as_millis()
     );
 
+    // The auditor's report, from the new leader: every node, the one
+    // killed stopped, and who leads for how long.
+    let leader_name = leader.readiness().await.unwrap()["node"].clone();
+    let (_, report) = leader.get("/report?actions=test.args").await;
+    let cluster = &report["cluster"];
+    let nodes: Vec<(&str, bool, bool)> = cluster["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap(),
+                n["alive"].as_bool().unwrap(),
+                n["leader"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let leads = |name: &str| leader_name == name;
+    assert_eq!(
+        nodes,
+        [
+            ("node-1", false, false),
+            ("node-2", true, leads("node-2")),
+            ("node-3", true, leads("node-3")),
+        ],
+        "{cluster}"
+    );
+    assert_eq!(cluster["leader"], leader_name, "{cluster}");
+    assert!(cluster["leader_for"].is_string(), "{cluster}");
+    assert_eq!(
+        (cluster["storage"].as_str(), cluster["shared"].as_bool()),
+        (Some("postgres"), Some(true))
+    );
+
     // Its work: the idempotent run ran again elsewhere, the other is lost.
     let done = leader.wait_finished(again).await;
     assert_eq!(done["status"], "succeeded", "{done}");

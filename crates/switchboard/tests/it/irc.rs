@@ -240,6 +240,16 @@ async fn the_bot_answers_in_its_channel_and_privately_and_comes_back_after_kicks
         (Some("chat:irc:#ops"), Some("anonymous"), Some("succeeded")),
         "{run}"
     );
+    // The auditor's report: the door is connected, and heard alice.
+    let door = irc_door_when(&server, |state| state.starts_with("connected on test-node")).await;
+    assert!(
+        door["state"]
+            .as_str()
+            .unwrap()
+            .ends_with("as switchboard_)"),
+        "{door}"
+    );
+    assert!(door["last_event"].is_string(), "{door}");
 
     // Long output: the first lines, and the rest on the web page.
     alice.say("#ops", &format!("{bot}: count 50")).await;
@@ -283,6 +293,11 @@ async fn the_bot_answers_in_its_channel_and_privately_and_comes_back_after_kicks
     // the nick is free now.
     drop(squatter);
     ircd.stop();
+    let door = irc_door_when(&server, |state| state.starts_with("not connected since")).await;
+    assert!(
+        door["state"].as_str().unwrap().ends_with("(test-node)"),
+        "{door}"
+    );
     ircd.spawn();
     let mut alice = Person::connect(ircd.port, "alice").await;
     alice.send("JOIN #ops").await;
@@ -299,6 +314,34 @@ async fn the_bot_answers_in_its_channel_and_privately_and_comes_back_after_kicks
     let (_, runs) = server.get("/executions?action=demo.echo").await;
     // Two echoes: the chatter that did not address the bot ran nothing.
     assert_eq!(runs["executions"].as_array().unwrap().len(), 2, "{runs}");
+    let door = irc_door_when(&server, |state| state.starts_with("connected on")).await;
+    assert!(
+        door["state"].as_str().unwrap().ends_with("as switchboard)"),
+        "{door}"
+    );
+}
+
+/// The report's `chat:irc` door, once its state satisfies `wanted`.
+async fn irc_door_when(server: &Server, wanted: impl Fn(&str) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, report) = server.get("/report?actions=demo.echo").await;
+        let door = report["doors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["door"] == "chat:irc")
+            .cloned()
+            .unwrap_or_else(|| panic!("no IRC door in {report}"));
+        if wanted(door["state"].as_str().unwrap_or_default()) {
+            return door;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the IRC door never got there: {door}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// An IRC network with the bot in `#ops`, and people joining as they

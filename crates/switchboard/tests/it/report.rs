@@ -39,7 +39,7 @@ async fn the_report_answers_who_may_do_what_and_its_diff_who_gained_a_right() {
         .iter()
         .map(|d| d["door"].as_str().unwrap())
         .collect();
-    assert_eq!(doors, ["api", "web"], "{report}");
+    assert_eq!(doors, ["api", "web", "webhook", "schedule"], "{report}");
     assert_eq!(report["cluster"]["storage"], "sqlite");
     assert_eq!(report["cluster"]["leader"], "test-node");
     let run = &report["access"][0];
@@ -210,4 +210,78 @@ async fn no_format_of_the_report_holds_a_secret() {
             "the report shows a secret: {secret}"
         );
     }
+}
+
+/// The catalog is a git repository: the report names its commit. A policy
+/// grants by host group: asked about hosts, the report answers per host.
+#[tokio::test]
+async fn the_report_names_the_catalog_commit_and_answers_host_by_host() {
+    let catalog = tempfile::tempdir().unwrap();
+    crate::harness::copy_catalog(&sample_catalog(), catalog.path());
+    std::fs::write(
+        catalog.path().join("policies/web-reboots.cedar"),
+        "@id(\"bob-reboots-web\")\npermit (principal == User::\"bob\", action == Action::\"run\", resource)\n\
+         when { resource.name == \"fleet.reboot\" && context has target && context.target in HostGroup::\"web\" };\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=ops", "-c", "user.email=ops@example.com"])
+            .args(args)
+            .current_dir(catalog.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        text(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "the catalog"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let server = Server::start_with_config(catalog.path(), TEAM);
+
+    let (status, report) = server
+        .get("/report?actions=fleet.reboot&hosts=web-1,db-1")
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["catalog_commit"], commit.as_str(), "{report}");
+    let run_on = |host: &str| -> Vec<String> {
+        let row = report["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["verb"] == "run" && a["host"] == host)
+            .unwrap_or_else(|| panic!("no run row for {host}: {report}"));
+        row["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["who"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(run_on("web-1").contains(&"bob".to_owned()), "{report}");
+    assert!(!run_on("db-1").contains(&"bob".to_owned()), "{report}");
+    // The API door heard these requests (noted in the background).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, report) = server.get("/report?actions=none").await;
+        assert_eq!(report["doors"][0]["door"], "api");
+        if report["doors"][0]["last_event"].is_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{report}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let out = server.cli(&[
+        "report",
+        "--actions",
+        "fleet.reboot",
+        "--hosts",
+        "web-1,db-1",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let md = text(&out.stdout);
+    assert!(md.contains(&format!("(git commit `{commit}`)")), "{md}");
+    assert!(md.contains("| fleet.reboot | run | web-1 |"), "{md}");
 }

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use super::PLATFORM;
 use super::config::{IrcConfig, Sasl};
 use super::session::{self, LINE_BYTES, Registration};
-use crate::chat::ChatAdapter;
+use crate::chat::{ChatAdapter, STOPPED};
 
 /// How long connecting (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -99,10 +99,14 @@ impl ChatAdapter for IrcAdapter {
                 return;
             }
             let (registered, reason) = match self.session(&handler, &mut stop).await {
-                Ended::Stopped => return,
+                Ended::Stopped => {
+                    handler.connection(PLATFORM, false, STOPPED).await;
+                    return;
+                }
                 Ended::Dropped { registered, reason } => (registered, reason),
             };
             self.outlet.disconnected();
+            handler.connection(PLATFORM, false, &reason).await;
             if registered {
                 wait = self.config.reconnect_min;
             }
@@ -223,6 +227,8 @@ impl IrcAdapter {
                     registered = true;
                     self.outlet.connected(sender.clone());
                     tracing::info!(server = %self.config.server, nick = %client.current_nickname(), "IRC connected");
+                    let to = format!("{} as {}", self.config.server, client.current_nickname());
+                    handler.connection(PLATFORM, true, &to).await;
                 }
                 Command::KICK(channel, who, reason)
                     if who.eq_ignore_ascii_case(client.current_nickname()) =>

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use super::PLATFORM;
 use super::config::MatrixConfig;
 use super::sync;
-use crate::chat::ChatAdapter;
+use crate::chat::{ChatAdapter, STOPPED};
 
 /// How many times one call is tried.
 const ATTEMPTS: u32 = 4;
@@ -354,8 +354,11 @@ impl ChatAdapter for MatrixAdapter {
         let mut since: Option<String> = None;
         let mut told_encrypted: HashSet<String> = HashSet::new();
         let mut aliases: HashMap<String, String> = HashMap::new();
+        // What the door's state was last said to be: told on changes only.
+        let mut told_up: Option<bool> = None;
         loop {
             if *stop.borrow_and_update() {
+                handler.connection(PLATFORM, false, STOPPED).await;
                 return;
             }
             let round = async {
@@ -364,13 +367,28 @@ impl ChatAdapter for MatrixAdapter {
                 Ok::<_, CallError>((me, batch))
             };
             let round = tokio::select! {
-                r = round => r,
-                _ = stop.wait_for(|s| *s) => return,
+                r = round => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let Some(round) = round else {
+                handler.connection(PLATFORM, false, STOPPED).await;
+                return;
             };
             let (me, body) = match round {
-                Ok(ok) => ok,
+                Ok(ok) => {
+                    if told_up != Some(true) {
+                        let to = format!("{} as {}", self.config.homeserver, ok.0);
+                        handler.connection(PLATFORM, true, &to).await;
+                        told_up = Some(true);
+                    }
+                    ok
+                }
                 Err(e) => {
                     tracing::warn!(error = %e.message, retry_in = ?wait, "Matrix /sync failed");
+                    if told_up != Some(false) {
+                        handler.connection(PLATFORM, false, &e.message).await;
+                        told_up = Some(false);
+                    }
                     if tokio::time::timeout(wait, stop.wait_for(|s| *s))
                         .await
                         .is_ok()

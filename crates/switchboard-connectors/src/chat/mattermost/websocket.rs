@@ -32,6 +32,7 @@ use super::PLATFORM;
 use super::config::MattermostConfig;
 use super::hooks::room;
 use super::rest::{BotIdentity, MattermostOutlet};
+use crate::chat::STOPPED;
 
 /// How long connecting (TCP, TLS and upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,7 +51,10 @@ pub(super) async fn listen(
             return;
         }
         match session(&config, &url, &outlet, &handler, &mut stop).await {
-            Ended::Stopped => return,
+            Ended::Stopped => {
+                handler.connection(PLATFORM, false, STOPPED).await;
+                return;
+            }
             Ended::Dropped {
                 authenticated,
                 reason,
@@ -59,6 +63,7 @@ pub(super) async fn listen(
                     wait = config.reconnect_min;
                 }
                 tracing::warn!(%reason, retry_in = ?wait, "Mattermost websocket closed");
+                handler.connection(PLATFORM, false, &reason).await;
             }
         }
         tokio::select! {
@@ -184,6 +189,9 @@ async fn session(
                 ..
             } => {
                 if status == "OK" {
+                    if !authenticated {
+                        handler.connection(PLATFORM, true, url).await;
+                    }
                     authenticated = true;
                 } else {
                     let detail = error

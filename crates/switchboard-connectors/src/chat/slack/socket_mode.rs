@@ -27,8 +27,10 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::PLATFORM;
 use super::adapter::SlackAdapter;
 use super::inbound::{self, Context, Events, Payload};
+use crate::chat::STOPPED;
 
 /// The longest wait for the websocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,8 +65,12 @@ pub(super) async fn run(
     let mut wait = config.reconnect_first;
     loop {
         let ended = tokio::select! {
-            ended = session(adapter, &handler) => ended,
-            _ = stop.wait_for(|s| *s) => return,
+            ended = session(adapter, &handler) => Some(ended),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let Some(ended) = ended else {
+            handler.connection(PLATFORM, false, STOPPED).await;
+            return;
         };
         match ended {
             Ended::Refresh => {
@@ -80,6 +86,7 @@ pub(super) async fn run(
                     retry_in_ms = wait.as_millis() as u64,
                     "Slack Socket Mode connection lost"
                 );
+                handler.connection(PLATFORM, false, &reason).await;
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = stop.wait_for(|s| *s) => return,
@@ -145,7 +152,12 @@ async fn session(adapter: &SlackAdapter, handler: &Arc<dyn ChatHandler>) -> Ende
             }
         };
         match envelope.kind.as_str() {
-            "hello" => healthy = true,
+            "hello" => {
+                if !healthy {
+                    handler.connection(PLATFORM, true, "Socket Mode").await;
+                }
+                healthy = true;
+            }
             "disconnect" if envelope.reason.as_deref() == Some("link_disabled") => {
                 let reason = "Socket Mode is turned off in the app's settings (link_disabled)";
                 return dropped(false, reason.to_owned());

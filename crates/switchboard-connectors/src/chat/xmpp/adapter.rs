@@ -37,7 +37,7 @@ use super::PLATFORM;
 use super::config::XmppConfig;
 use super::connector::StartTls;
 use super::stanzas::{self, RoomEvent, Rooms};
-use crate::chat::ChatAdapter;
+use crate::chat::{ChatAdapter, STOPPED};
 
 /// The pause before joining a room again that put the bot out.
 const REJOIN_AFTER: Duration = Duration::from_secs(2);
@@ -163,6 +163,9 @@ impl ChatAdapter for XmppAdapter {
                         drop(stream.send(Box::new(presence.into())).await);
                     }
                     self.outlet.online(tx.clone());
+                    handler
+                        .connection(PLATFORM, true, &format!("as {bound_jid}"))
+                        .await;
                 }
                 Next::Event(Some(Event::Stream(StreamEvent::Resumed))) => {
                     self.outlet.online(tx.clone());
@@ -170,11 +173,13 @@ impl ChatAdapter for XmppAdapter {
                 Next::Event(Some(Event::Stream(StreamEvent::Suspended))) => {
                     tracing::warn!(jid = %self.config.jid, "XMPP connection lost; reconnecting");
                     self.outlet.offline();
+                    handler.connection(PLATFORM, false, "connection lost").await;
                 }
                 Next::Event(Some(Event::Stanza(stanza))) => self.on_stanza(stanza, &handler, &tx),
                 Next::Event(None) => {
                     tracing::error!("XMPP stream ended");
                     self.outlet.offline();
+                    handler.connection(PLATFORM, false, "stream ended").await;
                     return;
                 }
                 Next::Send(out) => {
@@ -185,6 +190,7 @@ impl ChatAdapter for XmppAdapter {
                 }
                 Next::Stop => {
                     self.outlet.offline();
+                    handler.connection(PLATFORM, false, STOPPED).await;
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.close()).await;
                     return;
                 }

@@ -139,6 +139,39 @@ pub async fn an_account_linked_through_chat_runs_as_its_user<D: Door>() {
     let result = asked_and_answered(&mut door, "mallory", "echo as mallory", "succeeded").await;
     let e = finished(&door, execution_id(&result, "demo.echo")).await;
     assert_eq!(e["requester"], "anonymous", "{e}");
+
+    // The auditor's report names who asked while linked to no account —
+    // alice, linked since — and says when the door last heard anyone.
+    let (_, report) = door.server().get("/report").await;
+    let unlinked = report["identity"]["unlinked"].as_array().unwrap();
+    let mut tried: Vec<(&str, u64, u64, &str)> = unlinked
+        .iter()
+        .map(|u| {
+            (
+                u["actions"][0].as_str().unwrap(),
+                u["attempts"].as_u64().unwrap(),
+                u["refused"].as_u64().unwrap(),
+                u["linked_now"].as_str().unwrap_or("nobody"),
+            )
+        })
+        .collect();
+    tried.sort_unstable();
+    assert_eq!(
+        tried,
+        [
+            ("demo.echo", 1, 0, "nobody"),
+            ("service.restart", 1, 1, "alice")
+        ],
+        "{report}"
+    );
+    let platform = door.origin().split(':').nth(1).unwrap().to_owned();
+    let this_door = report["doors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["door"] == format!("chat:{platform}"))
+        .unwrap_or_else(|| panic!("no door chat:{platform} in {report}"));
+    assert!(this_door["last_event"].is_string(), "{this_door}");
 }
 
 pub async fn a_bare_nick_is_never_linked<D: Door>() {
