@@ -325,9 +325,9 @@ fn bench_decide(c: &mut Criterion) {
     }
     g.finish();
 
-    // The sample catalog: 6 policies + the built-in one.
+    // The sample catalog: 7 policies + the built-in one.
     let sample = sample_catalog();
-    assert_eq!(sample.policies.policies().count(), 7);
+    assert_eq!(sample.policies.policies().count(), 8);
     let bob = identity("bob", &["sre", "sre-leads", "ops", "oncall", "staff"]);
     let restart = action(&sample, "service.restart");
     let failover = action(&sample, "db.failover");

@@ -25,7 +25,7 @@ use crate::{Engine, EngineError};
 /// The host groups the inventory (with what its sources found) puts `host`
 /// in (nested ones included); none for a host it does not list. Policies see
 /// them as the `HostGroup`s the target `Host` is in.
-fn host_groups(inventory: &Inventory, host: &str) -> Vec<String> {
+pub(crate) fn host_groups(inventory: &Inventory, host: &str) -> Vec<String> {
     inventory
         .host(host)
         .map(|h| h.groups.iter().cloned().collect())

@@ -12,9 +12,9 @@
 //! and files.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use switchboard_core::Principal;
-use switchboard_core::Timestamp;
 use switchboard_core::alerts::Receiver;
 use switchboard_core::alerts::escalation::Step;
 use switchboard_core::audit::AuditEvent;
@@ -26,8 +26,10 @@ use switchboard_core::report::{
     DoorCounts, DoorRow, EscalationRow, Evidence, Holder, IdentitySection, NodeRow, PrincipalRow,
     Report, RunnerRow, ScheduleRow, Selection, SshRow, TokenRow, UnlinkedRow, WebhookRow,
 };
+use switchboard_core::{Action, Catalog, Principal, Timestamp};
 
-use crate::{Engine, EngineError};
+use crate::authz::host_groups;
+use crate::{Engine, EngineError, Identity};
 
 /// The verbs asked about each action.
 const ACTION_VERBS: [Verb; 3] = [Verb::Run, Verb::Approve, Verb::Cancel];
@@ -46,6 +48,15 @@ pub struct ReportOptions {
     /// the catalog's webhooks and schedules are added, each with its live
     /// state.
     pub doors: Vec<DoorRow>,
+}
+
+/// One right asked about: a verb on an action (on a host, with its host
+/// groups), or on the service as a whole.
+struct Question {
+    action: Option<Arc<Action>>,
+    verb: Verb,
+    host: Option<(String, Vec<String>)>,
+    approval: Option<String>,
 }
 
 /// `name` matches `pattern`: equal, or a prefix ending in `*` (`db.*`).
@@ -112,7 +123,8 @@ impl Engine {
     pub async fn report(&self, options: &ReportOptions) -> Result<Report, EngineError> {
         let catalog = self.catalog();
         let selection = &options.selection;
-        let mut rows = Vec::new();
+        let inventory = self.inventory();
+        let mut questions = Vec::new();
         for action in catalog.actions() {
             let name = action.name.as_str();
             if !selection.actions.is_empty() && !selection.actions.iter().any(|p| matches(p, name))
@@ -124,25 +136,39 @@ impl Engine {
                 .as_ref()
                 .map(|r| format!("{}, not the requester", r.approvers_text()));
             let takes_host = action.params.iter().any(|p| p.ty == ParamType::Host);
-            let hosts: Vec<Option<&str>> = if takes_host && !selection.hosts.is_empty() {
-                selection.hosts.iter().map(|h| Some(h.as_str())).collect()
+            let hosts: Vec<Option<&String>> = if takes_host && !selection.hosts.is_empty() {
+                selection.hosts.iter().map(Some).collect()
             } else {
                 vec![None]
             };
             for host in hosts {
                 for verb in ACTION_VERBS {
-                    let who = self.who_can(verb, Some(name), host, None).await?;
-                    let approval = (verb == Verb::Run).then(|| approval.clone()).flatten();
-                    rows.push(access(name, verb, host, approval, who));
+                    questions.push(Question {
+                        action: Some(action.clone()),
+                        verb,
+                        host: host.map(|h| (h.clone(), host_groups(&inventory, h))),
+                        approval: (verb == Verb::Run).then(|| approval.clone()).flatten(),
+                    });
                 }
             }
         }
         if selection.actions.is_empty() {
             for verb in SERVICE_VERBS {
-                let who = self.who_can(verb, None, None, None).await?;
-                rows.push(access("*", verb, None, None, who));
+                questions.push(Question {
+                    action: None,
+                    verb,
+                    host: None,
+                    approval: None,
+                });
             }
         }
+        let known = self.known_identities().await?;
+        let (engine, asked_of) = (self.clone(), catalog.clone());
+        let rows =
+            tokio::task::spawn_blocking(move || engine.answer_all(&asked_of, &known, questions))
+                .await
+                .map_err(|e| EngineError::Internal(format!("the report's access matrix: {e}")))?
+                .map_err(EngineError::Invalid)?;
         let cluster = self.cluster_section().await?;
         let (evidence, unlinked) = self.evidence(options.since).await?;
         let mut identity = self.identity_section().await?;
@@ -161,6 +187,57 @@ impl Engine {
             evidence,
             cluster,
         })
+    }
+
+    /// Who may, for each question, on every core: each is a who-can over
+    /// every known principal and door, and a catalog has hundreds.
+    fn answer_all(
+        &self,
+        catalog: &Catalog,
+        known: &[Identity],
+        questions: Vec<Question>,
+    ) -> Result<Vec<Access>, String> {
+        let directory = &self.shared.config.directory;
+        let answer = |q: &Question| -> Result<Access, String> {
+            let who = catalog.policies.who_can(
+                known,
+                directory,
+                q.verb,
+                q.action.as_deref(),
+                q.host.as_ref().map(|(h, g)| (h.as_str(), g.as_slice())),
+                None,
+            )?;
+            let name = q.action.as_ref().map_or("*", |a| a.name.as_str());
+            let host = q.host.as_ref().map(|(h, _)| h.as_str());
+            Ok(access(name, q.verb, host, q.approval.clone(), who))
+        };
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let next = AtomicUsize::new(0);
+        let mut answered: Vec<(usize, Result<Access, String>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.min(questions.len()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(q) = questions.get(i) else {
+                                return mine;
+                            };
+                            mine.push((i, answer(q)));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        if answered.len() != questions.len() {
+            return Err("a worker of the access matrix failed".to_owned());
+        }
+        answered.sort_by_key(|(i, _)| *i);
+        answered.into_iter().map(|(_, a)| a).collect()
     }
 
     /// `opened` with the catalog's webhooks and schedules, each door with

@@ -12,6 +12,7 @@
 //! (`builtin:admin`), which `forbid` policies still override and which
 //! listings show like any other.
 
+mod slice;
 #[cfg(test)]
 mod tests;
 mod who_can;
@@ -226,6 +227,8 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Policies {
     set: PolicySet,
+    /// The policies each decision evaluates, by scope.
+    slices: std::sync::Arc<slice::Slices>,
     schema: Schema,
     info: BTreeMap<String, PolicyInfo>,
     types: EntityTypes,
@@ -412,6 +415,7 @@ impl Policies {
             return Err(errors);
         }
         Ok(Self {
+            slices: std::sync::Arc::new(slice::Slices::new(&set)),
             set,
             schema,
             info,
@@ -487,6 +491,18 @@ impl Policies {
     }
 
     fn try_decide(&self, subject: &Identity, q: &Question<'_>) -> Result<Decision, String> {
+        let slice = self.slices.for_subject(q.verb, subject)?;
+        self.try_decide_in(&slice, subject, q)
+    }
+
+    /// The decision of the policies of `set` (all of them, or the slice
+    /// that could apply).
+    fn try_decide_in(
+        &self,
+        set: &PolicySet,
+        subject: &Identity,
+        q: &Question<'_>,
+    ) -> Result<Decision, String> {
         let t = &self.types;
         let mut entities = Vec::new();
         let principal = uid(&t.user, subject.principal.as_str());
@@ -602,7 +618,7 @@ impl Policies {
             Some(&self.schema),
         )
         .map_err(|e| e.to_string())?;
-        let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        let response = Authorizer::new().is_authorized(&request, set, &entities);
         let allowed = response.decision() == cedar_policy::Decision::Allow;
         let mut policies: Vec<PolicyRef> = response
             .diagnostics()

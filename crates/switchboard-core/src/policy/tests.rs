@@ -406,3 +406,77 @@ proptest! {
         let _ = Policies::new(&[PolicyFile { path: "policies/p.cedar".into(), text }]);
     }
 }
+
+/// The sample's policies, and some whose scopes name a user, a group, a
+/// type and several verbs, for the slicing's equivalence below.
+fn policies_with_every_kind_of_scope() -> Policies {
+    let mut files: Vec<PolicyFile> = ["everyone", "guards", "sre"]
+        .iter()
+        .map(|name| {
+            let path = format!("policies/{name}.cedar");
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalog");
+            PolicyFile {
+                text: std::fs::read_to_string(root.join(&path)).unwrap(),
+                path: path.into(),
+            }
+        })
+        .collect();
+    files.push(PolicyFile {
+        path: "policies/scopes.cedar".into(),
+        text: r#"
+@id("carol-approves")
+permit (principal == User::"carol", action == Action::"approve", resource);
+@id("dev-runs-and-cancels-demo")
+permit (principal in Group::"dev", action in [Action::"run", Action::"cancel"], resource)
+when { resource.name like "demo.*" };
+@id("ops-users-silence")
+permit (principal is User in Group::"ops", action == Action::"silence", resource);
+@id("users-view")
+permit (principal is User, action == Action::"view", resource);
+@id("no-bob-on-prod")
+forbid (principal == User::"bob", action, resource)
+when { context has target && context.target in HostGroup::"prod" };
+@id("in-other-nothing-by-chat")
+forbid (principal in Group::"other", action, resource) when { context.door == "chat" };
+"#
+        .to_owned(),
+    });
+    Policies::new(&files).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    /// A decision made with the slice of policies whose scope could match
+    /// is the decision of every policy: allowed or not, by the same
+    /// policies, for the same reason, with the same approval.
+    #[test]
+    fn slicing_changes_no_decision(
+        name in prop::sample::select(vec!["alice", "carol", "bob", "deploy-bot", "admin", "zed"]),
+        service in any::<bool>(),
+        groups in prop::sample::subsequence(vec!["sre", "sre-leads", "dev", "ops", "other", "prod"], 0..=4),
+        verb in prop::sample::select(Verb::ALL.to_vec()),
+        action in 0usize..100,
+        door in prop::sample::select(vec!["api", "cli", "web", "chat:slack:#ops", "chat:irc:#dev", "schedule", "alert"]),
+        target in prop::option::of(prop::sample::select(vec!["web-1", "db-1"])),
+        requester in prop::option::of(prop::sample::select(vec!["alice", "zed"])),
+    ) {
+        let catalog = sample();
+        let policies = policies_with_every_kind_of_scope();
+        let actions: Vec<_> = catalog.actions().collect();
+        let action = (!verb.is_service_wide()).then(|| actions[action % actions.len()].as_ref());
+        let origin = Origin::new(door).unwrap();
+        let requester = requester.map(|r| Principal::new(r).unwrap());
+        let host_groups = [target.map_or("none", |t| if t.starts_with("db") { "prod" } else { "web" }).to_owned()];
+        let mut q = Question::new(verb, action, &origin);
+        q.target = target.map(|t| (t, &host_groups[..]));
+        q.requester = requester.as_ref();
+        let who = Identity {
+            principal: Principal::new(name).unwrap(),
+            kind: if service { PrincipalKind::ServiceAccount } else { PrincipalKind::User },
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        let sliced = policies.try_decide(&who, &q).map(|d| format!("{d:?}"));
+        let whole = policies.try_decide_in(&policies.set, &who, &q).map(|d| format!("{d:?}"));
+        prop_assert_eq!(sliced, whole);
+    }
+}

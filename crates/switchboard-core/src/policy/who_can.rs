@@ -114,21 +114,27 @@ impl Policies {
             }
             (through, policies)
         };
-        // A principal no policy names is decided by its kind and groups
-        // alone (who-can sets no requester), so principals alike in those
-        // share one evaluation: directories have far fewer distinct group
-        // sets than people.
+        // A principal no policy names is decided by its kind and the groups
+        // policies name (who-can sets no requester; a group no policy names
+        // changes no decision), so principals alike in those share one
+        // evaluation: directories have far fewer distinct such sets than
+        // people.
         let named_users = self.named("User");
-        let mut by_class: HashMap<(PrincipalKind, &BTreeSet<String>), Through> = HashMap::new();
+        let named_groups = self.named("Group");
+        let mut by_class: HashMap<(PrincipalKind, BTreeSet<String>), Through> = HashMap::new();
+        let mut class_check = |who: &Identity| {
+            let named: BTreeSet<String> = who.groups.intersection(&named_groups).cloned().collect();
+            by_class
+                .entry((who.kind, named))
+                .or_insert_with(|| check(who))
+                .clone()
+        };
         let mut principals = Vec::new();
         for who in known {
             let (doors, policies) = if named_users.contains(who.principal.as_str()) {
                 check(who)
             } else {
-                by_class
-                    .entry((who.kind, &who.groups))
-                    .or_insert_with(|| check(who))
-                    .clone()
+                class_check(who)
             };
             if !doors.is_empty() {
                 principals.push(Grant {
@@ -146,7 +152,7 @@ impl Policies {
             groups,
         };
         let everyone = {
-            let (doors, policies) = check(&member_of(BTreeSet::new()));
+            let (doors, policies) = class_check(&member_of(BTreeSet::new()));
             (!doors.is_empty()).then(|| GroupGrant {
                 group: "*".to_owned(),
                 doors,
@@ -160,7 +166,7 @@ impl Policies {
                 all_groups.extend(who.groups.iter().cloned());
             }
             for g in all_groups {
-                let (doors, policies) = check(&member_of(directory.expand_groups([&g])));
+                let (doors, policies) = class_check(&member_of(directory.expand_groups([&g])));
                 if !doors.is_empty() {
                     groups.push(GroupGrant {
                         group: g,
