@@ -23,8 +23,9 @@ use switchboard_core::params::ParamType;
 use switchboard_core::policy::{GroupGrant, Verb, WhoCan};
 use switchboard_core::report::{
     Access, AlertAutomationRow, AlertRouteRow, AutomationSection, ChatLinkRow, ClusterSection,
-    DoorCounts, DoorRow, EscalationRow, Evidence, Holder, IdentitySection, NodeRow, PrincipalRow,
-    Report, RunnerRow, ScheduleRow, Selection, SshRow, TokenRow, UnlinkedRow, WebhookRow,
+    DoorCounts, DoorRow, EscalationRow, Evidence, GroupRow, Holder, IdentitySection, NodeRow,
+    PrincipalRow, Report, RunnerRow, ScheduleRow, Selection, SshRow, TokenRow, UnlinkedRow,
+    WebhookRow,
 };
 use switchboard_core::{Action, Catalog, Principal, Timestamp};
 
@@ -170,9 +171,13 @@ impl Engine {
                 .map_err(|e| EngineError::Internal(format!("the report's access matrix: {e}")))?
                 .map_err(EngineError::Invalid)?;
         let cluster = self.cluster_section().await?;
-        let (evidence, unlinked) = self.evidence(options.since).await?;
+        let scanned = self.scan_audit(options.since).await?;
         let mut identity = self.identity_section().await?;
-        identity.unlinked = unlinked;
+        identity.unlinked = scanned.unlinked;
+        if self.oidc_issuer().is_some() {
+            add_signed_in(&mut identity.principals, scanned.signed_in);
+        }
+        identity.groups = group_rows(&identity.principals, &catalog);
         Ok(Report {
             generated_at: Timestamp::now().to_string(),
             node: self.node().to_owned(),
@@ -184,7 +189,7 @@ impl Engine {
             access: rows,
             identity,
             automation: self.automation_section().await?,
-            evidence,
+            evidence: scanned.evidence,
             cluster,
         })
     }
@@ -515,22 +520,21 @@ impl Engine {
             .collect();
         Ok(IdentitySection {
             principals,
+            groups: Vec::new(),
             tokens,
             chat_links,
             unlinked: Vec::new(),
         })
     }
 
-    /// The audit chain verified, what it records since `since` counted by
-    /// door, and the chat users linked to no account who asked to run
-    /// something.
-    async fn evidence(
-        &self,
-        since: Option<Timestamp>,
-    ) -> Result<(Evidence, Vec<UnlinkedRow>), EngineError> {
+    /// The audit log since `since`, read once: the chain verified, what it
+    /// records counted by door, the chat users linked to no account who
+    /// asked to run something, and who was decided on with which groups.
+    async fn scan_audit(&self, since: Option<Timestamp>) -> Result<Scanned, EngineError> {
         let verification = self.verify_audit().await?;
         let mut by_door: BTreeMap<String, DoorCounts> = BTreeMap::new();
         let mut unlinked: BTreeMap<String, UnlinkedRow> = BTreeMap::new();
+        let mut signed_in: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut after = 0;
         loop {
             let page = self.audit_records(after, since, PAGE).await?;
@@ -541,6 +545,12 @@ impl Engine {
                 if e.kind == crate::chat::UNLINKED_ATTEMPT {
                     note_unlinked(&mut unlinked, e);
                     continue;
+                }
+                if e.kind == "authz.decision"
+                    && let Some(groups) = e.detail["groups"].as_array()
+                {
+                    let groups = groups.iter().filter_map(|g| g.as_str()).map(str::to_owned);
+                    signed_in.insert(e.actor.to_string(), groups.collect());
                 }
                 let count: fn(&mut DoorCounts) = match (e.kind.as_str(), e.outcome.as_str()) {
                     ("execution.requested", _) => |c| c.executions += 1,
@@ -578,8 +588,70 @@ impl Engine {
             audit_break: verification.broken.as_ref().map(|b| b.to_string()),
             by_door: by_door.into_values().collect(),
         };
-        Ok((evidence, unlinked))
+        Ok(Scanned {
+            evidence,
+            unlinked,
+            signed_in,
+        })
     }
+}
+
+/// What one reading of the audit log gives the report.
+struct Scanned {
+    evidence: Evidence,
+    unlinked: Vec<UnlinkedRow>,
+    /// Each principal decided on, with the groups it had then.
+    signed_in: BTreeMap<String, Vec<String>>,
+}
+
+/// Principals only the identity provider knows, seen in the audit log's
+/// decisions: source `oidc`, with the groups last asserted.
+fn add_signed_in(principals: &mut Vec<PrincipalRow>, seen: BTreeMap<String, Vec<String>>) {
+    let not_people = [
+        Principal::anonymous(),
+        Principal::system(),
+        Principal::local(),
+    ];
+    for (name, groups) in seen {
+        if principals.iter().any(|p| p.name == name)
+            || not_people.iter().any(|p| p.as_str() == name)
+        {
+            continue;
+        }
+        principals.push(PrincipalRow {
+            name,
+            kind: "user".to_owned(),
+            source: "oidc".to_owned(),
+            groups,
+        });
+    }
+}
+
+/// Every group the principals are in or a policy names, with where its
+/// members come from.
+fn group_rows(principals: &[PrincipalRow], catalog: &Catalog) -> Vec<GroupRow> {
+    let mut groups: BTreeMap<String, GroupRow> = BTreeMap::new();
+    for p in principals {
+        for g in &p.groups {
+            let row = groups.entry(g.clone()).or_insert_with(|| GroupRow {
+                name: g.clone(),
+                sources: Vec::new(),
+                members: 0,
+            });
+            row.members += 1;
+            if !row.sources.contains(&p.source) {
+                row.sources.push(p.source.clone());
+            }
+        }
+    }
+    for g in catalog.policies.named("Group") {
+        groups.entry(g.clone()).or_insert_with(|| GroupRow {
+            name: g,
+            sources: vec!["policies".to_owned()],
+            members: 0,
+        });
+    }
+    groups.into_values().collect()
 }
 
 /// A time noted, or `?` for one that was not.

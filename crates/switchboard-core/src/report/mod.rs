@@ -119,12 +119,26 @@ pub struct Holder {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IdentitySection {
     pub principals: Vec<PrincipalRow>,
+    /// Every group a principal is in or a policy names.
+    #[serde(default)]
+    pub groups: Vec<GroupRow>,
     pub tokens: Vec<TokenRow>,
     pub chat_links: Vec<ChatLinkRow>,
     /// Chat users linked to no account who asked to run something (over
     /// the evidence's period).
     #[serde(default)]
     pub unlinked: Vec<UnlinkedRow>,
+}
+
+/// A group: where its members come from, and how many are known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    pub name: String,
+    /// `config`, `ldap`, `oidc` (asserted by the identity provider at
+    /// sign-in), or `policies` (named by a policy, no member known).
+    pub sources: Vec<String>,
+    /// Known principals in it (through nested groups too).
+    pub members: usize,
 }
 
 /// A chat user linked to no account who asked to run actions.
@@ -151,7 +165,9 @@ pub struct PrincipalRow {
     pub name: String,
     /// `user` or `service`.
     pub kind: String,
-    /// Where it is defined: `config`, `ldap` or `built-in`.
+    /// Where it is defined: `config`, `ldap`, `built-in`, or `oidc` for
+    /// one only the identity provider knows, seen signing in (its groups
+    /// as last asserted).
     pub source: String,
     /// Its groups, with those they are in.
     pub groups: Vec<String>,

@@ -73,6 +73,18 @@ fn sample() -> Report {
                 source: "ldap".to_owned(),
                 groups: vec!["sre".to_owned()],
             }],
+            groups: vec![
+                GroupRow {
+                    name: "sre".to_owned(),
+                    sources: vec!["ldap".to_owned(), "oidc".to_owned()],
+                    members: 2,
+                },
+                GroupRow {
+                    name: "sre-leads".to_owned(),
+                    sources: vec!["policies".to_owned()],
+                    members: 0,
+                },
+            ],
             tokens: vec![TokenRow {
                 id: 3,
                 owner: "alice".to_owned(),
@@ -201,6 +213,8 @@ fn markdown_has_one_table_row_per_right_and_names_who_and_why() {
         md.contains("| node-1 | alive, leader | 2026-11-26T10:00:00Z |"),
         "{md}"
     );
+    assert!(md.contains("| sre | ldap, oidc | 2 |"), "{md}");
+    assert!(md.contains("| sre-leads | policies | 0 |"), "{md}");
     assert!(
         md.contains("| node-2 | stopped | 2026-11-25T18:00:00Z |"),
         "{md}"

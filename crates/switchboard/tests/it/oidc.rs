@@ -85,6 +85,33 @@ async fn oidc_tokens_are_verified_against_the_served_jwks() {
     let (status, _) = carol.get("/audit").await;
     assert_eq!(status, 403, "OIDC users get the configured scopes only");
 
+    // The auditor's report knows carol only from her signing in: source
+    // `oidc`, with the groups the provider asserted, and those groups'
+    // members come from the provider.
+    let (_, report) = server.get("/report?actions=test.args").await;
+    let identity = &report["identity"];
+    let carol_row = identity["principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "carol")
+        .unwrap_or_else(|| panic!("carol not in {identity}"));
+    assert_eq!(
+        (&carol_row["source"], &carol_row["groups"]),
+        (&json!("oidc"), &json!(["oncall", "sre"])),
+        "{carol_row}"
+    );
+    let sre = identity["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "sre")
+        .unwrap_or_else(|| panic!("no group sre in {identity}"));
+    assert_eq!(
+        (&sre["sources"], &sre["members"]),
+        (&json!(["oidc"]), &json!(1))
+    );
+
     let mut expired = claims("carol");
     expired["exp"] = json!(now() - 3600);
     let mut foreign_audience = claims("carol");
