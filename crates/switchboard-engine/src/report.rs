@@ -1,15 +1,18 @@
-//! The auditor's report, gathered from the live configuration: for each
-//! action of the catalog (or of a selection), who may run, approve and
-//! cancel it — on each host asked about, for actions that take a host —
-//! and who may silence alerts or administer; the principals with where
-//! they are defined, the API tokens (never their secrets), the chat
-//! accounts linked; the automation (runners, SSH trust, schedules,
-//! inbound webhooks, alert routes, escalations, alert automations); the
-//! evidence: the audit chain verified, and executions, denials and
-//! approvals counted by door; and the storage and the leader.
+//! The auditor's report, gathered from the live configuration: the doors
+//! (those the http crate opens, plus the catalog's webhooks and schedules)
+//! with their live state; for each action of the catalog (or of a
+//! selection), who may run, approve and cancel it — on each host asked
+//! about, for actions that take a host — and who may silence alerts or
+//! administer, answered on every core; the principals and groups with
+//! where they come from, the API tokens (never their secrets), the chat
+//! accounts linked and the chat users linked to none who asked to run
+//! something; the automation (runners, SSH trust, schedules, inbound
+//! webhooks, alert routes, escalations, alert automations); the evidence:
+//! the audit chain verified, and executions, denials and approvals counted
+//! by door; and the storage, the nodes and the leader.
 //!
 //! Not here: the report's shape and its renderings (`core::report`), HTTP
-//! and files.
+//! and files; noting the doors' state (`doors.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,8 +28,9 @@ use switchboard_core::report::{
     Access, AlertAutomationRow, AlertRouteRow, AutomationSection, ChatLinkRow, ClusterSection,
     DoorCounts, DoorRow, EscalationRow, Evidence, GroupRow, Holder, IdentitySection, NodeRow,
     PrincipalRow, Report, RunnerRow, ScheduleRow, Selection, SshRow, TokenRow, UnlinkedRow,
-    WebhookRow,
+    WebhookRow, WorkflowRow,
 };
+use switchboard_core::workflow::StepKind;
 use switchboard_core::{Action, Catalog, Principal, Timestamp};
 
 use crate::authz::host_groups;
@@ -325,6 +329,38 @@ impl Engine {
                 .or_default()
                 .push(action.name.to_string());
         }
+        let workflows = catalog
+            .actions()
+            .filter_map(|a| Some((a, a.workflow.as_ref()?)))
+            .map(|(a, w)| {
+                let mut actions = Vec::new();
+                let mut inquiries = Vec::new();
+                for step in &w.steps {
+                    match &step.kind {
+                        StepKind::Action { action, .. } => {
+                            if !actions.contains(&action.to_string()) {
+                                actions.push(action.to_string());
+                            }
+                        }
+                        StepKind::Inquiry(q) if q.approvers.is_empty() => {
+                            inquiries.push(format!("{}: whoever may approve {}", step.name, a.name))
+                        }
+                        StepKind::Inquiry(q) => {
+                            let who: Vec<String> =
+                                q.approvers.iter().map(ToString::to_string).collect();
+                            inquiries.push(format!("{}: {}", step.name, who.join(", ")));
+                        }
+                    }
+                }
+                WorkflowRow {
+                    name: a.name.to_string(),
+                    steps: w.steps.len(),
+                    actions,
+                    inquiries,
+                    run_as: w.run_as.as_ref().map(ToString::to_string),
+                }
+            })
+            .collect();
         let ssh = &self.shared.config.runners.ssh;
         let schedules = self
             .schedules()
@@ -385,6 +421,7 @@ impl Engine {
                 .to_owned(),
                 known_hosts: ssh.known_hosts.as_ref().map(|p| p.display().to_string()),
             },
+            workflows,
             schedules,
             webhooks,
             ..AutomationSection::default()

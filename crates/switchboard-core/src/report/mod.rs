@@ -232,6 +232,9 @@ pub struct AutomationSection {
     /// actions.
     pub runners: Vec<RunnerRow>,
     pub ssh: SshRow,
+    /// Each workflow: what it calls, who answers its questions, as whom.
+    #[serde(default)]
+    pub workflows: Vec<WorkflowRow>,
     pub schedules: Vec<ScheduleRow>,
     pub webhooks: Vec<WebhookRow>,
     /// Each alert route: what it matches and where it sends.
@@ -257,6 +260,20 @@ pub struct SshRow {
     pub host_key_policy: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_hosts: Option<String>,
+}
+
+/// A workflow of the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowRow {
+    pub name: String,
+    pub steps: usize,
+    /// The actions its steps run.
+    pub actions: Vec<String>,
+    /// Its questions to people: `confirm: group:sre-leads`.
+    pub inquiries: Vec<String>,
+    /// The principal every step runs as, when not the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

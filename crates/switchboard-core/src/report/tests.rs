@@ -121,6 +121,13 @@ fn sample() -> Report {
                 host_key_policy: "strict".to_owned(),
                 known_hosts: Some("/etc/switchboard/known_hosts".to_owned()),
             },
+            workflows: vec![WorkflowRow {
+                name: "db.rollover".to_owned(),
+                steps: 3,
+                actions: vec!["db.failover".to_owned(), "host.disk".to_owned()],
+                inquiries: vec!["confirm: group:sre-leads".to_owned()],
+                run_as: None,
+            }],
             schedules: vec![ScheduleRow {
                 name: "nightly".to_owned(),
                 action: "host.disk".to_owned(),
@@ -214,6 +221,10 @@ fn markdown_has_one_table_row_per_right_and_names_who_and_why() {
         "{md}"
     );
     assert!(md.contains("| sre | ldap, oidc | 2 |"), "{md}");
+    assert!(
+        md.contains("| db.rollover | 3 | db.failover, host.disk | confirm: group:sre-leads | the requester |"),
+        "{md}"
+    );
     assert!(md.contains("| sre-leads | policies | 0 |"), "{md}");
     assert!(
         md.contains("| node-2 | stopped | 2026-11-25T18:00:00Z |"),

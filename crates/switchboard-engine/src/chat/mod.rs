@@ -589,12 +589,13 @@ impl Engine {
                     && let Ok(hidden) = CommandSet::new(self.catalog().actions()).parse(text)
                 {
                     let why = "not a command for an unlinked user";
+                    let action = hidden.action.as_str();
                     self.audit_unlinked_attempt(
-                        inbound,
+                        &inbound.sender,
+                        inbound.sender_name.as_deref(),
                         speaker,
-                        hidden.action.as_str(),
-                        "refused",
-                        why,
+                        action,
+                        Some(why),
                     )
                     .await;
                 }
@@ -627,12 +628,16 @@ impl Engine {
         };
         let submitted = self.submit(request).await;
         if !speaker.linked {
-            let (outcome, why) = match &submitted {
-                Ok(_) => ("accepted", String::new()),
-                Err(e) => ("refused", e.to_string()),
-            };
-            self.audit_unlinked_attempt(inbound, speaker, command.action.as_str(), outcome, &why)
-                .await;
+            let refused = submitted.as_ref().err().map(ToString::to_string);
+            let action = command.action.as_str();
+            self.audit_unlinked_attempt(
+                &inbound.sender,
+                inbound.sender_name.as_deref(),
+                speaker,
+                action,
+                refused.as_deref(),
+            )
+            .await;
         }
         let execution = match submitted {
             Ok(e) => e,
@@ -718,29 +723,33 @@ impl Engine {
         })
     }
 
-    /// Records that a chat user linked to no account asked to run `action`
-    /// (`accepted` or `refused`, with why), naming the chat identity the
+    /// Records that a chat user linked to no account asked to run `action`,
+    /// and whether it was refused and why, naming the chat identity the
     /// `anonymous` principal stands for: the auditor's report lists who
     /// tried.
     async fn audit_unlinked_attempt(
         &self,
-        inbound: &Inbound,
+        sender: &ChatIdentity,
+        name: Option<&str>,
         speaker: &Speaker,
         action: &str,
-        outcome: &str,
-        reason: &str,
+        refused: Option<&str>,
     ) {
         self.record(AuditEvent::now(
             &speaker.identity.principal,
             &speaker.origin,
             UNLINKED_ATTEMPT,
-            format!("chat:{}", inbound.sender),
-            outcome,
+            format!("chat:{sender}"),
+            if refused.is_some() {
+                "refused"
+            } else {
+                "accepted"
+            },
             serde_json::json!({
                 "action": action,
-                "name": inbound.sender_name,
-                "verified": inbound.sender.is_verified(),
-                "reason": reason,
+                "name": name,
+                "verified": sender.is_verified(),
+                "reason": refused,
             }),
         ))
         .await;

@@ -111,12 +111,24 @@ impl Engine {
             .map_err(|e| EngineError::Invalid(format!("`room_id`: {e}")))?;
         let speaker = self.speaker_of(&call.sender, origin).await?;
         let request = SubmitRequest {
-            action: call.action,
+            action: call.action.clone(),
             params: call.params,
             requester: speaker.identity.clone(),
             origin: speaker.origin.clone(),
         };
-        let execution = match self.submit(request).await {
+        let submitted = self.submit(request).await;
+        if !speaker.linked {
+            let refused = submitted.as_ref().err().map(ToString::to_string);
+            self.audit_unlinked_attempt(
+                &call.sender,
+                None,
+                &speaker,
+                &call.action,
+                refused.as_deref(),
+            )
+            .await;
+        }
+        let execution = match submitted {
             Ok(e) => e,
             Err(EngineError::Forbidden(reason)) if !speaker.linked => {
                 return Err(EngineError::Forbidden(format!(

@@ -322,6 +322,21 @@ async fn hubot_lists_matches_and_runs_commands_as_the_linked_user_or_anonymous()
         .unwrap_or_else(|| panic!("no denial audited: {audit}"));
     assert_eq!(denial["subject"], "action:service.restart");
     assert_eq!(denial["origin"], "chat:chatops-rpc:#ops");
+    // The auditor's report names bob's chat account among those linked to
+    // no one who asked to run something, and the door heard Hubot.
+    let (_, report) = server.get("/report?actions=demo.echo").await;
+    let unlinked = &report["identity"]["unlinked"];
+    assert_eq!(unlinked.as_array().unwrap().len(), 1, "{unlinked}");
+    assert_eq!(unlinked[0]["identity"], format!("slack:T0TEST/{bob}"));
+    assert_eq!(
+        (&unlinked[0]["attempts"], &unlinked[0]["refused"]),
+        (&json!(2), &json!(1)),
+        "{unlinked}"
+    );
+    assert_eq!(
+        unlinked[0]["actions"],
+        json!(["demo.echo", "service.restart"])
+    );
 
     // A failed run is an error with its output; a bad value, invalid params.
     let message = error_of(said("bob", &bob, "#ops", "sb break").await, 200, -32000);

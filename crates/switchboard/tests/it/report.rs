@@ -42,6 +42,15 @@ async fn the_report_answers_who_may_do_what_and_its_diff_who_gained_a_right() {
     assert_eq!(doors, ["api", "web", "webhook", "schedule"], "{report}");
     assert_eq!(report["cluster"]["storage"], "sqlite");
     assert_eq!(report["cluster"]["leader"], "test-node");
+    assert_eq!(
+        report["automation"]["workflows"],
+        serde_json::json!([{
+            "name": "demo.rollout",
+            "steps": 5,
+            "actions": ["demo.echo", "demo.slow"],
+            "inquiries": ["confirm: whoever may approve demo.rollout"],
+        }])
+    );
     let run = &report["access"][0];
     assert_eq!(
         (run["action"].as_str(), run["verb"].as_str()),
