@@ -167,16 +167,17 @@ impl Engine {
                 });
             }
         }
-        let known = self.known_identities().await?;
-        let (engine, asked_of) = (self.clone(), catalog.clone());
+        // Listed once: with LDAP, a query of the whole directory.
+        let known = Arc::new(self.known_identities().await?);
+        let (engine, asked_of, of) = (self.clone(), catalog.clone(), known.clone());
         let rows =
-            tokio::task::spawn_blocking(move || engine.answer_all(&asked_of, &known, questions))
+            tokio::task::spawn_blocking(move || engine.answer_all(&asked_of, &of, questions))
                 .await
                 .map_err(|e| EngineError::Internal(format!("the report's access matrix: {e}")))?
                 .map_err(EngineError::Invalid)?;
         let cluster = self.cluster_section().await?;
         let scanned = self.scan_audit(options.since).await?;
-        let mut identity = self.identity_section().await?;
+        let mut identity = self.identity_section(&known).await?;
         identity.unlinked = scanned.unlinked;
         if self.oidc_issuer().is_some() {
             add_signed_in(&mut identity.principals, scanned.signed_in);
@@ -505,12 +506,13 @@ impl Engine {
         })
     }
 
-    async fn identity_section(&self) -> Result<IdentitySection, EngineError> {
+    /// The principals of `known` with where they are defined, their chat
+    /// links, and the API tokens.
+    async fn identity_section(&self, known: &[Identity]) -> Result<IdentitySection, EngineError> {
         let directory = &self.shared.config.directory;
-        let known = self.known_identities().await?;
         let mut principals = Vec::new();
         let mut chat_links = Vec::new();
-        for who in &known {
+        for who in known {
             let source = if directory.get(&who.principal).is_some() {
                 "config"
             } else if who.principal == Principal::admin() {

@@ -169,6 +169,8 @@ impl ChatAdapter for XmppAdapter {
                 }
                 Next::Event(Some(Event::Stream(StreamEvent::Resumed))) => {
                     self.outlet.online(tx.clone());
+                    let to = format!("as {}, resumed", self.config.jid);
+                    handler.connection(PLATFORM, true, &to).await;
                 }
                 Next::Event(Some(Event::Stream(StreamEvent::Suspended))) => {
                     tracing::warn!(jid = %self.config.jid, "XMPP connection lost; reconnecting");
