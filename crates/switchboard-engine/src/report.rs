@@ -124,7 +124,8 @@ fn access(
 }
 
 impl Engine {
-    /// The report, as of now.
+    /// The report, as of now, of one catalog version throughout (a reload
+    /// while it is made does not mix two).
     pub async fn report(&self, options: &ReportOptions) -> Result<Report, EngineError> {
         let catalog = self.catalog();
         let selection = &options.selection;
@@ -190,10 +191,12 @@ impl Engine {
             catalog_version: catalog.version.hash.clone(),
             catalog_commit: catalog.version.git_commit.clone(),
             selection: selection.clone(),
-            doors: self.doors(options.doors.clone(), &cluster.nodes).await?,
+            doors: self
+                .doors(&catalog, options.doors.clone(), &cluster.nodes)
+                .await?,
             access: rows,
             identity,
-            automation: self.automation_section().await?,
+            automation: self.automation_section(&catalog).await?,
             evidence: scanned.evidence,
             cluster,
         })
@@ -250,14 +253,14 @@ impl Engine {
         answered.into_iter().map(|(_, a)| a).collect()
     }
 
-    /// `opened` with the catalog's webhooks and schedules, each door with
-    /// its live state as the nodes alive (`nodes`) noted it.
+    /// The doors the server opens, with `catalog`'s webhooks and schedules,
+    /// each with its live state as the nodes alive (`nodes`) noted it.
     async fn doors(
         &self,
+        catalog: &Catalog,
         mut doors: Vec<DoorRow>,
         nodes: &[NodeRow],
     ) -> Result<Vec<DoorRow>, EngineError> {
-        let catalog = self.catalog();
         if !catalog.hooks.is_empty() {
             let names: Vec<&str> = catalog.hooks.iter().map(|h| h.name.as_str()).collect();
             doors.push(DoorRow {
@@ -321,8 +324,10 @@ impl Engine {
         Ok(doors)
     }
 
-    async fn automation_section(&self) -> Result<AutomationSection, EngineError> {
-        let catalog = self.catalog();
+    async fn automation_section(
+        &self,
+        catalog: &Catalog,
+    ) -> Result<AutomationSection, EngineError> {
         let mut runners: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for action in catalog.actions() {
             runners

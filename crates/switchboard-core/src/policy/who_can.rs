@@ -161,7 +161,7 @@ impl Policies {
         };
         let mut groups = Vec::new();
         if everyone.is_none() {
-            let mut all_groups: BTreeSet<String> = self.named("Group");
+            let mut all_groups = named_groups.clone();
             for who in known {
                 all_groups.extend(who.groups.iter().cloned());
             }
